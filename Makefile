@@ -1,0 +1,72 @@
+# dealstream — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install system-deps lock demo test test-unit test-integration lint fmt typecheck \
+        check up down worker bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+system-deps: ## install the JDK, Maven and redis-server from Debian when missing
+	@command -v java >/dev/null && command -v mvn >/dev/null && command -v redis-server >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      default-jdk-headless maven redis-server >/dev/null; }
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip==25.3
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+install: system-deps $(STAMP) ## create .venv with the locked dependency set
+
+lock: ## re-resolve constraints.txt from pyproject.toml (fresh venv)
+	rm -rf /tmp/dealstream-lock && $(PYTHON) -m venv /tmp/dealstream-lock
+	/tmp/dealstream-lock/bin/pip install -q -e ".[dev]"
+	{ echo "# Exact dependency set for CI, the Dockerfile and \`make install\` (regenerate: make lock)."; \
+	  /tmp/dealstream-lock/bin/pip freeze --exclude-editable | grep -v dealstream; } > constraints.txt
+
+demo: install ## THE MAIN JOB: local Kafka + Redis, the workers, demo traffic, a live view
+	$(BIN)/dealstream demo
+
+test: install ## all tests: unit, property and integration (real local Kafka + Redis)
+	$(BIN)/pytest
+
+test-unit: install ## unit and property tests only (no servers)
+	$(BIN)/pytest -m "not integration"
+
+test-integration: install ## integration tests only
+	$(BIN)/pytest -m integration
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install ## format the code
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install ## mypy strict on workers/ and schemas/
+	$(BIN)/mypy
+
+check: lint typecheck test ## everything CI checks
+
+up: install ## start the local stack (Kafka + Redis) in the background
+	$(BIN)/dealstream dev up
+
+down: install ## stop the local stack
+	$(BIN)/dealstream dev down
+
+worker: install ## run one worker against the local stack (after `make up`)
+	set -a && . var/devstack/env && set +a && $(BIN)/dealstream worker
+
+bench: install ## run the benchmarks; results go to benchmarks/RESULTS.md
+	$(BIN)/python -m benchmarks.run_all
+
+clean: ## remove the venv, caches and local state (keeps the Kafka jar cache)
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from schemas.catalog import INPUT_TOPICS, OUTPUT_TOPICS
+from workers.settings import Settings
+from workers.topics.plan import planned_topics
+
+
+def test_every_contract_topic_is_planned_with_prefix_partitions_and_compaction() -> None:
+    settings = Settings.from_env({"DEALSTREAM_TOPIC_PREFIX": "t.", "DEALSTREAM_PARTITIONS": "6"})
+    specs = {s.name: s for s in planned_topics(settings)}
+    for topic in (*INPUT_TOPICS, *OUTPUT_TOPICS):
+        assert f"t.{topic.name}" in specs
+    assert all(s.partitions == 6 for s in specs.values())
+    assert dict(specs["t.crm.reps"].config) == {"cleanup.policy": "compact"}
+    assert specs["t.crm.contacts"].config == ()

@@ -1,0 +1,1 @@
+"""The `dealstream` command line."""

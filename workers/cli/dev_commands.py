@@ -1,0 +1,87 @@
+"""The commands behind `dealstream dev`, `topics` and `publish`."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from workers.devstack import LocalStack
+from workers.publish.prepare import LineError, Prepared, UnknownTopic, prepare
+from workers.publish.send import send_all
+from workers.settings import Settings
+from workers.topics.admin import create_topics
+from workers.topics.plan import planned_topics
+
+
+def dev(action: str, workdir: Path) -> int:
+    workdir = workdir.resolve()
+    existing = LocalStack.load(workdir)
+    if action == "status":
+        if existing and existing.running():
+            _print_env(existing)
+            return 0
+        print("local stack: not running")
+        return 1
+    if action == "down":
+        if existing is None:
+            print("local stack: not running")
+            return 0
+        existing.stop()
+        print("local stack: stopped")
+        return 0
+    if existing and existing.running():
+        print("local stack: already running")
+        _print_env(existing)
+        return 0
+    if existing:
+        existing.stop()
+    stack = LocalStack.create(workdir)
+    stack.start()
+    print("local stack: up (stop it with `dealstream dev down`)")
+    _print_env(stack)
+    return 0
+
+
+def _print_env(stack: LocalStack) -> None:
+    print(f"  Kafka bootstrap: {stack.kafka.bootstrap}")
+    print(f"  Redis URL:       {stack.redis.url}")
+    print(f"  environment:     {stack.workdir / 'env'}")
+    for key, value in stack.env().items():
+        print(f"export {key}={value}")
+
+
+async def topics(settings: Settings, action: str) -> int:
+    if action == "list":
+        for spec in planned_topics(settings):
+            config = ",".join(f"{k}={v}" for k, v in spec.config)
+            layout = f"partitions={spec.partitions} rf={spec.replication_factor}"
+            print(f"{spec.name:<32} {layout} {config}")
+        return 0
+    report = await create_topics(settings)
+    for name in report.created:
+        print(f"created  {name}")
+    for name in report.existing:
+        print(f"exists   {name}")
+    return 0
+
+
+def publish(settings: Settings, topic: str, file: Path, *, dry_run: bool) -> int:
+    try:
+        lines = sys.stdin.buffer.read().splitlines() if str(file) == "-" else _read(file)
+        results = prepare(topic, lines)
+    except (UnknownTopic, OSError) as exc:
+        print(f"dealstream publish: {exc}", file=sys.stderr)
+        return 2
+    good = [r for r in results if isinstance(r, Prepared)]
+    bad = [r for r in results if isinstance(r, LineError)]
+    for error in bad:
+        print(f"{file}: {error}", file=sys.stderr)
+    sent = 0 if dry_run or not good else asyncio.run(send_all(settings, topic, good))
+    verb = "valid" if dry_run else "sent"
+    print(f"{verb} {len(good) if dry_run else sent}, rejected {len(bad)}")
+    return 1 if bad else 0
+
+
+def _read(file: Path) -> list[bytes]:
+    return file.read_bytes().splitlines()

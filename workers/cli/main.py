@@ -1,0 +1,76 @@
+"""`dealstream`: worker, local stack, topics, publishing, rules and configuration."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from workers.cli import dev_commands
+from workers.devstack import DevStackError
+from workers.rules import RulesError, load_rules
+from workers.settings import Settings, SettingsError
+from workers.topics.errors import TopicError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dealstream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("worker", help="run a worker (the Faust app) until SIGTERM")
+    dev = sub.add_parser("dev", help="the local Kafka + Redis stack")
+    dev.add_argument("action", choices=["up", "down", "status"])
+    dev.add_argument("--dir", type=Path, default=Path("var/devstack"), help="state folder")
+    topics = sub.add_parser("topics", help="contract topics")
+    topics.add_argument("action", choices=["create", "list"])
+    pub = sub.add_parser("publish", help="validate and send JSON-lines events to an input topic")
+    pub.add_argument("topic", help="contract topic name without prefix, e.g. crm.contacts")
+    pub.add_argument("file", type=Path, help="a .jsonl file, or - for standard input")
+    pub.add_argument("--dry-run", action="store_true", help="validate only")
+    rules = sub.add_parser("rules", help="rules files")
+    rules.add_argument("action", choices=["check"])
+    rules.add_argument("file", type=Path)
+    sub.add_parser("config", help="list every DEALSTREAM_* setting with its default")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return _dispatch(args)
+    except (SettingsError, RulesError, DevStackError, TopicError) as exc:
+        print(f"dealstream: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "config":
+        for name, default, doc in Settings.describe():
+            print(f"{name:<34} {default:<28} {doc}")
+        return 0
+    if args.command == "rules":
+        rules = load_rules(args.file)
+        print(f"{args.file}: ok (version {rules.version})")
+        return 0
+    if args.command == "dev":
+        return dev_commands.dev(args.action, args.dir)
+    settings = Settings.from_env()
+    if args.command == "worker":
+        from workers.runtime.worker import run_worker
+
+        return run_worker(settings)
+    if args.command == "topics":
+        return asyncio.run(dev_commands.topics(settings, args.action))
+    if args.command == "publish":
+        return dev_commands.publish(settings, args.topic, args.file, dry_run=args.dry_run)
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Decoding and validating input events; dead letters for what cannot be used; dedupe."""

@@ -1,0 +1,39 @@
+"""Duplicate detection by `event_id`: a bounded window of recent ids per entity key.
+
+The window lives in a table keyed like the source topic, so it moves with its partition on a
+rebalance and is restored from the changelog. Each id is stored with the offset it arrived at:
+
+- the same id at another offset is a **duplicate** (upstream sent it twice): ignored;
+- the same id at the same offset is a **replay** of that very message after a crash or
+  rebalance (the table's changelog can run ahead of the committed offset): it is processed
+  again, and the handlers behind are idempotent (deterministic output ids, state ordered by
+  `occurred_at`), so a replay re-creates what was lost and never doubles what was delivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+
+class Seen(StrEnum):
+    NEW = "new"
+    REPLAY = "replay"
+    DUPLICATE = "duplicate"
+
+
+Window = list[list[str | int]]
+
+
+def remember(
+    recent: Sequence[Sequence[str | int]] | None, event_id: str, offset: int, window: int
+) -> tuple[Seen, Window]:
+    """Classify an arrival and return the new window (newest last, at most `window` long)."""
+    ids: Window = [list(pair) for pair in recent or ()]
+    for seen_id, seen_offset in ids:
+        if seen_id == event_id:
+            return (Seen.REPLAY if seen_offset == offset else Seen.DUPLICATE), ids
+    ids.append([event_id, offset])
+    if len(ids) > window:
+        del ids[: len(ids) - window]
+    return Seen.NEW, ids

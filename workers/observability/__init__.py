@@ -1,0 +1,1 @@
+"""Prometheus metrics. Names: `dealstream_` prefix, base units, counters end in `_total`."""

@@ -1,0 +1,75 @@
+"""Build the Faust app with every agent that exists, from settings and rules."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from workers.clock import clock_from_setting
+from workers.interfaces import Clock
+from workers.kafka_client import ssl_context
+from workers.observability.metrics import Metrics
+from workers.rules import Rules
+from workers.runtime.context import AppContext
+from workers.runtime.ingest_agents import Handler, register_ingestion
+from workers.runtime.web import register_web
+from workers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def faust_options(settings: Settings) -> dict[str, Any]:
+    opts: dict[str, Any] = {
+        "broker": [f"kafka://{b}" for b in settings.broker_list],
+        "store": "rocksdb://" if settings.store == "rocksdict" else "memory://",
+        "datadir": str(settings.data_dir),
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "web_enabled": True,
+        "web_bind": settings.web_host,
+        "web_host": settings.web_host,
+        "web_port": settings.web_port,
+        "web_in_thread": False,
+        "autodiscover": False,
+        "producer_acks": -1,
+        "consumer_auto_offset_reset": "earliest",
+        "broker_commit_interval": 1.0,
+        "broker_commit_every": 1000,
+        "table_standby_replicas": 1,
+        "stream_recovery_delay": 0.0,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+    if settings.security_protocol != "PLAINTEXT":
+        opts["broker_credentials"] = _credentials(settings)
+    return opts
+
+
+def _credentials(settings: Settings) -> Any:
+    context = ssl_context(settings) if settings.security_protocol.endswith("SSL") else None
+    if settings.security_protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(
+        username=settings.sasl_username,
+        password=settings.sasl_password,
+        ssl_context=context,
+        mechanism=settings.sasl_mechanism,
+    )
+
+
+def build_app(settings: Settings, rules: Rules, clock: Clock | None = None) -> AppContext:
+    app = faust.App(settings.app_id, **faust_options(settings))
+    ctx = AppContext(
+        settings=settings,
+        rules=rules,
+        clock=clock or clock_from_setting(settings.clock),
+        metrics=Metrics(),
+        app=app,
+    )
+    ctx.metrics.rules_info.labels(rules.version).set(1)
+    handlers: dict[str, list[Handler]] = {}
+    register_ingestion(ctx, handlers)
+    register_web(ctx)
+    return ctx

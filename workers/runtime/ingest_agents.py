@@ -1,0 +1,99 @@
+"""One agent per input topic: decode, validate, dedupe, then hand the event to the handlers.
+
+Bad input goes to crm.dead-letters with the reason; the agent goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from schemas.catalog import INPUT_TOPICS, InputTopic
+from workers.ingest.dead_letter import dead_letter, encode
+from workers.ingest.decoder import Decoded, Decoder
+from workers.ingest.dedupe import Seen, remember
+from workers.ingest.errors import RejectCode, Rejection
+from workers.runtime.context import AppContext
+from workers.runtime.tables import json_table
+
+log = logging.getLogger(__name__)
+
+# A handler gets the decoded event and the Faust event (for the source partition/offset).
+Handler = Callable[[Decoded, Any], Awaitable[None]]
+DEAD_LETTERS = "crm.dead-letters"
+
+
+def register_ingestion(ctx: AppContext, handlers: dict[str, list[Handler]]) -> dict[str, Any]:
+    """Create the input topics, dedupe tables and agents; return the Faust topics by name."""
+    topics = {}
+    for spec in INPUT_TOPICS:
+        topics[spec.name] = _register_topic(ctx, spec, handlers.get(spec.name, []))
+    return topics
+
+
+def _register_topic(ctx: AppContext, spec: InputTopic, handlers: list[Handler]) -> Any:
+    app, settings, metrics = ctx.app, ctx.settings, ctx.metrics
+    topic = app.topic(
+        settings.topic(spec.name),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+        replicas=settings.replication_factor,
+    )
+    seen = json_table(
+        app, settings, f"seen-{spec.name}", f"Recent event ids per key of {spec.name}"
+    )
+    decoder = Decoder(spec, settings.max_message_bytes)
+    valid = metrics.events_valid.labels(spec.name)
+    duplicates = metrics.duplicates.labels(spec.name)
+    replays = metrics.replays.labels(spec.name)
+    window = settings.dedupe_window
+
+    async def ingest(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            result = decoder.decode(message.key, message.value)
+            if isinstance(result, Rejection):
+                await _dead_letter(ctx, spec.name, message, result)
+                continue
+            verdict, ids = remember(
+                seen.get(result.key), result.event.event_id, message.offset, window
+            )
+            if verdict is Seen.DUPLICATE:
+                duplicates.inc()
+                continue
+            if verdict is Seen.REPLAY:
+                replays.inc()
+            else:
+                seen[result.key] = ids
+                valid.inc()
+            for handler in handlers:
+                try:
+                    await handler(result, event)
+                except Exception as exc:  # a bug must not stop the partition: dead-letter it
+                    log.exception("handler %s failed on %s", handler.__name__, spec.name)
+                    rejection = Rejection(
+                        RejectCode.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"
+                    )
+                    await _dead_letter(ctx, spec.name, message, rejection)
+
+    app.agent(topic, name=f"ingest-{spec.name}")(ingest)
+    return topic
+
+
+async def _dead_letter(ctx: AppContext, topic: str, message: Any, rejection: Rejection) -> None:
+    ctx.metrics.dead_letters.labels(topic, rejection.code.value).inc()
+    record = dead_letter(
+        topic=topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        rejection=rejection,
+        now=ctx.clock.now(),
+    )
+    log.info("dead letter %s[%d]@%d: %s", topic, message.partition, message.offset, rejection)
+    await ctx.emit(DEAD_LETTERS, message.key, encode(record))

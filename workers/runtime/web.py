@@ -1,0 +1,39 @@
+"""HTTP endpoints on Faust's web server: /metrics, /healthz, /readyz."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from workers.runtime.context import AppContext
+
+PROMETHEUS = "text/plain; version=0.0.4"
+
+
+def is_ready(app: Any) -> bool:
+    """Ready when table recovery has completed and no rebalance is under way."""
+    recovery = app.tables.recovery
+    return bool(recovery.completed.is_set() and not app.rebalancing and not recovery.in_recovery)
+
+
+def register_web(ctx: AppContext) -> None:
+    app = ctx.app
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        ctx.metrics.ready.set(1 if is_ready(app) else 0)
+        return web.bytes(ctx.metrics.render(), content_type=PROMETHEUS)
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return _json(web, {"status": "ok", "rules_version": ctx.rules.version}, 200)
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        ready = is_ready(app)
+        return _json(web, {"ready": ready}, 200 if ready else 503)
+
+
+def _json(web: Any, body: dict[str, Any], status: int) -> Any:
+    return web.bytes(orjson.dumps(body), content_type="application/json", status=status)

@@ -1,0 +1,1 @@
+"""The topics dealstream reads and writes, and creating them on a cluster."""
