@@ -21,5 +21,5 @@ def test_good_lines_are_keyed_by_their_id_and_bad_lines_are_reported_by_number()
 
 
 def test_unknown_topic_is_refused() -> None:
-    with pytest.raises(UnknownTopic, match="crm.nope"):
+    with pytest.raises(UnknownTopic, match=r"crm\.nope"):
         prepare("crm.nope", [GOOD])

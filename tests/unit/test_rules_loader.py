@@ -30,5 +30,5 @@ def test_errors_name_file_field_and_value(text: str, field: str, value: str) -> 
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(RulesError, match="nope.yaml"):
+    with pytest.raises(RulesError, match=r"nope\.yaml"):
         load_rules(tmp_path / "nope.yaml")
