@@ -42,16 +42,42 @@ INVALID: list[tuple[str, bytes | None, bytes, str]] = [
     ("crm.contacts", b"c-1", b"\xc3\x28{}", "invalid_encoding"),
     ("crm.contacts", b"c-1", b'{"event_id": "x",', "invalid_json"),
     ("crm.contacts", b"c-1", b'["not", "an", "object"]', "not_an_object"),
-    ("crm.contacts", b"c-1", orjson.dumps({"event_id": "e", "type": "contact.upserted",
-                                           "occurred_at": "2026-11-02T09:30:00Z"}), "missing_field"),
+    (
+        "crm.contacts",
+        b"c-1",
+        orjson.dumps(
+            {"event_id": "e", "type": "contact.upserted", "occurred_at": "2026-11-02T09:30:00Z"}
+        ),
+        "missing_field",
+    ),
     ("crm.contacts", b"c-1", body(CONTACT, event_id="e-wt", fields="Hot"), "wrong_type"),
-    ("crm.contacts", b"c-1", body(CONTACT, event_id="e-ut", type="contact.merged"), "unknown_event_type"),
-    ("crm.contacts", b"c-1", body(CONTACT, event_id="e-sv", schema_version=7), "unsupported_schema_version"),
-    ("crm.contacts", b"c-1", body(CONTACT, event_id="e-ts", occurred_at="31/12/2026"), "bad_timestamp"),
+    (
+        "crm.contacts",
+        b"c-1",
+        body(CONTACT, event_id="e-ut", type="contact.merged"),
+        "unknown_event_type",
+    ),
+    (
+        "crm.contacts",
+        b"c-1",
+        body(CONTACT, event_id="e-sv", schema_version=7),
+        "unsupported_schema_version",
+    ),
+    (
+        "crm.contacts",
+        b"c-1",
+        body(CONTACT, event_id="e-ts", occurred_at="31/12/2026"),
+        "bad_timestamp",
+    ),
     ("crm.opportunities", b"o-1", body(OPPORTUNITY, amount=-5), "out_of_range"),
-    ("crm.contacts", b"c-1", body(CONTACT, event_id="e-big", fields={"bio": "x" * 300_000}), "message_too_large"),
+    (
+        "crm.contacts",
+        b"c-1",
+        body(CONTACT, event_id="e-big", fields={"bio": "x" * 300_000}),
+        "message_too_large",
+    ),
     ("crm.contacts", b"c-2", body(CONTACT, event_id="e-key"), "key_mismatch"),
-]  # fmt: skip
+]
 
 
 def test_valid_processed_invalid_dead_lettered_duplicate_ignored(

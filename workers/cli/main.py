@@ -34,6 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("action", choices=["check"])
     rules.add_argument("file", type=Path)
     sub.add_parser("config", help="list every DEALSTREAM_* setting with its default")
+    demo = sub.add_parser(
+        "demo", help="the main job: local stack, a worker, demo traffic, live view"
+    )
+    demo.add_argument("--dir", type=Path, default=Path("var/demo"), help="state folder")
+    demo.add_argument(
+        "--duration", type=float, default=None, help="seconds (default: until Ctrl-C)"
+    )
+    demo.add_argument("--rate", type=float, default=50.0, help="events per second")
+    demo.add_argument("--seed", type=int, default=7)
     return parser
 
 
@@ -58,6 +67,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         rules = load_rules(args.file)
         print(f"{args.file}: ok (version {rules.version})")
         return 0
+    if args.command == "demo":
+        from workers.demo.runner import run_demo
+
+        return run_demo(args.dir, duration=args.duration, rate=args.rate, seed=args.seed)
     if args.command == "dev":
         return dev_commands.dev(args.action, args.dir)
     settings = Settings.from_env()

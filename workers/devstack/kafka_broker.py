@@ -47,9 +47,15 @@ def resolve_jars() -> Path:
         raise DevStackError("Maven (mvn) is not on PATH: install it (apt-get install maven)")
     libs.mkdir(parents=True, exist_ok=True)
     argv = [
-        mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-        f"-DoutputDirectory={libs}", "-DincludeScope=runtime",
-    ]  # fmt: skip
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(POM),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={libs}",
+        "-DincludeScope=runtime",
+    ]
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise DevStackError(f"Maven could not resolve Kafka:\n{result.stdout[-2000:]}")
@@ -92,17 +98,32 @@ class KafkaBroker:
         if not (data / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             argv = [
-                _java(), "-cp", classpath, f"-Dlog4j2.configurationFile={LOG4J}",
-                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config),
-            ]  # fmt: skip
+                _java(),
+                "-cp",
+                classpath,
+                f"-Dlog4j2.configurationFile={LOG4J}",
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(config),
+            ]
             out = subprocess.run(argv, capture_output=True, text=True, check=False)
             if out.returncode != 0:
                 raise DevStackError(f"formatting Kafka storage failed:\n{out.stdout}{out.stderr}")
         argv = [
-            _java(), f"-Xmx{self.heap}", "-Xms256m", "-XX:+UseG1GC",
-            "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={LOG4J}",
-            "-cp", classpath, "kafka.Kafka", str(config),
-        ]  # fmt: skip
+            _java(),
+            f"-Xmx{self.heap}",
+            "-Xms256m",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={LOG4J}",
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(config),
+        ]
         self.pid = processes.spawn(argv, self.log_file, self.workdir)
         processes.wait_until(
             self.answers, timeout=timeout, what="Kafka", pid=self.pid, log_file=self.log_file

@@ -33,10 +33,22 @@ class RedisServer:
             raise DevStackError("redis-server not found: install it (apt-get install redis-server)")
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv = [
-            binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--daemonize", "no", "--dir", str(self.workdir),
-            "--protected-mode", "yes",
-        ]  # fmt: skip
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(self.workdir),
+            "--protected-mode",
+            "yes",
+        ]
         self.pid = processes.spawn(argv, self.log_file, self.workdir)
         processes.wait_until(
             self.answers, timeout=timeout, what="Redis", pid=self.pid, log_file=self.log_file

@@ -45,10 +45,13 @@ class LocalStack:
 
     def _save(self) -> None:
         state = {
-            "kafka": {"pid": self.kafka.pid, "port": self.kafka.port,
-                      "controller_port": self.kafka.controller_port},
+            "kafka": {
+                "pid": self.kafka.pid,
+                "port": self.kafka.port,
+                "controller_port": self.kafka.controller_port,
+            },
             "redis": {"pid": self.redis.pid, "port": self.redis.port},
-        }  # fmt: skip
+        }
         self.state_file.write_text(json.dumps(state, indent=2))
         (self.workdir / "env").write_text("".join(f"{k}={v}\n" for k, v in self.env().items()))
 

@@ -43,9 +43,10 @@ class Metrics:
             registry=r,
         )
         self.ready = Gauge(
-            "dealstream_worker_ready", "1 when tables are recovered and the worker is ready",
+            "dealstream_worker_ready",
+            "1 when tables are recovered and the worker is ready",
             registry=r,
-        )  # fmt: skip
+        )
         self.rules_info = Gauge(
             "dealstream_rules_info", "The rules version in force (value 1)", ["version"], registry=r
         )

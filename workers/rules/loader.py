@@ -34,6 +34,8 @@ def parse_rules(text: str, file: str = "<rules>") -> Rules:
         raise RulesError(file, "$", None, f"not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise RulesError(file, "$", raw, "the rules file must be a mapping")
+    if isinstance(raw.get("version"), int | float) and not isinstance(raw["version"], bool):
+        raw["version"] = str(raw["version"])  # `version: 3` means "3"
     try:
         rules = msgspec.convert(raw, Rules, strict=False)
     except msgspec.ValidationError as exc:

@@ -18,8 +18,12 @@ def run_worker(settings: Settings) -> NoReturn:
     ctx = build_app(settings, rules)
     logging.getLogger(__name__).info(
         "dealstream worker: brokers=%s store=%s rules=%s (version %s) web=%s:%d",
-        ",".join(settings.broker_list), settings.store, settings.rules_file, rules.version,
-        settings.web_host, settings.web_port,
-    )  # fmt: skip
+        ",".join(settings.broker_list),
+        settings.store,
+        settings.rules_file,
+        rules.version,
+        settings.web_host,
+        settings.web_port,
+    )
     worker = Worker(ctx.app, loglevel=settings.log_level.upper(), quiet=True)
     worker.execute_from_commandline()

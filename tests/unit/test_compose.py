@@ -1,0 +1,87 @@
+"""docker-compose.yml cannot run here (no Docker engine): check it agrees with the worker."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+
+from workers.devstack.kafka_broker import kafka_version
+from workers.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+WORKER_ENV: dict[str, str] = SERVICES["worker"]["environment"]
+
+
+def test_services_images_and_builds() -> None:
+    assert set(SERVICES) >= {"kafka", "redis", "worker", "prometheus", "grafana"}
+    assert SERVICES["kafka"]["image"] == f"apache/kafka:{kafka_version()}"
+    assert SERVICES["redis"]["image"].startswith("redis:")
+    assert SERVICES["worker"]["build"] == "."
+    assert (ROOT / "Dockerfile").is_file()
+    for service in SERVICES.values():
+        assert ":latest" not in str(service.get("image", ""))
+
+
+def test_worker_environment_is_settings_the_worker_reads_and_valid() -> None:
+    known = {name for name, _, _ in Settings.describe()}
+    assert set(WORKER_ENV) <= known
+    settings = Settings.from_env(WORKER_ENV)  # raises on any bad value
+    assert settings.web_host == "0.0.0.0"
+
+
+def test_addresses_point_at_services_and_ports_agree() -> None:
+    settings = Settings.from_env(WORKER_ENV)
+    host, port = settings.broker_list[0].split(":")
+    assert host == "kafka"
+    assert f"PLAINTEXT://kafka:{port}" in SERVICES["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert urlparse(settings.redis_url).hostname == "redis"
+    assert f"127.0.0.1:{settings.web_port}:{settings.web_port}" in SERVICES["worker"]["ports"]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f"EXPOSE {settings.web_port}" in dockerfile
+    prometheus = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = prometheus["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert targets == [f"worker:{settings.web_port}"]
+
+
+def test_published_ports_bind_loopback_only() -> None:
+    for service in SERVICES.values():
+        for mapping in service.get("ports", []):
+            assert mapping.startswith("127.0.0.1:")
+
+
+def test_dependencies_name_existing_services_and_volumes_exist() -> None:
+    for service in SERVICES.values():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in SERVICES
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), source
+            else:
+                assert source in COMPOSE["volumes"]
+
+
+def test_grafana_dashboard_is_provisioned_and_queries_our_metrics() -> None:
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/dealstream.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert exprs
+    assert all(re.search(r"dealstream_[a-z_]+", e) for e in exprs)
+
+
+def test_dashboard_metrics_exist_in_the_worker() -> None:
+    from workers.observability.metrics import Metrics
+
+    exported = {m.name for m in Metrics().registry.collect()}
+    exported |= {f"{name}_total" for name in exported}
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/dealstream.json").read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            for name in re.findall(r"dealstream_[a-z_]+", target["expr"]):
+                assert name in exported, name
