@@ -18,7 +18,9 @@ from workers.topics.admin import create_topics
 from workers.topics.plan import planned_topics
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "workers.cli.main", *args],
         env={**os.environ, **(env or {})},

@@ -40,7 +40,10 @@ def test_addresses_point_at_services_and_ports_agree() -> None:
     settings = Settings.from_env(WORKER_ENV)
     host, port = settings.broker_list[0].split(":")
     assert host == "kafka"
-    assert f"PLAINTEXT://kafka:{port}" in SERVICES["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert (
+        f"PLAINTEXT://kafka:{port}"
+        in SERVICES["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    )
     assert urlparse(settings.redis_url).hostname == "redis"
     assert f"127.0.0.1:{settings.web_port}:{settings.web_port}" in SERVICES["worker"]["ports"]
     dockerfile = (ROOT / "Dockerfile").read_text()
