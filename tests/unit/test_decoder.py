@@ -126,3 +126,10 @@ def test_arbitrary_objects_are_decoded_or_rejected_with_a_code(obj: dict[str, ob
     if isinstance(result, Rejection):
         assert result.code in RejectCode
         assert result.message
+
+
+def test_type_is_required_even_on_a_single_type_topic() -> None:
+    body = b'{"event_id":"e","occurred_at":"2026-11-02T09:00:00Z","contact_id":"c","form_id":"f"}'
+    result = Decoder.for_topic("crm.form-submissions").decode(b"c", body)
+    assert isinstance(result, Rejection)
+    assert (result.code, result.path) == (RejectCode.MISSING_FIELD, "$.type")

@@ -59,6 +59,8 @@ class Decoder:
             return Rejection(RejectCode.INVALID_JSON, str(exc)[:300])
         if not isinstance(obj, dict):
             return Rejection(RejectCode.NOT_AN_OBJECT, f"expected a JSON object, got {_kind(obj)}")
+        if "type" not in obj:  # msgspec treats the tag as optional for single-type topics
+            return Rejection(RejectCode.MISSING_FIELD, "required field 'type' is missing", "$.type")
         try:
             event: InputEvent = msgspec.convert(obj, self._union)
         except msgspec.ValidationError as exc:

@@ -1,0 +1,1 @@
+"""Time-in-stage triggers: schedule math, opportunity state, due index. No Faust, no Kafka."""

@@ -1,0 +1,78 @@
+"""Triggers compiled from the rules file: parsed durations, calendars, and a lookup index."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from workers.rules.model import Scalar, TriggerRule
+from workers.triggers.calendar import BusinessDays, Calendar, CalendarDays
+from workers.triggers.durations import parse_duration
+
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class Trigger:
+    id: str
+    pipeline: str
+    stage: str
+    every: float
+    action: dict[str, Scalar]
+    calendar: Calendar
+    catch_up: str = "latest"
+    max_firings: int | None = None
+    active: bool = True
+    plan: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The schedule's identity: a change of `every` or calendar re-plans from the visit start.
+        raw = f"{self.every!r}|{self.calendar.fingerprint()}"
+        object.__setattr__(self, "plan", hashlib.blake2b(raw.encode(), digest_size=6).hexdigest())
+
+    def due_at(self, entered_at: dt.datetime, period: int) -> dt.datetime:
+        """Period k is due k × every after the visit began, counted on the trigger's calendar."""
+        return self.calendar.add(entered_at, period * self.every)
+
+    def matches(self, pipeline: str, stage: str) -> bool:
+        return self.stage == stage and self.pipeline in (ANY, pipeline)
+
+
+def compile_trigger(rule: TriggerRule) -> Trigger:
+    cal = rule.calendar
+    calendar: Calendar = (
+        BusinessDays.create(cal.weekdays, cal.holidays, cal.timezone)
+        if cal.kind == "business_days"
+        else CalendarDays()
+    )
+    return Trigger(
+        id=rule.id,
+        pipeline=rule.pipeline,
+        stage=rule.stage,
+        every=parse_duration(rule.every),
+        action=dict(rule.action),
+        calendar=calendar,
+        catch_up=rule.catch_up,
+        max_firings=rule.max_firings,
+        active=rule.active,
+    )
+
+
+class TriggerSet:
+    """The active triggers, found by (pipeline, stage) without scanning them all."""
+
+    def __init__(self, triggers: Iterable[Trigger]) -> None:
+        self.all = [t for t in triggers if t.active]
+        self._by_stage: dict[str, list[Trigger]] = defaultdict(list)
+        for trigger in self.all:
+            self._by_stage[trigger.stage].append(trigger)
+
+    @classmethod
+    def from_rules(cls, rules: Iterable[TriggerRule]) -> TriggerSet:
+        return cls(compile_trigger(r) for r in rules)
+
+    def for_stage(self, pipeline: str, stage: str) -> list[Trigger]:
+        return [t for t in self._by_stage.get(stage, ()) if t.matches(pipeline, stage)]
