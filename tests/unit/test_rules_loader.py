@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.rules import RulesError, load_rules, parse_rules
+from workers.rules import RulesError
+from workers.rules.loader import load_rules, parse_rules
 from workers.settings.settings import DEFAULT_RULES
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from workers.cli import dev_commands
 from workers.devstack import DevStackError
-from workers.rules import RulesError, load_rules
+from workers.rules import RulesError
+from workers.rules.loader import load_rules
 from workers.settings import Settings, SettingsError
 from workers.topics.errors import TopicError
 

@@ -7,7 +7,7 @@ from typing import NoReturn
 
 from faust.worker import Worker
 
-from workers.rules import load_rules
+from workers.rules.loader import load_rules
 from workers.runtime.app import build_app
 from workers.settings import Settings
 

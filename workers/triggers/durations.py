@@ -1,4 +1,4 @@
-"""Durations in the rules file: "10d", "12h", "90s", "1d12h", "500ms", or ISO 8601 "P10D", "PT12H"."""
+"""Durations in the rules file: "10d", "12h", "90s", "1d12h", "500ms", ISO 8601 "P10D"."""
 
 from __future__ import annotations
 

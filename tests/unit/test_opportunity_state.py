@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas.records import (
+    OpportunityClosed,
+    OpportunityDeleted,
+    OpportunityStageChanged,
+    OpportunityUpserted,
+)
+from workers.triggers.due_index import DueIndex
+from workers.triggers.opportunity import OpportunityState, apply_event, from_table, to_table
+from workers.triggers.schedule import Mark
+
+T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+
+
+def event(kind: type = OpportunityUpserted, minutes: int = 0, **kw: object) -> object:
+    fields = {
+        "event_id": f"e{minutes}-{kind.__name__}",
+        "occurred_at": T0 + dt.timedelta(minutes=minutes),
+        "opportunity_id": "o1",
+        "contact_id": "c1",
+        "pipeline_id": "sales",
+        "stage_id": "qualification",
+        "status": "open",
+        **kw,
+    }
+    return kind(**fields)
+
+
+def apply(state: OpportunityState | None, ev: object) -> OpportunityState | None:
+    return apply_event(state, ev, partition=3)  # type: ignore[arg-type]
+
+
+def test_first_event_starts_a_visit() -> None:
+    state = apply(None, event())
+    assert state is not None
+    assert (state.stage_id, state.entered_at, state.partition) == (
+        "qualification",
+        T0.timestamp(),
+        3,
+    )
+    assert state.visit == f"qualification@{int(T0.timestamp() * 1000)}"
+    assert state.is_open
+
+
+def test_same_stage_keeps_the_visit_and_marks_other_stage_starts_a_new_one() -> None:
+    state = apply(None, event())
+    assert state is not None
+    state = state.with_mark("t", Mark("p", 2, 1.0))
+    same = apply(state, event(minutes=5, amount=100.0))
+    assert same is not None
+    assert same.visit == state.visit
+    assert same.marks == state.marks
+    moved = apply(same, event(OpportunityStageChanged, minutes=9, stage_id="meeting"))
+    assert moved is not None
+    assert moved.visit != state.visit
+    assert moved.marks == {}
+    back = apply(moved, event(OpportunityStageChanged, minutes=20))
+    assert back is not None
+    assert back.stage_id == "qualification"
+    assert back.visit not in (state.visit, moved.visit)
+
+
+def test_an_older_event_never_moves_the_opportunity_back_and_a_replay_changes_nothing() -> None:
+    state = apply(None, event(minutes=10, stage_id="proposal"))
+    assert state is not None
+    assert apply(state, event(OpportunityStageChanged, minutes=5, stage_id="meeting")) is None
+    assert apply(state, event(minutes=10, stage_id="proposal")) is None
+
+
+def test_closing_and_deleting_end_the_visit_and_reopening_starts_a_new_one() -> None:
+    state = apply(None, event())
+    assert state is not None
+    won = apply(state, event(OpportunityClosed, minutes=1, status="won"))
+    assert won is not None
+    assert not won.is_open
+    assert won.closed_at == (T0 + dt.timedelta(minutes=1)).timestamp()
+    reopened = apply(won, event(minutes=2))
+    assert reopened is not None
+    assert reopened.is_open
+    assert reopened.visit != state.visit
+    assert reopened.closed_at is None
+    deleted = apply(reopened, event(OpportunityDeleted, minutes=3))
+    assert deleted is not None
+    assert not deleted.is_open
+
+
+def test_state_round_trips_through_the_table_format() -> None:
+    state = apply(None, event(amount=10.5, expected_close_date=dt.date(2026, 12, 1)))
+    assert state is not None
+    state = state.with_mark("t", Mark("p", 1, 5.0))
+    raw = to_table(state)
+    assert from_table(msgspec.json.decode(msgspec.json.encode(raw))) == state
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from("abcdef"), st.none() | st.floats(0, 100)), max_size=200),
+    st.floats(0, 100),
+)
+def test_due_index_pops_exactly_what_a_naive_model_would(
+    ops: list[tuple[str, float | None]], now: float
+) -> None:
+    index, model = DueIndex(), {}
+    for key, due in ops:
+        index.set(key, due)
+        if due is None:
+            model.pop(key, None)
+        else:
+            model[key] = due
+    assert len(index) == len(model)
+    popped = index.pop_due(now)
+    assert sorted(popped) == sorted(k for k, d in model.items() if d <= now)
+    assert len(index) == len([d for d in model.values() if d > now])
+    assert index.next_due() == min((d for d in model.values() if d > now), default=None)

@@ -1,0 +1,54 @@
+"""Which opportunities of one partition are due next: a heap with lazy invalidation.
+
+Built once per partition assignment from the table (the durable schedule) and kept current as
+states change, so a tick pops what is due in O(log n) each instead of scanning every
+opportunity.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+
+class DueIndex:
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, str]] = []
+        self._due: dict[str, float] = {}
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def set(self, key: str, due: float | None) -> None:
+        """Schedule `key` at `due` (epoch seconds), or unschedule it with None."""
+        if due is None:
+            self._due.pop(key, None)
+            return
+        if self._due.get(key) == due:
+            return
+        self._due[key] = due
+        heapq.heappush(self._heap, (due, key))
+        if len(self._heap) > 2 * len(self._due) + 1024:
+            self._compact()
+
+    def due_at(self, key: str) -> float | None:
+        return self._due.get(key)
+
+    def pop_due(self, now: float, limit: int | None = None) -> list[str]:
+        """Remove and return the keys due at `now`, earliest first."""
+        out: list[str] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now and (limit is None or len(out) < limit):
+            due, key = heapq.heappop(heap)
+            if self._due.get(key) == due:
+                del self._due[key]
+                out.append(key)
+        return out
+
+    def next_due(self) -> float | None:
+        while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    def _compact(self) -> None:
+        self._heap = [(due, key) for key, due in self._due.items()]
+        heapq.heapify(self._heap)

@@ -1,0 +1,51 @@
+"""All triggers of one opportunity at once: what fires now, the new state, the next due time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from workers.triggers.opportunity import OpportunityState
+from workers.triggers.plan import Trigger, TriggerSet
+from workers.triggers.schedule import Due, decide, next_period
+
+
+@dataclass
+class Evaluation:
+    state: OpportunityState
+    firings: list[tuple[Trigger, Due]] = field(default_factory=list)
+    next_due: float | None = None
+    changed: bool = False
+
+
+def evaluate(
+    state: OpportunityState, triggers: TriggerSet, now: dt.datetime, grace: float
+) -> Evaluation:
+    result = Evaluation(state)
+    if not state.is_open:
+        return result
+    entered = state.entered
+    upcoming: list[float] = []
+    for trigger in triggers.for_stage(state.pipeline_id, state.stage_id):
+        decision = decide(trigger, entered, result.state.mark(trigger.id), now, grace)
+        result.firings.extend((trigger, due) for due in decision.fire)
+        if decision.mark is not None:
+            result.state = result.state.with_mark(trigger.id, decision.mark)
+            result.changed = True
+        if decision.next_due is not None:
+            upcoming.append(decision.next_due.timestamp())
+    result.next_due = min(upcoming, default=None)
+    return result
+
+
+def next_due(state: OpportunityState, triggers: TriggerSet) -> float | None:
+    """When this opportunity next needs looking at (None: nothing pending)."""
+    if not state.is_open:
+        return None
+    entered = state.entered
+    upcoming = []
+    for trigger in triggers.for_stage(state.pipeline_id, state.stage_id):
+        period = next_period(trigger, entered, state.mark(trigger.id))
+        if trigger.max_firings is None or period <= trigger.max_firings:
+            upcoming.append(trigger.due_at(entered, period).timestamp())
+    return min(upcoming, default=None)
