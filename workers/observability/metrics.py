@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    Histogram,
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
@@ -51,5 +54,36 @@ class Metrics:
             "dealstream_rules_info", "The rules version in force (value 1)", ["version"], registry=r
         )
 
+        self.trigger_firings = Counter(
+            "dealstream_trigger_firings_total",
+            "Time-in-stage trigger firings",
+            ["trigger"],
+            registry=r,
+        )
+        self.trigger_lateness = Histogram(
+            "dealstream_trigger_lateness_seconds",
+            "Seconds between a firing's due time and its emission",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400),
+            registry=r,
+        )
+        self.trigger_periods_skipped = Counter(
+            "dealstream_trigger_periods_skipped_total",
+            "Missed periods not fired because of the trigger's catch_up rule",
+            ["trigger"],
+            registry=r,
+        )
+        self.pending_timers = Gauge(
+            "dealstream_pending_timers", "Opportunities with a trigger period scheduled", registry=r
+        )
+        self.open_opportunities = Gauge(
+            "dealstream_open_opportunities",
+            "Open opportunities on this worker's partitions",
+            ["pipeline", "stage"],
+            registry=r,
+        )
+        self.before_render: list[Callable[[], None]] = []
+
     def render(self) -> bytes:
+        for refresh in self.before_render:
+            refresh()
         return generate_latest(self.registry)

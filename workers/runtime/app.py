@@ -14,6 +14,7 @@ from workers.observability.metrics import Metrics
 from workers.rules import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.ingest_agents import Handler, register_ingestion
+from workers.runtime.trigger_agents import TriggerRuntime
 from workers.runtime.web import register_web
 from workers.settings import Settings
 
@@ -38,6 +39,8 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "broker_commit_interval": 1.0,
         "broker_commit_every": 1000,
         "table_standby_replicas": 1,
+        "broker_session_timeout": settings.session_timeout,
+        "broker_heartbeat_interval": max(1.0, settings.session_timeout / 4),
         "stream_recovery_delay": 0.0,
         "key_serializer": "raw",
         "value_serializer": "raw",
@@ -69,7 +72,8 @@ def build_app(settings: Settings, rules: Rules, clock: Clock | None = None) -> A
         app=app,
     )
     ctx.metrics.rules_info.labels(rules.version).set(1)
-    handlers: dict[str, list[Handler]] = {}
+    triggers = TriggerRuntime(ctx)
+    handlers: dict[str, list[Handler]] = {"crm.opportunities": [triggers.on_opportunity]}
     register_ingestion(ctx, handlers)
     register_web(ctx)
     return ctx

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import faust
+import orjson
 
 from workers.settings import Settings
 
@@ -22,3 +24,19 @@ def json_table(app: Any, settings: Settings, name: str, help_text: str) -> Any:
         schema=schema,
         help=help_text,
     )
+
+
+def iter_partition(table: Any, partition: int) -> Iterator[tuple[Any, Any]]:
+    """(key, value) of one partition of a JSON table, without deserialising the others.
+
+    With the rocksdict store this reads the partition's own database lazily; with the memory
+    store (tests, dev) it walks a snapshot, so writes between chunks cannot break the walk.
+    """
+    store = table.data
+    if hasattr(store, "_db_for_partition"):
+        db = store._db_for_partition(partition)
+        for key, value in store._visible_items(db):
+            if value is not None:
+                yield orjson.loads(key), orjson.loads(value)
+    else:
+        yield from list(store.items())

@@ -44,6 +44,10 @@ class Settings:
     max_message_bytes: int = _doc("Larger input values are dead-lettered", default=262144)
     dedupe_window: int = _doc("Recent event ids remembered per entity key", default=64)
     log_level: str = _doc("Log level", default="info")
+    session_timeout: float = _doc(
+        "Seconds before the group evicts a worker that stopped heartbeating (failover time)",
+        default=10.0,
+    )
     security_protocol: str = _doc("Kafka security protocol", default="PLAINTEXT")
     sasl_mechanism: str = _doc("SASL mechanism: PLAIN, SCRAM-SHA-256/512", default="PLAIN")
     sasl_username: str = _doc("SASL user name", default="")
@@ -71,6 +75,10 @@ class Settings:
         _positive("DEALSTREAM_REPLICATION_FACTOR", self.replication_factor)
         _positive("DEALSTREAM_MAX_MESSAGE_BYTES", self.max_message_bytes)
         _positive("DEALSTREAM_DEDUPE_WINDOW", self.dedupe_window)
+        if not 6.0 <= self.session_timeout <= 300.0:
+            raise SettingsError(
+                "DEALSTREAM_SESSION_TIMEOUT", str(self.session_timeout), "must be 6..300 seconds"
+            )
         if not 0 < self.web_port < 65536:
             raise SettingsError("DEALSTREAM_WEB_PORT", str(self.web_port), "must be 1..65535")
         _one_of("DEALSTREAM_STORE", self.store, STORES)
@@ -132,6 +140,13 @@ def _int(name: str, raw: str) -> int:
         raise SettingsError(name, raw, "expected an integer") from None
 
 
+def _float(name: str, raw: str) -> float:
+    try:
+        return float(raw.strip())
+    except ValueError:
+        raise SettingsError(name, raw, "expected a number of seconds") from None
+
+
 def _is_positive_float(raw: str) -> bool:
     try:
         return float(raw) > 0
@@ -155,6 +170,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "web_port": _int,
     "max_message_bytes": _int,
     "dedupe_window": _int,
+    "session_timeout": lambda name, raw: _float(name, raw),
     "data_dir": lambda _n, raw: Path(raw),
     "rules_file": lambda _n, raw: Path(raw),
 }

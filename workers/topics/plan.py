@@ -8,7 +8,10 @@ from schemas.catalog import INPUT_TOPICS, OUTPUT_TOPICS
 from workers.settings import Settings
 
 # Internal topics the agents use between themselves, keyed like the tables they feed.
-INTERNAL_TOPICS: tuple[tuple[str, bool], ...] = ()
+# Ticks are worthless once handled: an hour of retention is plenty.
+INTERNAL_TOPICS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("dealstream.timer-ticks", (("retention.ms", "3600000"),)),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,11 +25,12 @@ class TopicSpec:
 def planned_topics(settings: Settings) -> list[TopicSpec]:
     """Every contract topic (prefixed), with the configured partitions and replication."""
     specs = []
-    names = [(t.name, t.compacted) for t in INPUT_TOPICS]
-    names += [(t.name, t.compacted) for t in OUTPUT_TOPICS]
+    compact = (("cleanup.policy", "compact"),)
+    names: list[tuple[str, tuple[tuple[str, str], ...]]]
+    names = [(t.name, compact if t.compacted else ()) for t in INPUT_TOPICS]
+    names += [(t.name, compact if t.compacted else ()) for t in OUTPUT_TOPICS]
     names += list(INTERNAL_TOPICS)
-    for name, compacted in names:
-        config = (("cleanup.policy", "compact"),) if compacted else ()
+    for name, config in names:
         specs.append(
             TopicSpec(
                 settings.topic(name), settings.partitions, settings.replication_factor, config

@@ -1,0 +1,257 @@
+"""Time-in-stage triggers in Faust: the opportunity table, ticks, and exactly-once firings.
+
+- `crm.opportunities` events update the `opportunities` table (the durable schedule: stage
+  visit, marks of what fired) through the pure core in `workers.triggers`.
+- A timer on every worker sends a tick to each partition of the ticks topic it owns; the
+  ticks topic is co-partitioned with `crm.opportunities`, so the agent that handles tick `p`
+  may write the table rows of partition `p`. It pops what is due from an in-memory index
+  (built once per assignment from the table, kept current on every change).
+- No duplicate, no loss: a firing is sent to partition `p` of `crm.trigger-firings` and its
+  mark is written only after the broker confirmed delivery. A crash between the two leaves a
+  delivered firing without its mark; before the first tick of an assignment, the firings
+  delivered after the partition's checkpoint are read back and their marks restored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from typing import Any
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas.records import OpportunityEvent
+from workers.ingest.decoder import Decoded
+from workers.kafka_client import client_options
+from workers.runtime.context import AppContext
+from workers.runtime.tables import iter_partition, json_table
+from workers.triggers.due_index import DueIndex
+from workers.triggers.durations import parse_duration
+from workers.triggers.evaluate import evaluate, next_due
+from workers.triggers.firing import firing_id, make_firing
+from workers.triggers.opportunity import OpportunityState, apply_event, from_table, to_table
+from workers.triggers.plan import TriggerSet
+from workers.triggers.schedule import Mark
+
+log = logging.getLogger(__name__)
+
+FIRINGS = "crm.trigger-firings"
+TICKS = "dealstream.timer-ticks"
+CHECKPOINT = "__firings_checkpoint__:{}"
+SCAN_CHUNK = 2000
+_encode = msgspec.json.Encoder().encode
+
+
+class TriggerRuntime:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        app, settings = ctx.app, ctx.settings
+        rules = ctx.rules
+        self.triggers = TriggerSet.from_rules(rules.triggers)
+        self.grace = parse_duration(rules.scheduler.catch_up_grace)
+        self.tick_interval = parse_duration(rules.scheduler.tick_interval)
+        self.table = json_table(app, settings, "opportunities", "Opportunity state and schedule")
+        self.ticks = app.topic(
+            settings.topic(TICKS),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+            replicas=settings.replication_factor,
+            retention=3600.0,
+        )
+        self.firings_topic = settings.topic(FIRINGS)
+        self.indexes: dict[int, DueIndex] = {}
+        self.open_counts: dict[int, Counter[tuple[str, str]]] = {}
+        self._reader: AIOKafkaConsumer | None = None
+        ctx.metrics.before_render.append(self._refresh_gauges)
+        app.agent(self.ticks, name="trigger-ticks")(self._tick_agent)
+        app.timer(self.tick_interval, name="trigger-tick-sender")(self._send_ticks)
+        app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_partitions_assigned.connect(self._on_assigned)
+
+    # --- opportunity events ---------------------------------------------------------------
+    async def on_opportunity(self, decoded: Decoded, event: Any) -> None:
+        opportunity: OpportunityEvent = decoded.event  # type: ignore[assignment]
+        partition = event.message.partition
+        old = from_table(self.table.get(decoded.key))
+        new = apply_event(old, opportunity, partition)
+        if new is None:
+            return
+        self.table[decoded.key] = to_table(new)
+        self._count(partition, old, new)
+        index = self.indexes.get(partition)
+        if index is not None:
+            index.set(decoded.key, next_due(new, self.triggers))
+
+    # --- ticks ------------------------------------------------------------------------------
+    async def _send_ticks(self) -> None:
+        consumer = self.ctx.app.consumer
+        if consumer is None:
+            return
+        name = self.ticks.get_topic_name()
+        for tp in consumer.assignment():
+            if tp.topic == name:
+                await self.ctx.app.producer.send(name, None, b"", tp.partition, None, None)
+
+    async def _tick_agent(self, stream: Any) -> None:
+        async for event in stream.events():
+            partition = event.message.partition
+            try:
+                await self._process_due(partition)
+            except Exception:
+                log.exception("processing due triggers of partition %d failed", partition)
+
+    async def _process_due(self, partition: int) -> None:
+        index = self.indexes.get(partition)
+        if index is None:
+            index = await self._build_index(partition)
+        now = self.ctx.clock.now()
+        keys = index.pop_due(now.timestamp())
+        if not keys:
+            return
+        pending: list[tuple[str, OpportunityState, list[Any], Any]] = []
+        for key in keys:
+            state = from_table(self.table.get(key))
+            if state is None:
+                continue
+            result = evaluate(state, self.triggers, now, self.grace)
+            records = [make_firing(t, result.state, due, now) for t, due in result.firings]
+            pending.append((key, result.state, records, result))
+        futures = []
+        for key, _, records, _ in pending:
+            for record in records:
+                futures.append(
+                    await self.ctx.app.producer.send(
+                        self.firings_topic, key.encode(), _encode(record), partition, None, None
+                    )
+                )
+        try:
+            delivered = await asyncio.gather(*futures)
+        except Exception:
+            for key in keys:  # not confirmed: nothing is marked, the next tick tries again
+                state = from_table(self.table.get(key))
+                if state is not None:
+                    index.set(key, next_due(state, self.triggers))
+            raise
+        metrics = self.ctx.metrics
+        for key, evaluated, records, result in pending:
+            current = from_table(self.table.get(key))
+            if current is not None and current.visit == evaluated.visit and result.changed:
+                current = msgspec.structs.replace(current, marks=evaluated.marks)
+                self.table[key] = to_table(current)
+            if current is not None:
+                index.set(key, next_due(current, self.triggers))
+            for record in records:
+                metrics.trigger_firings.labels(record.trigger_id).inc()
+                metrics.trigger_lateness.observe((now - record.due_at).total_seconds())
+        if delivered:
+            offset = max(md.offset for md in delivered)
+            self.table[CHECKPOINT.format(partition)] = {"offset": offset}
+
+    # --- assignment: rebuild the index, restore marks of delivered firings ------------------
+    async def _build_index(self, partition: int) -> DueIndex:
+        index = DueIndex()
+        self.indexes[partition] = index  # live updates land here while we scan
+        await self._reconcile(partition)
+        counts: Counter[tuple[str, str]] = Counter()
+        seen = 0
+        for key, raw in iter_partition(self.table, partition):
+            seen += 1
+            if seen % SCAN_CHUNK == 0:
+                await asyncio.sleep(0)
+            if not isinstance(key, str) or key.startswith("__") or not isinstance(raw, dict):
+                continue
+            state = from_table(raw)
+            if state is None or state.partition != partition:
+                continue
+            if state.is_open:
+                counts[(state.pipeline_id, state.stage_id)] += 1
+            if index.due_at(key) is None:
+                index.set(key, next_due(state, self.triggers))
+        self.open_counts[partition] = counts
+        log.info("partition %d: %d opportunities, %d scheduled", partition, seen, len(index))
+        return index
+
+    async def _reconcile(self, partition: int) -> None:
+        checkpoint = self.table.get(CHECKPOINT.format(partition)) or {}
+        start = int(checkpoint.get("offset", -1)) + 1
+        reader = await self._firings_reader()
+        tp = TopicPartition(self.firings_topic, partition)
+        reader.assign([tp])
+        end = (await reader.end_offsets([tp]))[tp]
+        if start >= end:
+            return
+        reader.seek(tp, start)
+        restored = 0
+        while (await reader.position(tp)) < end:
+            batch = await reader.getmany(tp, timeout_ms=1000)
+            for message in batch.get(tp, []):
+                if message.offset < end and self._restore_mark(message.value):
+                    restored += 1
+        log.info(
+            "partition %d: read firings %d..%d, restored %d marks", partition, start, end, restored
+        )
+        self.table[CHECKPOINT.format(partition)] = {"offset": end - 1}
+
+    def _restore_mark(self, value: bytes) -> bool:
+        try:
+            firing = msgspec.json.decode(value)
+            key = firing["opportunity_id"]
+            state = from_table(self.table.get(key))
+            trigger = next((t for t in self.triggers.all if t.id == firing["trigger_id"]), None)
+        except (msgspec.DecodeError, KeyError, TypeError):
+            return False
+        if state is None or trigger is None:
+            return False
+        period = int(firing["period"])
+        if firing_id(trigger, key, state.visit, period) != firing["firing_id"]:
+            return False  # another visit or plan: nothing to restore
+        mark = state.mark(trigger.id)
+        if mark is not None and mark.plan == trigger.plan and mark.through >= period:
+            return False
+        due = trigger.due_at(state.entered, period).timestamp()
+        self.table[key] = to_table(state.with_mark(trigger.id, Mark(trigger.plan, period, due)))
+        return True
+
+    async def _firings_reader(self) -> AIOKafkaConsumer:
+        if self._reader is None:
+            self._reader = AIOKafkaConsumer(
+                **client_options(self.ctx.settings), enable_auto_commit=False, group_id=None
+            )
+            await self._reader.start()
+        return self._reader
+
+    async def _on_revoked(self, sender: Any, revoked: set[Any], **_: Any) -> None:
+        for tp in revoked:
+            self.indexes.pop(tp.partition, None)
+            self.open_counts.pop(tp.partition, None)
+
+    async def _on_assigned(self, sender: Any, assigned: set[Any], **_: Any) -> None:
+        # A partition that comes back may have changed elsewhere: rebuild on its first tick.
+        for tp in assigned:
+            self.indexes.pop(tp.partition, None)
+            self.open_counts.pop(tp.partition, None)
+
+    # --- metrics ----------------------------------------------------------------------------
+    def _count(self, partition: int, old: OpportunityState | None, new: OpportunityState) -> None:
+        counts = self.open_counts.get(partition)
+        if counts is None:
+            return
+        if old is not None and old.is_open:
+            counts[(old.pipeline_id, old.stage_id)] -= 1
+        if new.is_open:
+            counts[(new.pipeline_id, new.stage_id)] += 1
+
+    def _refresh_gauges(self) -> None:
+        metrics = self.ctx.metrics
+        metrics.pending_timers.set(sum(len(i) for i in self.indexes.values()))
+        total: Counter[tuple[str, str]] = Counter()
+        for counts in self.open_counts.values():
+            total.update(counts)
+        metrics.open_opportunities.clear()
+        for (pipeline, stage), value in total.items():
+            metrics.open_opportunities.labels(pipeline, stage).set(value)
