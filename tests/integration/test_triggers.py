@@ -204,3 +204,44 @@ def test_two_workers_with_a_rebalance_in_the_middle_give_no_duplicate_and_no_gap
         assert sorted(periods) == list(range(1, len(periods) + 1)), (opp, periods)  # no gap, no dup
         assert len(periods) >= expected - 1
     assert b.running()
+
+
+def test_changed_every_on_restart_replans_without_refiring_and_deactivation_stops(
+    stack: LocalStack, worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    rules = write_rules(tmp_path / "rules.yaml", ("replan", "2s", "all"), ("stopper", "2s", "all"))
+    env, settings = setup(worker_env, rules)
+    workers.append(first := WorkerProcess(env, tmp_path / "w1.log").start())
+    t0 = dt.datetime.now(dt.UTC)
+    produce(
+        stack.kafka.bootstrap,
+        settings.topic("crm.opportunities"),
+        [opportunity("o-5", "proposal", t0, 1)],
+    )
+    wait_until(t0.timestamp() + 5.0)
+    assert first.terminate() == 0
+    stopped = time.time()
+    rules.write_text(
+        RULES.format(
+            triggers=TRIGGER.format(id="replan", every="3s", catch_up="all")
+            + TRIGGER.format(id="stopper", every="2s", catch_up="all")
+            + "    active: false\n"
+        )
+    )
+    workers.append(WorkerProcess(env, tmp_path / "w2.log").start())
+    wait_until(time.time() + 6.0)
+    records = firings(stack, settings)
+    due = defaultdict(list)
+    for r in records:
+        due[r["trigger_id"]].append(
+            dt.datetime.fromisoformat(r["due_at"]).timestamp() - t0.timestamp()
+        )
+    old = [d for d in due["replan"] if abs(d % 2) < 0.01 and d <= 4.01]
+    assert old[:2] == [2.0, 4.0]
+    new = due["replan"][len(old) :]
+    assert new, due
+    assert all(d > 4.0 for d in new)  # nothing at or before the last fired due time again
+    assert all(abs(d % 3) < 0.01 for d in new)  # re-planned on the new `every` from the visit start
+    assert new == sorted(set(new))
+    assert len({r["firing_id"] for r in records}) == len(records)
+    assert all(d < stopped - t0.timestamp() + 0.5 for d in due["stopper"])  # deactivated: no more

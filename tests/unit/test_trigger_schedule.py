@@ -167,6 +167,7 @@ def test_after_a_gap_catch_up_rules(
     decision = decide(t, entered, None, now, grace)
     due = last_period_due_by(t, entered, now.timestamp())
     periods = [d.period for d in decision.fire]
+    assert decision.skipped == due - len(periods)
     if rule == "all":
         assert periods == list(range(1, due + 1))
     elif rule == "latest":

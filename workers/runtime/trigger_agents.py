@@ -145,6 +145,8 @@ class TriggerRuntime:
                 self.table[key] = to_table(current)
             if current is not None:
                 index.set(key, next_due(current, self.triggers))
+            for trigger_id, count in result.skipped.items():
+                metrics.trigger_periods_skipped.labels(trigger_id).inc(count)
             for record in records:
                 metrics.trigger_firings.labels(record.trigger_id).inc()
                 metrics.trigger_lateness.observe((now - record.due_at).total_seconds())

@@ -16,6 +16,7 @@ class Evaluation:
     firings: list[tuple[Trigger, Due]] = field(default_factory=list)
     next_due: float | None = None
     changed: bool = False
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def evaluate(
@@ -29,6 +30,8 @@ def evaluate(
     for trigger in triggers.for_stage(state.pipeline_id, state.stage_id):
         decision = decide(trigger, entered, result.state.mark(trigger.id), now, grace)
         result.firings.extend((trigger, due) for due in decision.fire)
+        if decision.skipped:
+            result.skipped[trigger.id] = decision.skipped
         if decision.mark is not None:
             result.state = result.state.with_mark(trigger.id, decision.mark)
             result.changed = True

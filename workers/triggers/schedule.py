@@ -32,6 +32,7 @@ class Decision:
     fire: tuple[Due, ...]
     mark: Mark | None  # the new mark; None when nothing changed
     next_due: dt.datetime | None  # the next period's due time, None when no more will fire
+    skipped: int = 0  # due periods not fired because of catch_up
 
 
 def next_period(trigger: Trigger, entered_at: dt.datetime, mark: Mark | None) -> int:
@@ -94,7 +95,8 @@ def decide(
         if cap is not None and following > cap
         else _due_or_none(trigger, entered_at, following)
     )
-    return Decision(fire, Mark(trigger.plan, last, last_due), next_due)
+    skipped = (last - first + 1) - len(fire)
+    return Decision(fire, Mark(trigger.plan, last, last_due), next_due, skipped)
 
 
 def _due_or_none(trigger: Trigger, entered_at: dt.datetime, period: int) -> dt.datetime | None:

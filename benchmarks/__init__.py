@@ -1,0 +1,1 @@
+"""Speed and memory goals, a script per goal; results go to benchmarks/RESULTS.md."""

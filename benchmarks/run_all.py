@@ -1,0 +1,14 @@
+"""`make bench`: every benchmark, one after the other."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+
+SCRIPTS = ["benchmarks.triggers_scale", "benchmarks.triggers_lateness"]
+
+if __name__ == "__main__":
+    for name in SCRIPTS:
+        print(f"== {name}", flush=True)
+        sys.argv = [name]
+        runpy.run_module(name, run_name="__main__")

@@ -1,0 +1,73 @@
+"""A local stack and workers for end-to-end benchmarks (the same code as the tests use)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from workers.devstack import LocalStack
+from workers.devstack.processes import free_port
+from workers.settings import Settings
+from workers.topics.admin import create_topics
+
+
+@contextmanager
+def local_stack() -> Iterator[LocalStack]:
+    stack = LocalStack.create(Path(tempfile.mkdtemp(prefix="ds-bench-stack-")))
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def bench_env(stack: LocalStack, workdir: Path, **extra: str) -> dict[str, str]:
+    prefix = f"b{uuid.uuid4().hex[:6]}."
+    env = {
+        **stack.env(),
+        "DEALSTREAM_TOPIC_PREFIX": prefix,
+        "DEALSTREAM_APP_ID": f"{prefix}dealstream",
+        "DEALSTREAM_PARTITIONS": "4",
+        "DEALSTREAM_DATA_DIR": str(workdir / "data"),
+        "DEALSTREAM_LOG_LEVEL": "warning",
+        **extra,
+    }
+    asyncio.run(create_topics(Settings.from_env(env)))
+    return env
+
+
+@contextmanager
+def worker(env: dict[str, str], log: Path) -> Iterator[int]:
+    port = free_port()
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli.main", "worker"],
+            env={**os.environ, **env, "DEALSTREAM_WEB_PORT": str(port)},
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
