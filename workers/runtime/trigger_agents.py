@@ -65,6 +65,8 @@ class TriggerRuntime:
         )
         self.firings_topic = settings.topic(FIRINGS)
         self.indexes: dict[int, DueIndex] = {}
+        self._touched: set[str] = set()  # opportunities changed while firings were in flight
+        self.batch_limit = 1000  # due opportunities per partition per tick: partitions take turns
         self.open_counts: dict[int, Counter[tuple[str, str]]] = {}
         self._reader: AIOKafkaConsumer | None = None
         ctx.metrics.before_render.append(self._refresh_gauges)
@@ -82,6 +84,7 @@ class TriggerRuntime:
         if new is None:
             return
         self.table[decoded.key] = to_table(new)
+        self._touched.add(decoded.key)
         self._count(partition, old, new)
         index = self.indexes.get(partition)
         if index is not None:
@@ -110,9 +113,10 @@ class TriggerRuntime:
         if index is None:
             index = await self._build_index(partition)
         now = self.ctx.clock.now()
-        keys = index.pop_due(now.timestamp())
+        keys = index.pop_due(now.timestamp(), limit=self.batch_limit)
         if not keys:
             return
+        self._touched.clear()
         pending: list[tuple[str, OpportunityState, list[Any], Any]] = []
         for key in keys:
             state = from_table(self.table.get(key))
@@ -139,12 +143,17 @@ class TriggerRuntime:
             raise
         metrics = self.ctx.metrics
         for key, evaluated, records, result in pending:
-            current = from_table(self.table.get(key))
-            if current is not None and current.visit == evaluated.visit and result.changed:
-                current = msgspec.structs.replace(current, marks=evaluated.marks)
-                self.table[key] = to_table(current)
-            if current is not None:
-                index.set(key, next_due(current, self.triggers))
+            if key not in self._touched:  # the common case: nothing changed meanwhile
+                if result.changed:
+                    self.table[key] = to_table(evaluated)
+                index.set(key, result.next_due)
+            else:
+                current = from_table(self.table.get(key))
+                if current is not None and current.visit == evaluated.visit and result.changed:
+                    current = msgspec.structs.replace(current, marks=evaluated.marks)
+                    self.table[key] = to_table(current)
+                if current is not None:
+                    index.set(key, next_due(current, self.triggers))
             for trigger_id, count in result.skipped.items():
                 metrics.trigger_periods_skipped.labels(trigger_id).inc(count)
             for record in records:

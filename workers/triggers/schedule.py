@@ -9,8 +9,10 @@ nothing already fired fires again.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
+from workers.triggers.calendar import CalendarDays
 from workers.triggers.plan import Trigger
 
 
@@ -45,6 +47,13 @@ def next_period(trigger: Trigger, entered_at: dt.datetime, mark: Mark | None) ->
 
 def last_period_due_by(trigger: Trigger, entered_at: dt.datetime, at: float) -> int:
     """The largest k with due_at(k) ≤ at (0 if none), by exponential then binary search."""
+    if isinstance(trigger.calendar, CalendarDays):  # every second counts: plain arithmetic
+        k = max(0, math.floor((at - entered_at.timestamp()) / trigger.every))
+        while k > 0 and trigger.due_at(entered_at, k).timestamp() > at:  # float rounding guard
+            k -= 1
+        while trigger.due_at(entered_at, k + 1).timestamp() <= at:
+            k += 1
+        return k
 
     def due(k: int) -> float:
         return trigger.due_at(entered_at, k).timestamp()
