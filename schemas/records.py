@@ -227,6 +227,9 @@ class LeadScore(Output, frozen=True, kw_only=True):
     sales_ready: bool
     breakdown: list[ScoreContribution]
     rules_version: Id
+    grade: Id | None = None
+    owner_id: Id | None = None
+    product_line: Id | None = None
 
 
 class Reason(msgspec.Struct, frozen=True):

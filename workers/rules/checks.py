@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from workers.rules.errors import RulesError
 from workers.rules.model import Rules
+from workers.scoring.conditions import compile_condition
+from workers.scoring.engagement import CAP_ID
+from workers.scoring.errors import ScoringConfigError
 from workers.triggers.durations import parse_duration
 from workers.triggers.errors import TriggerConfigError
 from workers.triggers.plan import compile_trigger
@@ -11,6 +14,7 @@ from workers.triggers.plan import compile_trigger
 
 def check_rules(rules: Rules, file: str) -> None:
     """Raise RulesError for cross-field problems."""
+    _check_scoring(rules, file)
     for name in ("tick_interval", "catch_up_grace"):
         value = getattr(rules.scheduler, name)
         try:
@@ -35,3 +39,41 @@ def check_rules(rules: Rules, file: str) -> None:
             raise RulesError(
                 file, f"$.triggers[{i}].action", trigger.action, "an action needs a `type`"
             )
+
+
+def _check_scoring(rules: Rules, file: str) -> None:
+    scoring = rules.scoring
+    seen: set[str] = {CAP_ID}
+    profile = [("contact", r) for r in scoring.profile.contact]
+    profile += [("organization", r) for r in scoring.profile.organization]
+    for i, (section, rule) in enumerate(profile):
+        index = i if section == "contact" else i - len(scoring.profile.contact)
+        where = f"$.scoring.profile.{section}[{index}]"
+        if rule.id in seen:
+            raise RulesError(file, f"{where}.id", rule.id, "scoring rule ids must be unique")
+        seen.add(rule.id)
+        try:
+            compile_condition(rule)
+        except ScoringConfigError as exc:
+            raise RulesError(file, where, rule.id, str(exc)) from None
+    for i, engagement in enumerate(scoring.engagement.rules):
+        where = f"$.scoring.engagement.rules[{i}]"
+        if engagement.id in seen:
+            raise RulesError(file, f"{where}.id", engagement.id, "scoring rule ids must be unique")
+        seen.add(engagement.id)
+        if engagement.cap is not None:
+            _duration(file, f"{where}.cap.per", engagement.cap.per)
+    _duration(file, "$.scoring.engagement.decay.period", scoring.engagement.decay.period)
+    _duration(file, "$.scoring.rescore_interval", scoring.rescore_interval)
+    stars = scoring.stars
+    if (stars.bands is None) == (stars.ideal is None):
+        raise RulesError(file, "$.scoring.stars", None, "give either bands or ideal (not both)")
+    if stars.bands is not None and stars.bands != sorted(stars.bands):
+        raise RulesError(file, "$.scoring.stars.bands", stars.bands, "bands must be ascending")
+
+
+def _duration(file: str, field: str, value: str) -> None:
+    try:
+        parse_duration(value)
+    except TriggerConfigError as exc:
+        raise RulesError(file, field, value, str(exc)) from None

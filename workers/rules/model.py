@@ -41,9 +41,78 @@ class SchedulerRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     catch_up_grace: str = "60s"
 
 
+class ProfileRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Points when a CRM field matches; per field only the best matching rule counts."""
+
+    id: Name
+    field: Name
+    points: float
+    equals: Scalar | None = None
+    in_: list[Scalar] | None = msgspec.field(default=None, name="in")
+    range: Annotated[list[float], msgspec.Meta(min_length=2, max_length=2)] | None = None
+    contains: str | None = None
+    exists: bool | None = None
+    regex: str | None = None
+
+
+class ProfileRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    contact: list[ProfileRule] = []
+    organization: list[ProfileRule] = []
+
+
+class EngagementCap(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    count: Annotated[int, msgspec.Meta(ge=0)]
+    per: str
+
+
+class EngagementRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Points for an engagement kind (or `form_submitted`), optionally narrowed."""
+
+    id: Name
+    kind: Name
+    points: float
+    source: Name | None = None
+    form: Name | None = None
+    product_line: Name | None = None
+    cap: EngagementCap | None = None
+
+
+class DecayRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    kind: Literal["none", "half_life", "linear", "expire"] = "none"
+    period: str = "30d"
+
+
+class EngagementRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    rules: list[EngagementRule] = []
+    decay: DecayRule = DecayRule()
+    max_total: float | None = None
+
+
+class StarsRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Total → 0–5 stars: `bands` are the totals for 1..5 stars, or a share of `ideal`."""
+
+    bands: Annotated[list[float], msgspec.Meta(min_length=5, max_length=5)] | None = None
+    ideal: float | None = None
+    grades: dict[str, float] = {}
+
+
+class SalesReadyRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    threshold: float = 60.0
+    hysteresis: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+
+
+class ScoringRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    profile: ProfileRules = ProfileRules()
+    engagement: EngagementRules = EngagementRules()
+    stars: StarsRule = StarsRule(bands=[10.0, 25.0, 40.0, 60.0, 80.0])
+    sales_ready: SalesReadyRule = SalesReadyRule()
+    rescore_interval: str = "1h"
+
+
 class Rules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The whole rules file."""
 
     version: Name
     scheduler: SchedulerRule = SchedulerRule()
     triggers: list[TriggerRule] = []
+    scoring: ScoringRules = ScoringRules()

@@ -1,0 +1,147 @@
+"""Per-contact scoring state and how contact, form and engagement events change it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from schemas.records import ContactDeleted, ContactUpserted, EngagementRecorded, FormSubmitted
+from workers.rules.model import Scalar
+from workers.scoring.engagement import FORM_SUBMITTED, Entry, Interaction
+
+
+class Snapshot(msgspec.Struct, frozen=True):
+    """The last published score."""
+
+    fit: int
+    engagement: int
+    total: int
+    stars: int
+    grade: str | None
+    ready: bool
+    breakdown: list[tuple[str, int]]
+    rules_version: str
+
+    def same_score(self, other: Snapshot | None) -> bool:
+        return other is not None and (
+            self.total,
+            self.stars,
+            self.ready,
+            self.grade,
+            self.breakdown,
+        ) == (other.total, other.stars, other.ready, other.grade, other.breakdown)
+
+
+class ContactState(msgspec.Struct, kw_only=True):
+    contact_id: str
+    partition: int
+    crm_fields: dict[str, Scalar] = {}
+    form_fields: dict[str, Scalar] = {}
+    crm_updated_at: float = 0.0
+    organization_id: str | None = None
+    owner_id: str | None = None
+    org_fields: dict[str, Scalar] = {}
+    org_updated_at: float = 0.0
+    ledger: list[Entry] = []
+    product_line: str | None = None
+    product_lines: list[str] = []
+    interest_at: float = 0.0
+    last: Snapshot | None = None
+    ready_entries: int = 0
+    deleted: bool = False
+    known: bool = False  # seen in the CRM or a form (engagement alone does not make a lead)
+
+    @property
+    def fields(self) -> dict[str, Scalar]:
+        return {**self.form_fields, **self.crm_fields}
+
+    @property
+    def ready(self) -> bool:
+        return self.last is not None and self.last.ready
+
+
+def new_state(contact_id: str, partition: int) -> ContactState:
+    return ContactState(contact_id=contact_id, partition=partition)
+
+
+def apply_contact(
+    state: ContactState, event: ContactUpserted | ContactDeleted
+) -> ContactState | None:
+    """CRM record of the contact: newer replaces older; older events are ignored."""
+    at = event.occurred_at.timestamp()
+    if at < state.crm_updated_at:
+        return None
+    if isinstance(event, ContactDeleted):
+        return msgspec.structs.replace(state, deleted=True, crm_updated_at=at)
+    return msgspec.structs.replace(
+        state,
+        crm_fields=dict(event.fields),
+        crm_updated_at=at,
+        organization_id=event.organization_id,
+        owner_id=event.owner_id,
+        deleted=False,
+        known=True,
+    )
+
+
+def _interest(state: ContactState, product_line: str | None, at: float) -> dict[str, Any]:
+    if product_line is None:
+        return {}
+    lines = (
+        state.product_lines
+        if product_line in state.product_lines
+        else [*state.product_lines, product_line]
+    )
+    changes: dict[str, Any] = {"product_lines": lines}
+    if at >= state.interest_at:
+        changes |= {"product_line": product_line, "interest_at": at}
+    return changes
+
+
+def form_interaction(event: FormSubmitted) -> Interaction:
+    return Interaction(
+        event.event_id, FORM_SUBMITTED, event.occurred_at.timestamp(),
+        source=event.source, form=event.form_id, product_line=event.product_line,
+    )  # fmt: skip
+
+
+def engagement_interaction(event: EngagementRecorded) -> Interaction:
+    return Interaction(
+        event.event_id, event.kind, event.occurred_at.timestamp(),
+        source=event.source, product_line=event.product_line,
+    )  # fmt: skip
+
+
+def apply_form(state: ContactState, event: FormSubmitted, ledger: list[Entry]) -> ContactState:
+    at = event.occurred_at.timestamp()
+    return msgspec.structs.replace(
+        state,
+        form_fields={**state.form_fields, **event.fields},
+        ledger=ledger,
+        known=True,
+        **_interest(state, event.product_line, at),
+    )
+
+
+def apply_engagement(
+    state: ContactState, event: EngagementRecorded, ledger: list[Entry]
+) -> ContactState:
+    at = event.occurred_at.timestamp()
+    return msgspec.structs.replace(state, ledger=ledger, **_interest(state, event.product_line, at))
+
+
+def apply_organization(
+    state: ContactState, fields: dict[str, Scalar], at: float
+) -> ContactState | None:
+    if at < state.org_updated_at:
+        return None
+    return msgspec.structs.replace(state, org_fields=fields, org_updated_at=at)
+
+
+def to_table(state: ContactState) -> Any:
+    return msgspec.to_builtins(state)
+
+
+def from_table(raw: Any) -> ContactState | None:
+    return None if raw is None else msgspec.convert(raw, ContactState)

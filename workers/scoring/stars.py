@@ -1,0 +1,31 @@
+"""Total → 0–5 stars (configured bands, or a share of the ideal score) and optional grades."""
+
+from __future__ import annotations
+
+import math
+
+from workers.rules.model import StarsRule
+
+
+class StarRater:
+    def __init__(self, rule: StarsRule, ideal_cents: int) -> None:
+        self.bands = [round(b * 100) for b in rule.bands] if rule.bands else None
+        ideal = rule.ideal if rule.ideal is not None else ideal_cents / 100
+        self.ideal_cents = max(1, round(ideal * 100))
+        self.grades = sorted(((round(v * 100), k) for k, v in rule.grades.items()), reverse=True)
+
+    def stars(self, total_cents: int) -> int:
+        if self.bands is not None:
+            return sum(1 for band in self.bands if total_cents >= band)
+        share = total_cents / self.ideal_cents
+        return min(5, max(0, math.floor(share * 5 + 1e-9)))
+
+    def grade(self, total_cents: int) -> str | None:
+        return next((letter for minimum, letter in self.grades if total_cents >= minimum), None)
+
+
+def next_ready(ready: bool, total_cents: int, threshold_cents: int, hysteresis_cents: int) -> bool:
+    """Sales-ready sets at the threshold and clears only below threshold − hysteresis."""
+    if ready:
+        return total_cents >= threshold_cents - hysteresis_cents
+    return total_cents >= threshold_cents
