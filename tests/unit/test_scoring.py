@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import msgspec
 import pytest
@@ -12,8 +13,14 @@ from hypothesis import strategies as st
 from schemas.records import ContactUpserted, EngagementRecorded
 from workers.rules import RulesError
 from workers.rules.loader import parse_rules
-from workers.scoring.contact import ContactState, apply_contact, apply_engagement, engagement_interaction, new_state
-from workers.scoring.engagement import CAP_ID, Interaction
+from workers.scoring.contact import (
+    ContactState,
+    apply_contact,
+    apply_engagement,
+    engagement_interaction,
+    new_state,
+)
+from workers.scoring.engagement import CAP_ID
 from workers.scoring.scorer import Scorer
 from workers.scoring.stars import next_ready
 
@@ -49,21 +56,37 @@ scorer = Scorer(parse_rules(RULES))
 
 
 def contact(fields: dict[str, object], minutes: int = 0) -> ContactState:
-    event = ContactUpserted(event_id=f"u{minutes}", occurred_at=T0 + dt.timedelta(minutes=minutes),
-                            contact_id="c1", fields=fields)  # type: ignore[arg-type]
+    event = ContactUpserted(
+        event_id=f"u{minutes}",
+        occurred_at=T0 + dt.timedelta(minutes=minutes),
+        contact_id="c1",
+        fields=fields,
+    )  # type: ignore[arg-type]
     state = apply_contact(new_state("c1", 0), event)
     assert state is not None
     return state
 
 
 def engage(state: ContactState, kind: str, n: int, minutes: float = 0) -> ContactState:
-    event = EngagementRecorded(event_id=f"g{n}", occurred_at=T0 + dt.timedelta(minutes=minutes), contact_id="c1", kind=kind)
-    return apply_engagement(state, event, scorer.engagement.record(state.ledger, engagement_interaction(event)))
+    event = EngagementRecorded(
+        event_id=f"g{n}", occurred_at=T0 + dt.timedelta(minutes=minutes), contact_id="c1", kind=kind
+    )
+    return apply_engagement(
+        state, event, scorer.engagement.record(state.ledger, engagement_interaction(event))
+    )
 
 
 def test_the_ideal_consumer_profile_scores_highest_per_field() -> None:
-    snap = scorer.snapshot(contact({"gender": "Female", "age": 27, "city": "greenville ", "lead_status": "Hot"}), T0.timestamp())
-    assert snap.breakdown == [("female", 1000), ("age-20-30", 1500), ("greenville", 1000), ("hot", 2000)]
+    snap = scorer.snapshot(
+        contact({"gender": "Female", "age": 27, "city": "greenville ", "lead_status": "Hot"}),
+        T0.timestamp(),
+    )
+    assert snap.breakdown == [
+        ("female", 1000),
+        ("age-20-30", 1500),
+        ("greenville", 1000),
+        ("hot", 2000),
+    ]
     assert snap.total == 5500
     assert snap.stars == 3
 
@@ -76,7 +99,9 @@ def test_hot_and_cold_are_rerated_at_once() -> None:
 
 
 def test_organization_fit_adds_to_the_contact() -> None:
-    state = msgspec.structs.replace(contact({"age": 27}), org_fields={"industry": "Manufacturing", "employees": "250"})
+    state = msgspec.structs.replace(
+        contact({"age": 27}), org_fields={"industry": "Manufacturing", "employees": "250"}
+    )
     snap = scorer.snapshot(state, T0.timestamp())
     assert ("manufacturing", 2000) in snap.breakdown
     assert ("mid-size", 1500) in snap.breakdown
@@ -106,7 +131,10 @@ def test_engagement_decays_with_time_and_is_capped() -> None:
 
 
 def test_rules_errors_name_scoring_fields() -> None:
-    bad = RULES.replace("{id: ceo, field: title, regex: \"^(ceo|founder)\", points: 8}", "{id: ceo, field: title, regex: \"(\", points: 8}")
+    bad = RULES.replace(
+        '{id: ceo, field: title, regex: "^(ceo|founder)", points: 8}',
+        '{id: ceo, field: title, regex: "(", points: 8}',
+    )
     with pytest.raises(RulesError, match=r"\$\.scoring\.profile\.contact\[7\]"):
         parse_rules(bad)
     with pytest.raises(RulesError, match="unique"):
@@ -116,12 +144,21 @@ def test_rules_errors_name_scoring_fields() -> None:
 FIELDS = st.fixed_dictionaries(
     {},
     optional={
-        "gender": st.sampled_from(["female", "male", "x"]), "age": st.integers(0, 90),
-        "city": st.sampled_from(["Greenville", "Sofia"]), "lead_status": st.sampled_from(["Hot", "Cold", "Warm"]),
-        "phone": st.sampled_from(["", "123"]), "title": st.sampled_from(["CEO", "purchasing lead", "dev"]),
+        "gender": st.sampled_from(["female", "male", "x"]),
+        "age": st.integers(0, 90),
+        "city": st.sampled_from(["Greenville", "Sofia"]),
+        "lead_status": st.sampled_from(["Hot", "Cold", "Warm"]),
+        "phone": st.sampled_from(["", "123"]),
+        "title": st.sampled_from(["CEO", "purchasing lead", "dev"]),
     },
 )
-KINDS = st.lists(st.tuples(st.sampled_from(["email_open", "demo_request", "page_view", "other"]), st.floats(0, 60 * 24 * 30)), max_size=30)
+KINDS = st.lists(
+    st.tuples(
+        st.sampled_from(["email_open", "demo_request", "page_view", "other"]),
+        st.floats(0, 60 * 24 * 30),
+    ),
+    max_size=30,
+)
 
 
 def build(fields: dict[str, object], events: list[tuple[str, float]]) -> ContactState:
@@ -132,15 +169,25 @@ def build(fields: dict[str, object], events: list[tuple[str, float]]) -> Contact
 
 
 @given(FIELDS, KINDS, st.floats(0, 60 * 24 * 60))
-def test_breakdown_always_sums_to_the_total(fields: dict[str, object], events: list[tuple[str, float]], later: float) -> None:
+def test_breakdown_always_sums_to_the_total(
+    fields: dict[str, object], events: list[tuple[str, float]], later: float
+) -> None:
     snap = scorer.snapshot(build(fields, events), (T0 + dt.timedelta(minutes=later)).timestamp())
     assert sum(c for _, c in snap.breakdown) == snap.total == snap.fit + snap.engagement
     assert 0 <= snap.stars <= 5
     assert snap.engagement <= 6000
 
 
-@given(FIELDS, KINDS, st.sampled_from(["email_open", "demo_request", "page_view"]), st.floats(0, 60 * 24 * 30), st.floats(0, 60 * 24 * 30))
-def test_more_points_never_lower_a_score(fields: dict[str, object], events: list[tuple[str, float]], kind: str, at: float, later: float) -> None:
+@given(
+    FIELDS,
+    KINDS,
+    st.sampled_from(["email_open", "demo_request", "page_view"]),
+    st.floats(0, 60 * 24 * 30),
+    st.floats(0, 60 * 24 * 30),
+)
+def test_more_points_never_lower_a_score(
+    fields: dict[str, object], events: list[tuple[str, float]], kind: str, at: float, later: float
+) -> None:
     now = (T0 + dt.timedelta(minutes=max(later, at))).timestamp()
     before = build(fields, events)
     after = engage(before, kind, 10_000, at)
@@ -148,14 +195,21 @@ def test_more_points_never_lower_a_score(fields: dict[str, object], events: list
 
 
 @given(FIELDS, KINDS, st.floats(0, 60 * 24 * 30), st.floats(0, 60 * 24 * 30))
-def test_decay_never_raises_engagement_over_time(fields: dict[str, object], events: list[tuple[str, float]], a: float, b: float) -> None:
+def test_decay_never_raises_engagement_over_time(
+    fields: dict[str, object], events: list[tuple[str, float]], a: float, b: float
+) -> None:
     state = build(fields, events)
     last = max([m for _, m in events], default=0.0)
     early, late = sorted((last + a, last + b))
-    assert scorer.snapshot(state, (T0 + dt.timedelta(minutes=late)).timestamp()).engagement <= scorer.snapshot(state, (T0 + dt.timedelta(minutes=early)).timestamp()).engagement
+    assert (
+        scorer.snapshot(state, (T0 + dt.timedelta(minutes=late)).timestamp()).engagement
+        <= scorer.snapshot(state, (T0 + dt.timedelta(minutes=early)).timestamp()).engagement
+    )
 
 
-@given(st.lists(st.integers(-2000, 10_000), max_size=100), st.integers(0, 8000), st.integers(0, 3000))
+@given(
+    st.lists(st.integers(-2000, 10_000), max_size=100), st.integers(0, 8000), st.integers(0, 3000)
+)
 def test_hysteresis_never_flaps(totals: list[int], threshold: int, hysteresis: int) -> None:
     ready, changes = False, []
     for total in totals:
@@ -166,5 +220,5 @@ def test_hysteresis_never_flaps(totals: list[int], threshold: int, hysteresis: i
     for entered, total in changes:
         assert total >= threshold if entered else total < threshold - hysteresis
     # between two changes the total crossed the whole hysteresis band
-    for (first, _), (second, _) in zip(changes, changes[1:], strict=False):
+    for (first, _), (second, _) in itertools.pairwise(changes):
         assert first != second

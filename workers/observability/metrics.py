@@ -81,6 +81,20 @@ class Metrics:
             ["pipeline", "stage"],
             registry=r,
         )
+        self.lead_scores = Counter(
+            "dealstream_lead_scores_total", "Score changes published on crm.lead-scores", registry=r
+        )
+        self.sales_ready_entries = Counter(
+            "dealstream_sales_ready_entries_total", "Contacts entering sales-ready", registry=r
+        )
+        self.redis_view_pending = Gauge(
+            "dealstream_redis_view_pending",
+            "Contacts whose Redis view is not written yet",
+            registry=r,
+        )
+        self.redis_view_up = Gauge(
+            "dealstream_redis_view_up", "1 when the last write to Redis succeeded", registry=r
+        )
         self.before_render: list[Callable[[], None]] = []
 
     def render(self) -> bytes:

@@ -14,9 +14,13 @@ from workers.observability.metrics import Metrics
 from workers.rules import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.ingest_agents import Handler, register_ingestion
+from workers.runtime.scoring_agents import ScoringRuntime
+from workers.runtime.ticks import Ticks
 from workers.runtime.trigger_agents import TriggerRuntime
 from workers.runtime.web import register_web
+from workers.serving.redis_view import RedisLeadView
 from workers.settings import Settings
+from workers.triggers.durations import parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +76,28 @@ def build_app(settings: Settings, rules: Rules, clock: Clock | None = None) -> A
         app=app,
     )
     ctx.metrics.rules_info.labels(rules.version).set(1)
-    triggers = TriggerRuntime(ctx)
-    handlers: dict[str, list[Handler]] = {"crm.opportunities": [triggers.on_opportunity]}
+    ticks = Ticks(ctx, parse_duration(rules.scheduler.tick_interval))
+    triggers = TriggerRuntime(ctx, ticks)
+    view = RedisLeadView(settings.redis_url, f"{settings.app_id}")
+    scoring = ScoringRuntime(ctx, ticks, view)
+    handlers: dict[str, list[Handler]] = {
+        "crm.opportunities": [triggers.on_opportunity],
+        "crm.contacts": [scoring.on_contact],
+        "crm.form-submissions": [scoring.on_form],
+        "crm.engagements": [scoring.on_engagement],
+        "crm.organizations": [scoring.on_organization],
+    }
+
+    @app.task
+    async def start_view() -> None:
+        view.start()
+
+    def view_gauges() -> None:
+        ctx.metrics.redis_view_pending.set(len(view.pending))
+        ctx.metrics.redis_view_up.set(1 if view.healthy else 0)
+
+    ctx.metrics.before_render.append(view_gauges)
+    ctx.view = view
     register_ingestion(ctx, handlers)
     register_web(ctx)
     return ctx

@@ -18,6 +18,7 @@ class AppContext:
     clock: Clock
     metrics: Metrics
     app: Any  # faust.App (untyped library)
+    view: Any = None  # the Redis lead view, once built
 
     async def emit(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Enqueue a record on a contract topic (prefix applied).

@@ -27,6 +27,7 @@ from workers.ingest.decoder import Decoded
 from workers.kafka_client import client_options
 from workers.runtime.context import AppContext
 from workers.runtime.tables import iter_partition, json_table
+from workers.runtime.ticks import Ticks
 from workers.triggers.due_index import DueIndex
 from workers.triggers.durations import parse_duration
 from workers.triggers.evaluate import evaluate, next_due
@@ -38,31 +39,19 @@ from workers.triggers.schedule import Mark
 log = logging.getLogger(__name__)
 
 FIRINGS = "crm.trigger-firings"
-TICKS = "dealstream.timer-ticks"
 CHECKPOINT = "__firings_checkpoint__:{}"
 SCAN_CHUNK = 2000
 _encode = msgspec.json.Encoder().encode
 
 
 class TriggerRuntime:
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, ticks: Ticks) -> None:
         self.ctx = ctx
         app, settings = ctx.app, ctx.settings
         rules = ctx.rules
         self.triggers = TriggerSet.from_rules(rules.triggers)
         self.grace = parse_duration(rules.scheduler.catch_up_grace)
-        self.tick_interval = parse_duration(rules.scheduler.tick_interval)
         self.table = json_table(app, settings, "opportunities", "Opportunity state and schedule")
-        self.ticks = app.topic(
-            settings.topic(TICKS),
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.partitions,
-            replicas=settings.replication_factor,
-            retention=3600.0,
-        )
         self.firings_topic = settings.topic(FIRINGS)
         self.indexes: dict[int, DueIndex] = {}
         self._touched: set[str] = set()  # opportunities changed while firings were in flight
@@ -70,10 +59,7 @@ class TriggerRuntime:
         self.open_counts: dict[int, Counter[tuple[str, str]]] = {}
         self._reader: AIOKafkaConsumer | None = None
         ctx.metrics.before_render.append(self._refresh_gauges)
-        app.agent(self.ticks, name="trigger-ticks")(self._tick_agent)
-        app.timer(self.tick_interval, name="trigger-tick-sender")(self._send_ticks)
-        app.on_partitions_revoked.connect(self._on_revoked)
-        app.on_partitions_assigned.connect(self._on_assigned)
+        ticks.subscribe("triggers", self._process_due, self._reset)
 
     # --- opportunity events ---------------------------------------------------------------
     async def on_opportunity(self, decoded: Decoded, event: Any) -> None:
@@ -91,23 +77,6 @@ class TriggerRuntime:
             index.set(decoded.key, next_due(new, self.triggers))
 
     # --- ticks ------------------------------------------------------------------------------
-    async def _send_ticks(self) -> None:
-        consumer = self.ctx.app.consumer
-        if consumer is None:
-            return
-        name = self.ticks.get_topic_name()
-        for tp in consumer.assignment():
-            if tp.topic == name:
-                await self.ctx.app.producer.send(name, None, b"", tp.partition, None, None)
-
-    async def _tick_agent(self, stream: Any) -> None:
-        async for event in stream.events():
-            partition = event.message.partition
-            try:
-                await self._process_due(partition)
-            except Exception:
-                log.exception("processing due triggers of partition %d failed", partition)
-
     async def _process_due(self, partition: int) -> None:
         index = self.indexes.get(partition)
         if index is None:
@@ -236,16 +205,11 @@ class TriggerRuntime:
             await self._reader.start()
         return self._reader
 
-    async def _on_revoked(self, sender: Any, revoked: set[Any], **_: Any) -> None:
-        for tp in revoked:
-            self.indexes.pop(tp.partition, None)
-            self.open_counts.pop(tp.partition, None)
-
-    async def _on_assigned(self, sender: Any, assigned: set[Any], **_: Any) -> None:
-        # A partition that comes back may have changed elsewhere: rebuild on its first tick.
-        for tp in assigned:
-            self.indexes.pop(tp.partition, None)
-            self.open_counts.pop(tp.partition, None)
+    def _reset(self, partitions: set[int]) -> None:
+        # Revoked, or assigned (it may have changed elsewhere): rebuild on its first tick.
+        for partition in partitions:
+            self.indexes.pop(partition, None)
+            self.open_counts.pop(partition, None)
 
     # --- metrics ----------------------------------------------------------------------------
     def _count(self, partition: int, old: OpportunityState | None, new: OpportunityState) -> None:

@@ -29,6 +29,23 @@ def register_web(ctx: AppContext) -> None:
     async def healthz(web: Any, request: Any) -> Any:
         return _json(web, {"status": "ok", "rules_version": ctx.rules.version}, 200)
 
+    @app.page("/leads")
+    async def leads(web: Any, request: Any) -> Any:
+        q = request.query
+        try:
+            found = await ctx.view.query(
+                min_score=float(q.get("min_score", "-inf")),
+                owner=q.get("owner"),
+                product_line=q.get("product_line"),
+                ready=q.get("ready", "false").lower() in ("1", "true", "yes"),
+                limit=min(int(q.get("limit", "100")), 1000),
+            )
+        except ValueError as exc:
+            return _json(web, {"error": str(exc)}, 400)
+        except Exception as exc:
+            return _json(web, {"error": f"Redis view unavailable: {exc}"}, 503)
+        return _json(web, {"leads": found}, 200)
+
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
         ready = is_ready(app)

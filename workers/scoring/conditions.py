@@ -45,11 +45,15 @@ def compile_condition(rule: ProfileRule) -> Condition:
     set_ = [
         name
         for name, value in (
-            ("equals", rule.equals), ("in", rule.in_), ("range", rule.range),
-            ("contains", rule.contains), ("exists", rule.exists), ("regex", rule.regex),
+            ("equals", rule.equals),
+            ("in", rule.in_),
+            ("range", rule.range),
+            ("contains", rule.contains),
+            ("exists", rule.exists),
+            ("regex", rule.regex),
         )
         if value is not None
-    ]  # fmt: skip
+    ]
     if len(set_) != 1:
         raise ScoringConfigError(
             "a profile rule needs exactly one of equals, in, range, contains, exists, regex"

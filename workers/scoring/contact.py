@@ -101,16 +101,23 @@ def _interest(state: ContactState, product_line: str | None, at: float) -> dict[
 
 def form_interaction(event: FormSubmitted) -> Interaction:
     return Interaction(
-        event.event_id, FORM_SUBMITTED, event.occurred_at.timestamp(),
-        source=event.source, form=event.form_id, product_line=event.product_line,
-    )  # fmt: skip
+        event.event_id,
+        FORM_SUBMITTED,
+        event.occurred_at.timestamp(),
+        source=event.source,
+        form=event.form_id,
+        product_line=event.product_line,
+    )
 
 
 def engagement_interaction(event: EngagementRecorded) -> Interaction:
     return Interaction(
-        event.event_id, event.kind, event.occurred_at.timestamp(),
-        source=event.source, product_line=event.product_line,
-    )  # fmt: skip
+        event.event_id,
+        event.kind,
+        event.occurred_at.timestamp(),
+        source=event.source,
+        product_line=event.product_line,
+    )
 
 
 def apply_form(state: ContactState, event: FormSubmitted, ledger: list[Entry]) -> ContactState:

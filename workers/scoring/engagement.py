@@ -56,11 +56,17 @@ class EngagementScorer:
     def __init__(self, rules: EngagementRules) -> None:
         self.rules = [
             CompiledEngagementRule(
-                r.id, r.kind, cents(r.points), r.source, r.form, r.product_line,
-                r.cap.count if r.cap else None, parse_duration(r.cap.per) if r.cap else 0.0,
+                r.id,
+                r.kind,
+                cents(r.points),
+                r.source,
+                r.form,
+                r.product_line,
+                r.cap.count if r.cap else None,
+                parse_duration(r.cap.per) if r.cap else 0.0,
             )
             for r in rules.rules
-        ]  # fmt: skip
+        ]
         self.decay_kind = rules.decay.kind
         self.decay_period = parse_duration(rules.decay.period)
         self.max_cents = None if rules.max_total is None else cents(rules.max_total)

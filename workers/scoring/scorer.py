@@ -47,10 +47,15 @@ class Scorer:
         total = fit_c + eng_c
         ready = next_ready(state.ready, total, self.threshold, self.hysteresis)
         return Snapshot(
-            fit=fit_c, engagement=eng_c, total=total, stars=self.rater.stars(total),
-            grade=self.rater.grade(total), ready=ready, breakdown=fit + engagement,
+            fit=fit_c,
+            engagement=eng_c,
+            total=total,
+            stars=self.rater.stars(total),
+            grade=self.rater.grade(total),
+            ready=ready,
+            breakdown=fit + engagement,
             rules_version=self.version,
-        )  # fmt: skip
+        )
 
     def rescore(self, state: ContactState, now: float) -> Rescore:
         snap = self.snapshot(state, now)

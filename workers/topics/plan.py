@@ -11,6 +11,9 @@ from workers.settings import Settings
 # Ticks are worthless once handled: an hour of retention is plenty.
 INTERNAL_TOPICS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("dealstream.timer-ticks", (("retention.ms", "3600000"),)),
+    ("dealstream.sales-ready", ()),
+    ("dealstream.org-membership", ()),
+    ("dealstream.org-fields", ()),
 )
 
 

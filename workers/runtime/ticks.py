@@ -1,0 +1,69 @@
+"""One scheduler for every kind of deadline: ticks on a topic co-partitioned with the inputs.
+
+`app.timer` runs on every worker and may not write tables, so each worker's timer sends a tick
+to the partitions of the ticks topic it owns; the tick agent, running in that partition's
+stream, calls every subscriber, which may then write the table rows of that partition.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from workers.runtime.context import AppContext
+
+log = logging.getLogger(__name__)
+
+TICKS = "dealstream.timer-ticks"
+OnTick = Callable[[int], Awaitable[None]]
+OnReset = Callable[[set[int]], None]
+
+
+class Ticks:
+    def __init__(self, ctx: AppContext, interval: float) -> None:
+        self.ctx = ctx
+        settings = ctx.settings
+        self.topic = ctx.app.topic(
+            settings.topic(TICKS),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.partitions,
+            replicas=settings.replication_factor,
+            retention=3600.0,
+        )
+        self._subscribers: list[tuple[str, OnTick, OnReset]] = []
+        ctx.app.agent(self.topic, name="ticks")(self._agent)
+        ctx.app.timer(interval, name="tick-sender")(self._send)
+        ctx.app.on_partitions_revoked.connect(self._reset)
+        ctx.app.on_partitions_assigned.connect(self._reset)
+
+    def subscribe(self, name: str, on_tick: OnTick, on_reset: OnReset) -> None:
+        """`on_tick(partition)` on every tick; `on_reset(partitions)` when they move."""
+        self._subscribers.append((name, on_tick, on_reset))
+
+    async def _send(self) -> None:
+        consumer = self.ctx.app.consumer
+        if consumer is None:
+            return
+        name = self.topic.get_topic_name()
+        for tp in consumer.assignment():
+            if tp.topic == name:
+                await self.ctx.app.producer.send(name, None, b"", tp.partition, None, None)
+
+    async def _agent(self, stream: Any) -> None:
+        async for event in stream.events():
+            partition = event.message.partition
+            for name, on_tick, _ in self._subscribers:
+                try:
+                    await on_tick(partition)
+                except Exception:
+                    log.exception("%s: tick of partition %d failed", name, partition)
+
+    async def _reset(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        tps = args[0] if args else kwargs.get("revoked") or kwargs.get("assigned") or set()
+        partitions = {tp.partition for tp in tps}
+        for _, _, on_reset in self._subscribers:
+            on_reset(partitions)
