@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from pathlib import Path
 
+import orjson
+
 from workers.devstack import LocalStack
 from workers.publish.prepare import LineError, Prepared, UnknownTopic, prepare
 from workers.publish.send import send_all
+from workers.serving.redis_view import RedisLeadView
 from workers.settings import Settings
 from workers.topics.admin import create_topics
 from workers.topics.plan import planned_topics
@@ -85,3 +89,32 @@ def publish(settings: Settings, topic: str, file: Path, *, dry_run: bool) -> int
 
 def _read(file: Path) -> list[bytes]:
     return file.read_bytes().splitlines()
+
+
+async def leads(settings: Settings, args: argparse.Namespace) -> int:
+    """Answer from Redis: the list view of source 001 (leads whose score is over X)."""
+    view = RedisLeadView(settings.redis_url, settings.app_id)
+    try:
+        found = await view.query(
+            min_score=args.min_score,
+            owner=args.owner,
+            product_line=args.product_line,
+            ready=args.ready,
+            limit=args.limit,
+        )
+    finally:
+        await view.client.aclose()
+    for lead in found:
+        if args.json:
+            print(orjson.dumps(lead).decode())
+            continue
+        why = ", ".join(f"{b['rule_id']} {b['points']:+g}" for b in lead["breakdown"])
+        stars = "★" * lead["stars"] + "☆" * (5 - lead["stars"])
+        ready = "sales-ready" if lead["sales_ready"] else ""
+        owner = lead.get("owner_id") or "-"
+        print(
+            f"{lead['contact_id']:<16} {lead['total']:>7.2f} {stars} {owner:<10} {ready:<11} {why}"
+        )
+    if not args.json:
+        print(f"{len(found)} lead(s)")
+    return 0

@@ -35,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("action", choices=["check"])
     rules.add_argument("file", type=Path)
     sub.add_parser("config", help="list every DEALSTREAM_* setting with its default")
+    leads = sub.add_parser("leads", help="list leads from the Redis view, best first")
+    leads.add_argument("--min-score", type=float, default=0.0)
+    leads.add_argument("--owner")
+    leads.add_argument("--product-line")
+    leads.add_argument("--ready", action="store_true", help="only sales-ready leads")
+    leads.add_argument("--limit", type=int, default=50)
+    leads.add_argument("--json", action="store_true", help="one JSON document per line")
     demo = sub.add_parser(
         "demo", help="the main job: local stack, a worker, demo traffic, live view"
     )
@@ -81,6 +88,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_worker(settings)
     if args.command == "topics":
         return asyncio.run(dev_commands.topics(settings, args.action))
+    if args.command == "leads":
+        return asyncio.run(dev_commands.leads(settings, args))
     if args.command == "publish":
         return dev_commands.publish(settings, args.topic, args.file, dry_run=args.dry_run)
     raise AssertionError(args.command)
