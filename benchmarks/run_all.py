@@ -5,7 +5,11 @@ from __future__ import annotations
 import runpy
 import sys
 
-SCRIPTS = ["benchmarks.triggers_scale", "benchmarks.triggers_lateness"]
+SCRIPTS = [
+    "benchmarks.triggers_scale",
+    "benchmarks.triggers_lateness",
+    "benchmarks.scoring_throughput",
+]
 
 if __name__ == "__main__":
     for name in SCRIPTS:

@@ -47,6 +47,7 @@ def bench_env(stack: LocalStack, workdir: Path, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def worker(env: dict[str, str], log: Path) -> Iterator[int]:
+    """A worker process, ready; yields the port of its HTTP endpoints."""
     port = free_port()
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -63,7 +64,7 @@ def worker(env: dict[str, str], log: Path) -> Iterator[int]:
                         break
             except OSError:
                 time.sleep(0.3)
-        yield proc.pid
+        yield port
     finally:
         proc.terminate()
         try:

@@ -267,21 +267,41 @@ def test_a_new_rules_version_rescores_stored_contacts_once_emitting_only_changes
     s = Scores(stack, settings)
     for i in range(8):
         status = "Hot" if i % 2 else "Warm"
-        s.send("crm.contacts", f"r-{i}", event("contact.upserted", i, contact_id=f"r-{i}", fields={"lead_status": status}))
+        s.send(
+            "crm.contacts",
+            f"r-{i}",
+            event("contact.upserted", i, contact_id=f"r-{i}", fields={"lead_status": status}),
+        )
     time.sleep(2)
     assert first.terminate() == 0
-    rules.write_text(RULES.replace("half_life, period: 3s", "none").replace("version: it-scoring-1", "version: it-scoring-2").replace("points: 20}", "points: 25}"))
+    rules.write_text(
+        RULES.replace("half_life, period: 3s", "none")
+        .replace("version: it-scoring-1", "version: it-scoring-2")
+        .replace("points: 20}", "points: 25}")
+    )
     workers.append(second := WorkerProcess(env, tmp_path / "w2.log").start())
     time.sleep(3)
-    records = [orjson.loads(m.value) for m in consume(stack.kafka.bootstrap, settings.topic("crm.lead-scores"), idle=1.5)]
+    records = [
+        orjson.loads(m.value)
+        for m in consume(stack.kafka.bootstrap, settings.topic("crm.lead-scores"), idle=1.5)
+    ]
     new = [r for r in records if r["rules_version"] == "it-scoring-2"]
     assert len(records) - len(new) == 8
-    assert sorted(r["contact_id"] for r in new) == ["r-1", "r-3", "r-5", "r-7"]  # only the Hot ones changed
+    assert sorted(r["contact_id"] for r in new) == [
+        "r-1",
+        "r-3",
+        "r-5",
+        "r-7",
+    ]  # only the Hot ones changed
     assert {r["rules_version"] for r in new} == {"it-scoring-2"}
     assert {r["total"] for r in new} == {25}
     cli = subprocess.run(
         [sys.executable, "-m", "workers.cli.main", "leads", "--min-score", "20"],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=30, check=False,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert cli.returncode == 0, cli.stderr
     assert "4 lead(s)" in cli.stdout

@@ -26,4 +26,7 @@ def run_worker(settings: Settings) -> NoReturn:
         settings.web_port,
     )
     worker = Worker(ctx.app, loglevel=settings.log_level.upper(), quiet=True)
+    # Faust's terminal spinner sets the root logger to DEBUG, which makes every library's
+    # debug call build a log record (a tenth of the CPU under load): no spinner for a service.
+    worker.spinner = None
     worker.execute_from_commandline()
