@@ -1,0 +1,1 @@
+"""Lead routing: eligibility, strategies, queues, service levels. Pure; no Faust or Kafka."""

@@ -1,0 +1,113 @@
+"""Reps as the router sees them: who sells what, when they work, how much they may take."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from schemas.records import RepDeleted, RepUpserted
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Rep(msgspec.Struct, kw_only=True):
+    rep_id: str
+    product_lines: list[str] = []
+    active: bool = True
+    deleted: bool = False
+    timezone: str = "UTC"
+    working_hours: dict[str, list[tuple[str, str]]] | None = None
+    out_of_office: list[tuple[float, float]] = []
+    per_day: int | None = None
+    per_month: int | None = None
+    open_limit: int | None = None
+    weight: float = 1.0
+    updated_at: float = 0.0
+    # counters kept by the router
+    last_assigned_at: float = 0.0
+    last_seq: int = 0  # the router's assignment sequence number of this rep's last lead
+    day: str = ""
+    assigned_day: int = 0
+    month: str = ""
+    assigned_month: int = 0
+    open_leads: int = 0
+    assigned_total: int = 0
+
+    def zone(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
+
+    def local(self, now: float) -> dt.datetime:
+        return dt.datetime.fromtimestamp(now, self.zone())
+
+    def in_hours(self, now: float) -> bool:
+        if self.working_hours is None:
+            return True
+        local = self.local(now)
+        ranges = self.working_hours.get(WEEKDAYS[local.weekday()], [])
+        hhmm = local.strftime("%H:%M")
+        return any(start <= hhmm < end for start, end in ranges)
+
+    def out_of_office_at(self, now: float) -> bool:
+        return any(start <= now < end for start, end in self.out_of_office)
+
+    def counters_at(self, now: float) -> Rep:
+        """Day and month counters reset at the boundary in the rep's time zone."""
+        local = self.local(now)
+        day, month = local.strftime("%Y-%m-%d"), local.strftime("%Y-%m")
+        changes: dict[str, object] = {}
+        if day != self.day:
+            changes |= {"day": day, "assigned_day": 0}
+        if month != self.month:
+            changes |= {"month": month, "assigned_month": 0}
+        return msgspec.structs.replace(self, **changes) if changes else self
+
+
+def apply_rep_event(rep: Rep | None, event: RepUpserted | RepDeleted) -> Rep | None:
+    """The rep after a roster event (counters kept), or None for an older event."""
+    at = event.occurred_at.timestamp()
+    if rep is not None and at < rep.updated_at:
+        return None
+    base = rep or Rep(rep_id=event.rep_id)
+    if isinstance(event, RepDeleted):
+        return msgspec.structs.replace(base, deleted=True, active=False, updated_at=at)
+    cap = event.capacity
+    hours = None
+    if event.working_hours is not None:
+        hours = {day: [(r.start, r.end) for r in ranges] for day, ranges in event.working_hours.items()}
+    return msgspec.structs.replace(
+        base,
+        product_lines=list(event.product_lines),
+        active=event.active,
+        deleted=False,
+        timezone=event.timezone or "UTC",
+        working_hours=hours,
+        out_of_office=[(i.start.timestamp(), i.end.timestamp()) for i in event.out_of_office],
+        per_day=cap.per_day if cap else None,
+        per_month=cap.per_month if cap else None,
+        open_limit=cap.open_leads if cap else None,
+        weight=event.weight or 1.0,
+        updated_at=at,
+    )
+
+
+def record_assignment(rep: Rep, now: float, seq: int) -> Rep:
+    rep = rep.counters_at(now)
+    return msgspec.structs.replace(
+        rep,
+        assigned_day=rep.assigned_day + 1,
+        assigned_month=rep.assigned_month + 1,
+        open_leads=rep.open_leads + 1,
+        assigned_total=rep.assigned_total + 1,
+        last_assigned_at=now,
+        last_seq=seq,
+    )
+
+
+def record_release(rep: Rep) -> Rep:
+    """A lead of this rep was closed, rejected or taken away: one open lead fewer."""
+    return msgspec.structs.replace(rep, open_leads=max(0, rep.open_leads - 1))
