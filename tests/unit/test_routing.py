@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.records import Capacity, Interval, RepDeleted, RepUpserted, TimeRange
-from workers.routing.choose import AT_CAPACITY, NO_REP, NONE_AVAILABLE, at_capacity, available, choose
+from workers.routing.choose import (
+    AT_CAPACITY,
+    NO_REP,
+    NONE_AVAILABLE,
+    at_capacity,
+    available,
+    choose,
+)
 from workers.routing.roster import Rep, apply_rep_event, record_assignment
 
 MONDAY_10 = dt.datetime(2026, 11, 2, 10, 0, tzinfo=dt.UTC).timestamp()
@@ -20,7 +27,10 @@ def rep(rep_id: str, **kw: object) -> Rep:
 
 
 def test_reasons_when_nobody_is_eligible() -> None:
-    assert choose([rep("a", product_lines=["erp"])], "crm", MONDAY_10, strategy="round_robin").code == NO_REP
+    assert (
+        choose([rep("a", product_lines=["erp"])], "crm", MONDAY_10, strategy="round_robin").code
+        == NO_REP
+    )
     full = rep("a", per_day=1, assigned_day=1, day="2026-11-02")
     assert choose([full], "crm", MONDAY_10, strategy="round_robin").code == AT_CAPACITY
     away = rep("a", out_of_office=[(MONDAY_10 - 10, MONDAY_10 + 10)])
@@ -32,7 +42,12 @@ def test_working_hours_in_the_reps_time_zone_and_daily_capacity_resets_at_local_
     tallinn = rep("a", timezone="Europe/Tallinn", working_hours={"mon": [("09:00", "17:00")]})
     assert tallinn.in_hours(MONDAY_10)  # 12:00 in Tallinn
     assert not tallinn.in_hours(MONDAY_10 + 6 * 3600)  # 18:00 in Tallinn
-    assert choose([tallinn], "crm", MONDAY_10 + 6 * 3600, strategy="round_robin", ignore_hours=True).rep_id == "a"
+    assert (
+        choose(
+            [tallinn], "crm", MONDAY_10 + 6 * 3600, strategy="round_robin", ignore_hours=True
+        ).rep_id
+        == "a"
+    )
     full = record_assignment(rep("a", timezone="Europe/Tallinn", per_day=1), MONDAY_10, 1)
     assert at_capacity(full.counters_at(MONDAY_10))
     assert not at_capacity(full.counters_at(MONDAY_10 + 12 * 3600))  # after midnight in Tallinn
@@ -40,14 +55,29 @@ def test_working_hours_in_the_reps_time_zone_and_daily_capacity_resets_at_local_
 
 def test_roster_events_build_reps_and_a_deleted_rep_is_never_chosen() -> None:
     at = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
-    up = RepUpserted(event_id="r1", occurred_at=at, rep_id="a", product_lines=["crm"], active=True,
-                     timezone="Europe/Tallinn", working_hours={"mon": [TimeRange("09:00", "17:00")]},
-                     out_of_office=[Interval(at, at + dt.timedelta(hours=1))],
-                     capacity=Capacity(per_day=5, open_leads=3), weight=2.0)
+    up = RepUpserted(
+        event_id="r1",
+        occurred_at=at,
+        rep_id="a",
+        product_lines=["crm"],
+        active=True,
+        timezone="Europe/Tallinn",
+        working_hours={"mon": [TimeRange("09:00", "17:00")]},
+        out_of_office=[Interval(at, at + dt.timedelta(hours=1))],
+        capacity=Capacity(per_day=5, open_leads=3),
+        weight=2.0,
+    )
     a = apply_rep_event(None, up)
     assert a is not None
-    assert (a.per_day, a.open_limit, a.weight, a.working_hours) == (5, 3, 2.0, {"mon": [("09:00", "17:00")]})
-    gone = apply_rep_event(a, RepDeleted(event_id="r2", occurred_at=at + dt.timedelta(minutes=1), rep_id="a"))
+    assert (a.per_day, a.open_limit, a.weight, a.working_hours) == (
+        5,
+        3,
+        2.0,
+        {"mon": [("09:00", "17:00")]},
+    )
+    gone = apply_rep_event(
+        a, RepDeleted(event_id="r2", occurred_at=at + dt.timedelta(minutes=1), rep_id="a")
+    )
     assert gone is not None
     assert choose([gone], "crm", MONDAY_10, strategy="round_robin").rep_id is None
     assert apply_rep_event(gone, up) is None  # older than the state
@@ -84,20 +114,33 @@ def test_weighted_shares_converge_to_the_weights(weights: list[int]) -> None:
 reps_strategy = st.lists(
     st.builds(
         lambda i, lines, active, ooo, per_day, open_limit, opened: Rep(
-            rep_id=f"r{i}", product_lines=lines, active=active,
+            rep_id=f"r{i}",
+            product_lines=lines,
+            active=active,
             out_of_office=[(MONDAY_10 - 1, MONDAY_10 + 1)] if ooo else [],
-            per_day=per_day, open_limit=open_limit, open_leads=opened,
+            per_day=per_day,
+            open_limit=open_limit,
+            open_leads=opened,
         ),
-        st.integers(0, 1000), st.lists(st.sampled_from(["crm", "erp"]), max_size=2, unique=True),
-        st.booleans(), st.booleans(), st.none() | st.integers(0, 3), st.none() | st.integers(0, 3), st.integers(0, 4),
+        st.integers(0, 1000),
+        st.lists(st.sampled_from(["crm", "erp"]), max_size=2, unique=True),
+        st.booleans(),
+        st.booleans(),
+        st.none() | st.integers(0, 3),
+        st.none() | st.integers(0, 3),
+        st.integers(0, 4),
     ),
     max_size=6,
     unique_by=lambda r: r.rep_id,
 )
 
 
-@given(reps_strategy, st.sampled_from(["round_robin", "load_balanced", "weighted"]), st.integers(1, 30))
-def test_capacity_is_never_exceeded_and_an_ineligible_rep_is_never_chosen(reps: list[Rep], strategy: str, leads: int) -> None:
+@given(
+    reps_strategy, st.sampled_from(["round_robin", "load_balanced", "weighted"]), st.integers(1, 30)
+)
+def test_capacity_is_never_exceeded_and_an_ineligible_rep_is_never_chosen(
+    reps: list[Rep], strategy: str, leads: int
+) -> None:
     by_id = {r.rep_id: r for r in reps}
     given_now: Counter[str] = Counter()
     for seq in range(1, leads + 1):

@@ -52,7 +52,10 @@ def choose(
     sellers = [
         r.counters_at(now)
         for r in reps
-        if product_line in r.product_lines and not r.deleted and r.active and r.rep_id not in exclude
+        if product_line in r.product_lines
+        and not r.deleted
+        and r.active
+        and r.rep_id not in exclude
     ]
     if not sellers:
         return Choice(None, NO_REP, f"no active rep sells {product_line}", ())
@@ -79,5 +82,7 @@ def pick(eligible: list[Rep], strategy: str) -> Rep:
         return min(eligible, key=lambda r: (r.open_leads, *_round_robin_key(r)))
     if strategy == "weighted":
         # the rep furthest below their share: smallest (assigned + 1) / weight
-        return min(eligible, key=lambda r: ((r.assigned_total + 1) / r.weight, *_round_robin_key(r)))
+        return min(
+            eligible, key=lambda r: ((r.assigned_total + 1) / r.weight, *_round_robin_key(r))
+        )
     return min(eligible, key=_round_robin_key)

@@ -78,7 +78,9 @@ def apply_rep_event(rep: Rep | None, event: RepUpserted | RepDeleted) -> Rep | N
     cap = event.capacity
     hours = None
     if event.working_hours is not None:
-        hours = {day: [(r.start, r.end) for r in ranges] for day, ranges in event.working_hours.items()}
+        hours = {
+            day: [(r.start, r.end) for r in ranges] for day, ranges in event.working_hours.items()
+        }
     return msgspec.structs.replace(
         base,
         product_lines=list(event.product_lines),

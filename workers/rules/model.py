@@ -109,6 +109,26 @@ class ScoringRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     rescore_interval: str = "1h"
 
 
+class RoutingPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """How leads of one product line reach reps (source 001)."""
+
+    policy: Literal["relationship_owner", "round_robin", "load_balanced", "weighted"] = (
+        "round_robin"
+    )
+    fallback: Literal["round_robin", "load_balanced", "weighted"] = "round_robin"
+    ignore_hours: bool = False
+    sla: str | None = "4h"
+
+
+class RoutingRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    lead_model: Literal["single", "per_product_line"] = "single"
+    default: RoutingPolicy = RoutingPolicy()
+    product_lines: dict[str, RoutingPolicy] = {}
+
+    def policy_for(self, product_line: str) -> RoutingPolicy:
+        return self.product_lines.get(product_line, self.default)
+
+
 class Rules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The whole rules file."""
 
@@ -116,3 +136,4 @@ class Rules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     scheduler: SchedulerRule = SchedulerRule()
     triggers: list[TriggerRule] = []
     scoring: ScoringRules = ScoringRules()
+    routing: RoutingRules = RoutingRules()

@@ -1,0 +1,320 @@
+"""The router's decisions as pure functions over its state.
+
+State: the reps (with counters), one record per lead (per contact, or per contact and product
+line), and a FIFO queue per product line. Each function returns the new pieces of state and
+the decisions to publish; `assignment_id`s are derived from their cause, so replaying an
+input reproduces the same decision with the same id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+
+from workers.routing.choose import Choice, choose
+from workers.routing.roster import Rep, record_assignment, record_release
+from workers.rules.model import RoutingRules
+from workers.triggers.durations import parse_duration
+
+GENERAL = "general"
+
+
+class Lead(msgspec.Struct, kw_only=True):
+    key: str
+    contact_id: str
+    product_line: str
+    owner_id: str | None = None
+    signal_id: str
+    status: str = "new"  # queued | assigned | owner_notified | accepted | contacted
+    rep_id: str | None = None
+    assigned_at: float = 0.0
+    sla_due: float | None = None
+    excluded: list[str] = []
+    attempt: int = 0
+    queued_at: float = 0.0
+    breakdown: list[tuple[str, float]] = []
+
+
+@dataclass(frozen=True)
+class Decision:
+    assignment_id: str
+    contact_id: str
+    product_line: str
+    rep_id: str | None
+    decision: str  # assigned | owner_notified | queued | reassigned
+    code: str
+    text: str
+    candidates: tuple[str, ...]
+
+
+@dataclass
+class Outcome:
+    reps: dict[str, Rep] = field(default_factory=dict)  # changed reps
+    leads: dict[str, Lead] = field(default_factory=dict)  # changed leads
+    queues: dict[str, list[str]] = field(default_factory=dict)  # changed queues
+    decisions: list[Decision] = field(default_factory=list)
+    seq: int = 0
+
+
+class Router:
+    def __init__(self, rules: RoutingRules) -> None:
+        self.rules = rules
+
+    def lead_key(self, contact_id: str, product_line: str) -> str:
+        return contact_id if self.rules.lead_model == "single" else f"{contact_id}|{product_line}"
+
+    def sla_seconds(self, product_line: str) -> float | None:
+        sla = self.rules.policy_for(product_line).sla
+        return parse_duration(sla) if sla else None
+
+    def _choose(
+        self, reps: dict[str, Rep], lead: Lead, now: float, exclude: frozenset[str]
+    ) -> Choice:
+        policy = self.rules.policy_for(lead.product_line)
+        strategy = policy.fallback if policy.policy == "relationship_owner" else policy.policy
+        pool: list[Rep] = list(reps.values())
+        if lead.product_line == GENERAL:  # no product line given: any rep may take it
+            pool = [msgspec.structs.replace(r, product_lines=[GENERAL]) for r in reps.values()]
+        return choose(
+            pool,
+            lead.product_line,
+            now,
+            strategy=strategy,
+            ignore_hours=policy.ignore_hours,
+            exclude=exclude,
+        )
+
+    def on_sales_ready(
+        self,
+        reps: dict[str, Rep],
+        existing: Lead | None,
+        queue: list[str],
+        *,
+        signal_id: str,
+        contact_id: str,
+        owner_id: str | None,
+        product_line: str | None,
+        breakdown: list[tuple[str, float]],
+        now: float,
+        seq: int,
+    ) -> Outcome:
+        pl = product_line or GENERAL
+        key = self.lead_key(contact_id, pl)
+        if existing is not None and existing.signal_id == signal_id:
+            return Outcome(seq=seq)  # a replay: already decided
+        lead = Lead(
+            key=key,
+            contact_id=contact_id,
+            product_line=pl,
+            owner_id=owner_id,
+            signal_id=signal_id,
+            breakdown=breakdown,
+        )
+        out = Outcome(seq=seq)
+        if existing is not None and existing.status in ("assigned", "accepted", "contacted"):
+            # already with a rep (single model: latest interest): keep it there, say so
+            lead = msgspec.structs.replace(existing, signal_id=signal_id, product_line=pl)
+            out.leads[key] = lead
+            out.decisions.append(
+                Decision(
+                    f"asg:{signal_id}",
+                    contact_id,
+                    pl,
+                    existing.rep_id,
+                    "assigned",
+                    "already_assigned",
+                    f"already with {existing.rep_id}",
+                    (),
+                )
+            )
+            return out
+        if existing is not None and existing.status == "queued" and key in queue:
+            queue = [k for k in queue if k != key]
+        policy = self.rules.policy_for(pl)
+        if policy.policy == "relationship_owner" and owner_id:
+            lead = msgspec.structs.replace(lead, status="owner_notified", rep_id=owner_id)
+            out.leads[key] = lead
+            out.decisions.append(
+                Decision(
+                    f"asg:{signal_id}",
+                    contact_id,
+                    pl,
+                    owner_id,
+                    "owner_notified",
+                    "relationship_owner",
+                    "the contact's owner keeps the relationship",
+                    (owner_id,),
+                )
+            )
+            return out
+        return self._assign(reps, lead, queue, now, out, f"asg:{signal_id}", "assigned")
+
+    def _assign(
+        self,
+        reps: dict[str, Rep],
+        lead: Lead,
+        queue: list[str],
+        now: float,
+        out: Outcome,
+        assignment_id: str,
+        decision: str,
+        code: str | None = None,
+    ) -> Outcome:
+        choice = self._choose(reps, lead, now, frozenset(lead.excluded))
+        if choice.rep_id is None:
+            lead = msgspec.structs.replace(
+                lead, status="queued", rep_id=None, queued_at=lead.queued_at or now
+            )
+            out.leads[lead.key] = lead
+            out.queues[lead.product_line] = [*[k for k in queue if k != lead.key], lead.key]
+            out.decisions.append(
+                Decision(
+                    assignment_id,
+                    lead.contact_id,
+                    lead.product_line,
+                    None,
+                    "queued",
+                    choice.code,
+                    choice.text,
+                    choice.candidates,
+                )
+            )
+            return out
+        out.seq += 1
+        rep = record_assignment(reps[choice.rep_id], now, out.seq)
+        reps = {**reps, rep.rep_id: rep}
+        out.reps[rep.rep_id] = rep
+        sla = self.sla_seconds(lead.product_line)
+        lead = msgspec.structs.replace(
+            lead,
+            status="assigned",
+            rep_id=rep.rep_id,
+            assigned_at=now,
+            sla_due=now + sla if sla else None,
+            attempt=lead.attempt + 1,
+        )
+        out.leads[lead.key] = lead
+        if lead.product_line in out.queues or lead.key in queue:
+            out.queues[lead.product_line] = [
+                k for k in out.queues.get(lead.product_line, queue) if k != lead.key
+            ]
+        out.decisions.append(
+            Decision(
+                assignment_id,
+                lead.contact_id,
+                lead.product_line,
+                rep.rep_id,
+                decision,
+                code or choice.code,
+                choice.text,
+                choice.candidates,
+            )
+        )
+        return out
+
+    def on_activity(
+        self,
+        reps: dict[str, Rep],
+        lead: Lead | None,
+        queue: list[str],
+        *,
+        kind: str,
+        rep_id: str,
+        event_id: str,
+        now: float,
+        seq: int,
+    ) -> Outcome:
+        out = Outcome(seq=seq)
+        if (
+            lead is None
+            or lead.rep_id != rep_id
+            or lead.status not in ("assigned", "accepted", "contacted")
+        ):
+            return out
+        if kind in ("lead.accepted", "lead.contacted"):
+            status = "accepted" if kind == "lead.accepted" else "contacted"
+            out.leads[lead.key] = msgspec.structs.replace(lead, status=status, sla_due=None)
+            return out
+        # rejected: reassign at once, that rep excluded
+        if rep_id in reps:
+            out.reps[rep_id] = record_release(reps[rep_id])
+            reps = {**reps, rep_id: out.reps[rep_id]}
+        lead = msgspec.structs.replace(lead, excluded=[*lead.excluded, rep_id])
+        return self._assign(
+            reps,
+            lead,
+            queue,
+            now,
+            out,
+            f"asg:{lead.key}:rejected:{event_id}",
+            "reassigned",
+            "rejected",
+        )
+
+    def on_time(
+        self,
+        reps: dict[str, Rep],
+        leads: dict[str, Lead],
+        queues: dict[str, list[str]],
+        *,
+        now: float,
+        seq: int,
+    ) -> Outcome:
+        """SLA expiries, then queued leads in arrival order while a rep is eligible."""
+        out = Outcome(seq=seq)
+        current = dict(reps)
+        for lead in sorted(leads.values(), key=lambda x: x.sla_due or 0):
+            if lead.status == "assigned" and lead.sla_due is not None and lead.sla_due <= now:
+                if lead.rep_id in current:
+                    current[lead.rep_id] = out.reps[lead.rep_id] = record_release(
+                        current[lead.rep_id]
+                    )
+                expired = msgspec.structs.replace(
+                    lead, excluded=[*lead.excluded, lead.rep_id or ""]
+                )
+                step = self._assign(
+                    current,
+                    expired,
+                    queues.get(lead.product_line, []),
+                    now,
+                    Outcome(seq=out.seq),
+                    f"asg:{lead.key}:sla:{lead.attempt}",
+                    "reassigned",
+                    "sla_expired",
+                )
+                self._merge(out, step, current)
+        for pl, queue in queues.items():
+            remaining = list(out.queues.get(pl, queue))
+            for key in list(remaining):
+                found = out.leads.get(key) or leads.get(key)
+                if found is None or found.status != "queued":
+                    remaining.remove(key)
+                    continue
+                choice = self._choose(current, found, now, frozenset(found.excluded))
+                if choice.rep_id is None:
+                    break  # arrival order: nobody jumps the queue
+                step = self._assign(
+                    current,
+                    found,
+                    remaining,
+                    now,
+                    Outcome(seq=out.seq),
+                    f"asg:{found.signal_id}:released:{found.attempt}",
+                    "assigned",
+                    "released",
+                )
+                self._merge(out, step, current)
+                remaining = [k for k in remaining if k != key]
+            if remaining != queue:
+                out.queues[pl] = remaining
+        return out
+
+    @staticmethod
+    def _merge(out: Outcome, step: Outcome, current: dict[str, Rep]) -> None:
+        out.seq = step.seq
+        out.reps.update(step.reps)
+        current.update(step.reps)
+        out.leads.update(step.leads)
+        out.queues.update(step.queues)
+        out.decisions.extend(step.decisions)
