@@ -28,10 +28,35 @@ class AcceleratedClock:
         return dt.datetime.fromtimestamp(simulated, dt.UTC)
 
 
-def clock_from_setting(spec: str) -> SystemClock | AcceleratedClock:
-    """'system', or 'accelerated:FACTOR[@ANCHOR_UNIX_SECONDS]'."""
+class OffsetFileClock:
+    """The system clock plus an offset in seconds read from a file (tests move time with it).
+
+    The file is re-read at most every 100 ms; a missing or bad file means no offset.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._offset = 0.0
+        self._read_at = 0.0
+
+    def now(self) -> dt.datetime:
+        wall = time.time()
+        if wall - self._read_at > 0.1:
+            self._read_at = wall
+            try:
+                with open(self.path) as file:
+                    self._offset = float(file.read().strip() or 0)
+            except (OSError, ValueError):
+                self._offset = 0.0
+        return dt.datetime.fromtimestamp(wall + self._offset, dt.UTC)
+
+
+def clock_from_setting(spec: str) -> SystemClock | AcceleratedClock | OffsetFileClock:
+    """'system', 'accelerated:FACTOR[@ANCHOR_UNIX_SECONDS]' or 'offset-file:PATH'."""
     if spec == "system":
         return SystemClock()
+    if spec.startswith("offset-file:"):
+        return OffsetFileClock(spec.partition(":")[2])
     factor, _, anchor = spec.partition(":")[2].partition("@")
     return (
         AcceleratedClock(float(factor), float(anchor))

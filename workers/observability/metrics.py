@@ -95,6 +95,29 @@ class Metrics:
         self.redis_view_up = Gauge(
             "dealstream_redis_view_up", "1 when the last write to Redis succeeded", registry=r
         )
+        self.assignments = Counter(
+            "dealstream_lead_assignments_total",
+            "Routing decisions by product line and decision",
+            ["product_line", "decision"],
+            registry=r,
+        )
+        self.sla_reassignments = Counter(
+            "dealstream_sla_reassignments_total",
+            "Leads reassigned because the SLA expired",
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "dealstream_lead_queue_depth",
+            "Queued leads per product line",
+            ["product_line"],
+            registry=r,
+        )
+        self.time_to_assign = Histogram(
+            "dealstream_time_to_assign_seconds",
+            "Seconds from a lead becoming sales-ready to its routing decision",
+            buckets=(0.1, 0.5, 1, 5, 30, 60, 300, 3600, 4 * 3600, 86400),
+            registry=r,
+        )
         self.before_render: list[Callable[[], None]] = []
 
     def render(self) -> bytes:

@@ -33,6 +33,7 @@ class Lead(msgspec.Struct, kw_only=True):
     excluded: list[str] = []
     attempt: int = 0
     queued_at: float = 0.0
+    ready_at: float = 0.0
     breakdown: list[tuple[str, float]] = []
 
 
@@ -98,6 +99,7 @@ class Router:
         breakdown: list[tuple[str, float]],
         now: float,
         seq: int,
+        ready_at: float | None = None,
     ) -> Outcome:
         pl = product_line or GENERAL
         key = self.lead_key(contact_id, pl)
@@ -110,6 +112,7 @@ class Router:
             owner_id=owner_id,
             signal_id=signal_id,
             breakdown=breakdown,
+            ready_at=ready_at or now,
         )
         out = Outcome(seq=seq)
         if existing is not None and existing.status in ("assigned", "accepted", "contacted"):

@@ -11,7 +11,9 @@ import orjson
 from workers.settings import Settings
 
 
-def json_table(app: Any, settings: Settings, name: str, help_text: str) -> Any:
+def json_table(
+    app: Any, settings: Settings, name: str, help_text: str, partitions: int | None = None
+) -> Any:
     """A table with str keys and JSON values, co-partitioned with the contract topics.
 
     Values read from it are plain JSON data; a value changed in place must be assigned back.
@@ -20,7 +22,7 @@ def json_table(app: Any, settings: Settings, name: str, help_text: str) -> Any:
     return app.Table(
         name,
         default=None,
-        partitions=settings.partitions,
+        partitions=partitions or settings.partitions,
         schema=schema,
         help=help_text,
     )

@@ -92,7 +92,7 @@ class Settings:
             raise SettingsError("DEALSTREAM_REDIS_URL", self.redis_url, "expected redis://...")
         if not self.rules_file.is_file():
             raise SettingsError("DEALSTREAM_RULES_FILE", str(self.rules_file), "no such file")
-        if self.clock != "system":
+        if self.clock != "system" and not self.clock.startswith("offset-file:"):
             kind, _, rest = self.clock.partition(":")
             factor, at, anchor = rest.partition("@")
             if (

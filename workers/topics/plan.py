@@ -15,6 +15,8 @@ INTERNAL_TOPICS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("dealstream.org-membership", ()),
     ("dealstream.org-fields", ()),
 )
+# The router is a single writer: its topic has one partition whatever DEALSTREAM_PARTITIONS is.
+SINGLE_PARTITION = {"dealstream.router"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +35,10 @@ def planned_topics(settings: Settings) -> list[TopicSpec]:
     names = [(t.name, compact if t.compacted else ()) for t in INPUT_TOPICS]
     names += [(t.name, compact if t.compacted else ()) for t in OUTPUT_TOPICS]
     names += list(INTERNAL_TOPICS)
+    names += [(name, ()) for name in sorted(SINGLE_PARTITION)]
     for name, config in names:
+        partitions = 1 if name in SINGLE_PARTITION else settings.partitions
         specs.append(
-            TopicSpec(
-                settings.topic(name), settings.partitions, settings.replication_factor, config
-            )
+            TopicSpec(settings.topic(name), partitions, settings.replication_factor, config)
         )
     return specs

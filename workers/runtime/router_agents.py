@@ -1,0 +1,284 @@
+"""The lead router in Faust: one partition, one writer, decisions explained, never twice.
+
+Capacity and fairness are global across reps and product lines, so every routing input is
+forwarded to the single-partition topic `dealstream.router` (sales-ready signals, roster
+events, rep activities, and the router's own ticks); the worker that owns its partition keeps
+the router state in memory, mirrored to the `router` table, and decides. Routing is a low
+volume stream (one event per sales-ready lead), so one writer is not a bottleneck, and it
+moves to another worker on a rebalance like any partition.
+
+Exactly once: decisions are deterministic and their `assignment_id`s derive from the cause.
+An assignment is marked in the state only after the broker confirmed it; after a crash or
+rebalance, the new owner reads back the assignments published since its checkpoint, so a
+replayed input that re-derives a delivered decision does not publish it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas.records import LeadAssignment, Reason, RepActivity, RepDeleted, RepUpserted
+from workers.ingest.decoder import Decoded
+from workers.kafka_client import client_options
+from workers.routing.roster import Rep, apply_rep_event
+from workers.routing.router import Lead, Outcome, Router
+from workers.runtime.context import AppContext
+from workers.runtime.tables import json_table
+from workers.scoring.signals import SalesReadySignal
+
+log = logging.getLogger(__name__)
+
+ROUTER = "dealstream.router"
+ASSIGNMENTS = "crm.lead-assignments"
+_encode = msgspec.json.Encoder().encode
+
+
+class RouterMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """What travels on the router topic."""
+
+    kind: str  # signal | rep | activity | tick
+    body: bytes = b""
+
+
+class RouterRuntime:
+    def __init__(self, ctx: AppContext, tick_interval: float) -> None:
+        self.ctx = ctx
+        self.router = Router(ctx.rules.routing)
+        app, s = ctx.app, ctx.settings
+        self.topic = app.topic(
+            s.topic(ROUTER),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=1,
+            replicas=s.replication_factor,
+        )
+        self.table = json_table(app, s, "router", "Router state: reps, leads, queues", partitions=1)
+        self.sales_ready = app.topic(
+            s.topic("dealstream.sales-ready"),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=s.partitions,
+        )
+        self.loaded = False
+        self.reps: dict[str, Rep] = {}
+        self.leads: dict[str, Lead] = {}
+        self.queues: dict[str, list[str]] = {}
+        self.seq = 0
+        self.emitted: set[str] = set()
+        self.checkpoint: dict[str, int] = {}
+        app.agent(self.topic, name="router")(self._agent)
+        app.agent(self.sales_ready, name="router-signals")(self._forward_signals)
+        app.timer(tick_interval, name="router-tick")(self._tick)
+        app.on_partitions_assigned.connect(self._on_assigned)
+        ctx.metrics.before_render.append(self._gauges)
+
+    # --- forwarding into the single partition -------------------------------------------------
+    async def _send(self, kind: str, body: bytes) -> None:
+        value = _encode(RouterMessage(kind=kind, body=body))
+        await self.ctx.app.producer.send(
+            self.topic.get_topic_name(), b"router", value, 0, None, None
+        )
+
+    async def on_rep(self, decoded: Decoded, event: Any) -> None:
+        await self._send("rep", event.message.value)
+
+    async def on_activity(self, decoded: Decoded, event: Any) -> None:
+        await self._send("activity", event.message.value)
+
+    async def _forward_signals(self, stream: Any) -> None:
+        async for event in stream.events():
+            await self._send("signal", event.message.value)
+
+    async def _tick(self) -> None:
+        consumer = self.ctx.app.consumer
+        if consumer is None:
+            return
+        name = self.topic.get_topic_name()
+        if any(tp.topic == name for tp in consumer.assignment()):
+            await self._send("tick", b"")
+
+    async def _on_assigned(self, sender: Any, assigned: set[Any], **_: Any) -> None:
+        self.loaded = False  # the state may have changed elsewhere: reload on the next event
+
+    # --- the single writer ---------------------------------------------------------------------
+    async def _agent(self, stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                if not self.loaded:
+                    await self._load()
+                message = msgspec.json.decode(event.message.value, type=RouterMessage)
+                await self._handle(message)
+            except Exception:
+                log.exception("router failed on %r", event.message.value[:200])
+
+    async def _handle(self, message: RouterMessage) -> None:
+        now = self.ctx.clock.now().timestamp()
+        if message.kind == "signal":
+            s = msgspec.json.decode(message.body, type=SalesReadySignal)
+            pl = s.product_line or "general"
+            key = self.router.lead_key(s.contact_id, pl)
+            out = self.router.on_sales_ready(
+                self.reps,
+                self.leads.get(key),
+                self.queues.get(pl, []),
+                signal_id=s.signal_id,
+                contact_id=s.contact_id,
+                owner_id=s.owner_id,
+                product_line=s.product_line,
+                breakdown=s.breakdown,
+                now=now,
+                seq=self.seq,
+                ready_at=s.emitted_at.timestamp(),
+            )
+        elif message.kind == "rep":
+            rep_event = msgspec.json.decode(message.body, type=RepUpserted | RepDeleted)
+            new = apply_rep_event(self.reps.get(rep_event.rep_id), rep_event)
+            if new is None:
+                return
+            out = Outcome(seq=self.seq, reps={new.rep_id: new})
+            await self._apply(out)
+            out = self.router.on_time(self.reps, self.leads, self.queues, now=now, seq=self.seq)
+        elif message.kind == "activity":
+            activity = msgspec.json.decode(message.body, type=RepActivity)
+            lead = self.leads.get(activity.contact_id) or next(
+                (
+                    x
+                    for x in self.leads.values()
+                    if x.contact_id == activity.contact_id and x.rep_id == activity.rep_id
+                ),
+                None,
+            )
+            queue = self.queues.get(lead.product_line, []) if lead else []
+            out = self.router.on_activity(
+                self.reps,
+                lead,
+                queue,
+                kind=activity.__struct_config__.tag or "",
+                rep_id=activity.rep_id,
+                event_id=activity.event_id,
+                now=now,
+                seq=self.seq,
+            )
+        else:
+            out = self.router.on_time(self.reps, self.leads, self.queues, now=now, seq=self.seq)
+        await self._apply(out)
+
+    async def _apply(self, out: Outcome) -> None:
+        delivered = await self._publish(out)
+        self.seq = max(self.seq, out.seq)
+        for rep in out.reps.values():
+            self.reps[rep.rep_id] = rep
+            self.table[f"rep:{rep.rep_id}"] = msgspec.to_builtins(rep)
+        for lead in out.leads.values():
+            self.leads[lead.key] = lead
+            self.table[f"lead:{lead.key}"] = msgspec.to_builtins(lead)
+        for pl, queue in out.queues.items():
+            self.queues[pl] = queue
+            self.table[f"queue:{pl}"] = queue
+        if out.reps or out.leads or out.queues or delivered:
+            self.checkpoint.update(delivered)
+            self.table["meta"] = {"seq": self.seq, "checkpoint": self.checkpoint}
+
+    async def _publish(self, out: Outcome) -> dict[str, int]:
+        now = self.ctx.clock.now()
+        futures = []
+        metrics = self.ctx.metrics
+        for d in out.decisions:
+            if d.assignment_id in self.emitted:
+                continue  # delivered before a crash or rebalance: never twice
+            record = LeadAssignment(
+                emitted_at=now,
+                assignment_id=d.assignment_id,
+                contact_id=d.contact_id,
+                product_line=d.product_line,
+                rep_id=d.rep_id,
+                decision=d.decision,  # type: ignore[arg-type]
+                reason=Reason(d.code, d.text),
+                candidates=list(d.candidates),
+            )
+            topic = self.ctx.settings.topic(ASSIGNMENTS)
+            futures.append(
+                await self.ctx.app.producer.send(
+                    topic, d.contact_id.encode(), _encode(record), None, None, None
+                )
+            )
+            self.emitted.add(d.assignment_id)
+            metrics.assignments.labels(d.product_line, d.decision).inc()
+            lead = out.leads.get(self.router.lead_key(d.contact_id, d.product_line))
+            if lead is not None and d.decision in ("assigned", "owner_notified"):
+                metrics.time_to_assign.observe(max(0.0, now.timestamp() - lead.ready_at))
+            if d.code == "sla_expired":
+                metrics.sla_reassignments.inc()
+        offsets: dict[str, int] = {}
+        for future in futures:
+            md = await future
+            offsets[str(md.partition)] = max(offsets.get(str(md.partition), -1), md.offset)
+        return offsets
+
+    async def _load(self) -> None:
+        self.reps, self.leads, self.queues, self.seq = {}, {}, {}, 0
+        meta = self.table.get("meta") or {}
+        self.seq = int(meta.get("seq", 0))
+        self.checkpoint = {str(k): int(v) for k, v in (meta.get("checkpoint") or {}).items()}
+        for key, raw in list(self.table.items()):
+            if key.startswith("rep:"):
+                rep = msgspec.convert(raw, Rep)
+                self.reps[rep.rep_id] = rep
+            elif key.startswith("lead:"):
+                lead = msgspec.convert(raw, Lead)
+                self.leads[lead.key] = lead
+            elif key.startswith("queue:"):
+                self.queues[key[6:]] = list(raw)
+        self.emitted = await self._read_back()
+        self.loaded = True
+        log.info(
+            "router: %d reps, %d leads, %d emitted since checkpoint",
+            len(self.reps),
+            len(self.leads),
+            len(self.emitted),
+        )
+
+    async def _read_back(self) -> set[str]:
+        topic = self.ctx.settings.topic(ASSIGNMENTS)
+        reader = AIOKafkaConsumer(
+            **client_options(self.ctx.settings), enable_auto_commit=False, group_id=None
+        )
+        await reader.start()
+        ids: set[str] = set()
+        try:
+            partitions = reader.partitions_for_topic(topic) or set()
+            if not partitions:
+                await reader._client.force_metadata_update()
+                partitions = reader.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in partitions]
+            if not tps:
+                return ids
+            reader.assign(tps)
+            ends = await reader.end_offsets(tps)
+            for tp in tps:
+                reader.seek(tp, self.checkpoint.get(str(tp.partition), -1) + 1)
+            while [tp for tp in tps if await reader.position(tp) < ends[tp]]:
+                batch = await reader.getmany(timeout_ms=1000)
+                for messages in batch.values():
+                    for m in messages:
+                        try:
+                            ids.add(msgspec.json.decode(m.value)["assignment_id"])
+                        except (msgspec.DecodeError, KeyError, TypeError):
+                            continue
+        finally:
+            await reader.stop()
+        return ids
+
+    def _gauges(self) -> None:
+        depth = self.ctx.metrics.queue_depth
+        depth.clear()
+        for pl, queue in self.queues.items():
+            depth.labels(pl).set(len(queue))
