@@ -179,7 +179,7 @@ class Router:
                     None,
                     "queued",
                     choice.code,
-                    choice.text,
+                    f"{code}: {choice.text}" if code else choice.text,
                     choice.candidates,
                 )
             )

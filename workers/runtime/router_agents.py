@@ -15,11 +15,13 @@ replayed input that re-derives a delivered decision does not publish it again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from redis.exceptions import RedisError
 
 from schemas.records import LeadAssignment, Reason, RepActivity, RepDeleted, RepUpserted
 from workers.ingest.decoder import Decoded
@@ -74,6 +76,8 @@ class RouterRuntime:
         self.seq = 0
         self.emitted: set[str] = set()
         self.checkpoint: dict[str, int] = {}
+        self._dashboard: asyncio.Task[None] | None = None
+        self._dashboard_dirty = False
         app.agent(self.topic, name="router")(self._agent)
         app.agent(self.sales_ready, name="router-signals")(self._forward_signals)
         app.timer(tick_interval, name="router-tick")(self._tick)
@@ -186,6 +190,37 @@ class RouterRuntime:
         if out.reps or out.leads or out.queues or delivered:
             self.checkpoint.update(delivered)
             self.table["meta"] = {"seq": self.seq, "checkpoint": self.checkpoint}
+            self._dashboard_dirty = True
+            if self._dashboard is None or self._dashboard.done():
+                self._dashboard = asyncio.get_running_loop().create_task(self._write_dashboard())
+
+    async def _write_dashboard(self) -> None:
+        """Rep load and queue depth to Redis for dashboards; best effort, latest state wins."""
+        view = self.ctx.view
+        prefix = self.ctx.settings.app_id
+        while view is not None and self._dashboard_dirty:
+            self._dashboard_dirty = False
+            try:
+                async with view.client.pipeline(transaction=False) as pipe:
+                    for rep in self.reps.values():
+                        pipe.hset(
+                            f"{prefix}:rep-load:{rep.rep_id}",
+                            mapping={
+                                "open_leads": rep.open_leads,
+                                "assigned_day": rep.assigned_day,
+                                "assigned_month": rep.assigned_month,
+                                "active": int(rep.active and not rep.deleted),
+                            },
+                        )
+                    pipe.delete(f"{prefix}:queue-depth")
+                    depths = {pl: len(q) for pl, q in self.queues.items()}
+                    if depths:
+                        pipe.hset(f"{prefix}:queue-depth", mapping=depths)
+                    await pipe.execute()
+            except (RedisError, OSError) as exc:
+                log.warning("router dashboard not written to Redis: %s", exc)
+                self._dashboard_dirty = True
+                await asyncio.sleep(1.0)
 
     async def _publish(self, out: Outcome) -> dict[str, int]:
         now = self.ctx.clock.now()
@@ -215,7 +250,7 @@ class RouterRuntime:
             lead = out.leads.get(self.router.lead_key(d.contact_id, d.product_line))
             if lead is not None and d.decision in ("assigned", "owner_notified"):
                 metrics.time_to_assign.observe(max(0.0, now.timestamp() - lead.ready_at))
-            if d.code == "sla_expired":
+            if ":sla:" in d.assignment_id:  # taken back from a rep who let the SLA pass
                 metrics.sla_reassignments.inc()
         offsets: dict[str, int] = {}
         for future in futures:
