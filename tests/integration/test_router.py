@@ -157,6 +157,8 @@ def test_routing_end_to_end_with_a_kill_9_in_the_middle(
     workers.append(WorkerProcess(env, tmp_path / "w2.log").start())
 
     clock.write_text(str(86400 + 3600))  # the next day: capacities reset
+    time.sleep(1.0)
+    w.rep("r4", ["erp"], 1)  # a new erp rep joins: the queue moves on
     time.sleep(4.0)
     w.lead("e", "crm")  # no owner: round robin among crm reps
     time.sleep(3.0)
@@ -181,8 +183,15 @@ def test_routing_end_to_end_with_a_kill_9_in_the_middle(
     client = redis.Redis(port=stack.redis.port, decode_responses=True)
     try:
         app = env["DEALSTREAM_APP_ID"]
-        assert client.hgetall(f"{app}:rep-load:r1")["open_leads"] == "0"  # both its leads were taken back
-        assert client.hgetall(f"{app}:rep-load:r3") == {"open_leads": "1", "assigned_day": "1", "assigned_month": "1", "active": "1"}
+        assert (
+            client.hgetall(f"{app}:rep-load:r1")["open_leads"] == "0"
+        )  # both its leads were taken back
+        assert client.hgetall(f"{app}:rep-load:r3") == {
+            "open_leads": "1",
+            "assigned_day": "1",
+            "assigned_month": "1",
+            "active": "1",
+        }
         assert client.hgetall(f"{app}:queue-depth").get("erp") == str(
             len([1 for c in "bd" if got[c][-1][0] == "queued"])
         )
