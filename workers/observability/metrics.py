@@ -118,6 +118,12 @@ class Metrics:
             buckets=(0.1, 0.5, 1, 5, 30, 60, 300, 3600, 4 * 3600, 86400),
             registry=r,
         )
+        self.owner_changes = Counter(
+            "dealstream_owner_changes_total",
+            "Opportunity owner change commands",
+            ["reason"],
+            registry=r,
+        )
         self.before_render: list[Callable[[], None]] = []
 
     def render(self) -> bytes:

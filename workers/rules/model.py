@@ -129,6 +129,13 @@ class RoutingRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
         return self.product_lines.get(product_line, self.default)
 
 
+class OwnerSyncRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Opportunity owners follow the contact's owner: open ones by default, closed ones not."""
+
+    open: bool = True
+    closed: bool = False
+
+
 class Rules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The whole rules file."""
 
@@ -137,3 +144,4 @@ class Rules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     triggers: list[TriggerRule] = []
     scoring: ScoringRules = ScoringRules()
     routing: RoutingRules = RoutingRules()
+    owner_sync: OwnerSyncRules = OwnerSyncRules()

@@ -1,0 +1,1 @@
+"""Opportunity owners follow their contact's owner (source 003). Pure; no Faust."""

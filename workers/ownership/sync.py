@@ -1,0 +1,82 @@
+"""Which opportunities must change owner, given a contact's owner and its opportunities.
+
+Open opportunities follow when `owner_sync.open` is on; closed ones only when
+`owner_sync.closed` is on (by default a closed opportunity keeps its historical owner). A
+command already sent for an opportunity is not sent again until something changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+
+class LinkedOpportunity(msgspec.Struct, kw_only=True):
+    status: str
+    owner_id: str | None
+    commanded: str | None = None  # the owner we last asked the CRM to set
+    at: float = 0.0
+    created: bool = True  # first seen with this link (for "created with no owner")
+
+
+class ContactOwnership(msgspec.Struct, kw_only=True):
+    contact_id: str
+    owner_id: str | None = None
+    owner_at: float = 0.0
+    opportunities: dict[str, LinkedOpportunity] = {}
+
+
+@dataclass(frozen=True)
+class Command:
+    opportunity_id: str
+    contact_id: str
+    old_owner_id: str | None
+    new_owner_id: str
+    reason: str
+
+
+def commands(
+    state: ContactOwnership,
+    *,
+    sync_open: bool,
+    sync_closed: bool,
+    only: set[str] | None = None,
+    reason: str,
+) -> tuple[ContactOwnership, list[Command]]:
+    """Commands for the opportunities (all, or `only`) whose owner differs from the contact's."""
+    owner = state.owner_id
+    if owner is None:
+        return state, []
+    out: list[Command] = []
+    opportunities = dict(state.opportunities)
+    for opp_id, link in state.opportunities.items():
+        if only is not None and opp_id not in only:
+            continue
+        allowed = sync_open if link.status == "open" else sync_closed
+        if not allowed or link.status == "deleted":
+            continue
+        if link.owner_id == owner or link.commanded == owner:
+            continue
+        out.append(Command(opp_id, state.contact_id, link.owner_id, owner, reason))
+        opportunities[opp_id] = msgspec.structs.replace(link, commanded=owner)
+    return msgspec.structs.replace(state, opportunities=opportunities), out
+
+
+def link_opportunity(
+    state: ContactOwnership, opp_id: str, status: str, owner_id: str | None, at: float
+) -> tuple[ContactOwnership, bool]:
+    """Record an opportunity's status and owner; True when it is new and has no owner."""
+    old = state.opportunities.get(opp_id)
+    if old is not None and at < old.at:
+        return state, False
+    link = LinkedOpportunity(
+        status=status,
+        owner_id=owner_id,
+        at=at,
+        created=old is None,
+        commanded=old.commanded if old is not None and old.commanded != owner_id else None,
+    )
+    opportunities = {**state.opportunities, opp_id: link}
+    new_without_owner = old is None and owner_id is None and status == "open"
+    return msgspec.structs.replace(state, opportunities=opportunities), new_without_owner
