@@ -88,3 +88,20 @@ def test_dashboard_metrics_exist_in_the_worker() -> None:
         for target in panel["targets"]:
             for name in re.findall(r"dealstream_[a-z_]+", target["expr"]):
                 assert name in exported, name
+
+
+def test_recording_rules_parse_and_use_exported_metrics() -> None:
+    from workers.observability.metrics import Metrics
+
+    exported = {m.name for m in Metrics().registry.collect()}
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/recording-rules.yml").read_text())
+    records = set()
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            assert re.fullmatch(r"[a-z_]+:[a-z_]+:[a-z_]+", rule["record"]), rule["record"]
+            records.add(rule["record"])
+            for name in re.findall(r"\b(dealstream[:a-z_]+)", rule["expr"]):
+                assert name in exported or name in records, name
+    assert "dealstream:pipeline_velocity_per_day:ratio" in records
+    prometheus = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    assert prometheus["rule_files"] == ["/etc/prometheus/recording-rules.yml"]

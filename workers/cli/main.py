@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from workers.cli import dev_commands
+from workers.cli import dev_commands, pipeline_commands
 from workers.devstack import DevStackError
 from workers.rules import RulesError
 from workers.rules.loader import load_rules
@@ -35,6 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("action", choices=["check"])
     rules.add_argument("file", type=Path)
     sub.add_parser("config", help="list every DEALSTREAM_* setting with its default")
+    pipe = sub.add_parser("pipeline", help="pipeline analytics from a worker, and sizing")
+    pipe.add_argument("action", choices=["report", "size"])
+    pipe.add_argument("--url", default=None, help="a worker's base URL (default: this host's)")
+    pipe.add_argument("--pipeline", help="which pipeline (default: the first)")
+    pipe.add_argument("--target-revenue", type=float)
+    pipe.add_argument("--avg-deal-size", type=float)
+    pipe.add_argument("--close-rate", type=float)
+    pipe.add_argument("--reps", type=int)
+    pipe.add_argument("--json", action="store_true")
     leads = sub.add_parser("leads", help="list leads from the Redis view, best first")
     leads.add_argument("--min-score", type=float, default=0.0)
     leads.add_argument("--owner")
@@ -88,6 +97,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_worker(settings)
     if args.command == "topics":
         return asyncio.run(dev_commands.topics(settings, args.action))
+    if args.command == "pipeline":
+        return pipeline_commands.run(settings, args)
     if args.command == "leads":
         return asyncio.run(dev_commands.leads(settings, args))
     if args.command == "publish":

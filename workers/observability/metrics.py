@@ -124,6 +124,55 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        pipeline_stage = ["pipeline", "stage"]
+        self.pipeline_open_deals = Gauge(
+            "dealstream_pipeline_open_deals", "Open deals", pipeline_stage, registry=r
+        )
+        self.pipeline_open_value = Gauge(
+            "dealstream_pipeline_open_value", "Value of open deals", pipeline_stage, registry=r
+        )
+        self.pipeline_weighted_forecast = Gauge(
+            "dealstream_pipeline_weighted_forecast",
+            "Sum of amount x win probability of open deals",
+            pipeline_stage,
+            registry=r,
+        )
+        self.pipeline_stuck_deals = Gauge(
+            "dealstream_pipeline_stuck_deals",
+            "Open deals longer in their stage than normal",
+            pipeline_stage,
+            registry=r,
+        )
+        self.pipeline_closed_deals = Gauge(
+            "dealstream_pipeline_closed_deals",
+            "Deals won or lost in the trailing window",
+            ["pipeline", "outcome"],
+            registry=r,
+        )
+        self.pipeline_won_value = Gauge(
+            "dealstream_pipeline_won_value",
+            "Value won in the trailing window",
+            ["pipeline"],
+            registry=r,
+        )
+        self.pipeline_cycle_seconds_sum = Gauge(
+            "dealstream_pipeline_cycle_seconds_sum",
+            "Sum of created-to-won seconds of deals won in the trailing window",
+            ["pipeline"],
+            registry=r,
+        )
+        self.pipeline_stage_seconds_sum = Gauge(
+            "dealstream_pipeline_stage_seconds_sum",
+            "Seconds spent in a stage (completed visits)",
+            pipeline_stage,
+            registry=r,
+        )
+        self.pipeline_stage_visits = Gauge(
+            "dealstream_pipeline_stage_visits",
+            "Completed visits of a stage",
+            pipeline_stage,
+            registry=r,
+        )
         self.before_render: list[Callable[[], None]] = []
 
     def render(self) -> bytes:

@@ -136,6 +136,25 @@ class OwnerSyncRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     closed: bool = False
 
 
+class StageRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    id: Name
+    probability: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
+    normal: str | None = None  # how long a deal normally stays; longer is "stuck"
+
+
+class PipelineRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A sales pipeline (source 003/004): stages in order, and which stages mean won or lost."""
+
+    id: Name
+    stages: list[StageRule]
+    won_stages: list[Name] = []
+    lost_stages: list[Name] = []
+
+
+class AnalyticsRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    window: str = "90d"  # trailing window of won/lost counts, win rate, deal size, cycle
+
+
 class Rules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The whole rules file."""
 
@@ -145,3 +164,5 @@ class Rules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     scoring: ScoringRules = ScoringRules()
     routing: RoutingRules = RoutingRules()
     owner_sync: OwnerSyncRules = OwnerSyncRules()
+    pipelines: list[PipelineRule] = []
+    analytics: AnalyticsRules = AnalyticsRules()

@@ -104,6 +104,7 @@ def build_app(settings: Settings, rules: Rules, clock: Clock | None = None) -> A
 
     ctx.metrics.before_render.append(view_gauges)
     ctx.view = view
+    ctx.pipelines = triggers.pipeline_report
     register_ingestion(ctx, handlers)
     register_web(ctx)
     return ctx

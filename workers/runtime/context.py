@@ -19,6 +19,7 @@ class AppContext:
     metrics: Metrics
     app: Any  # faust.App (untyped library)
     view: Any = None  # the Redis lead view, once built
+    pipelines: Any = None  # () -> the /pipelines report of this worker
 
     async def emit(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Enqueue a record on a contract topic (prefix applied).

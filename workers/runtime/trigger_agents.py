@@ -25,6 +25,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from schemas.records import OpportunityEvent
 from workers.ingest.decoder import Decoded
 from workers.kafka_client import client_options
+from workers.pipeline.book import PipelineBook, PipelineConfig
+from workers.pipeline.report import build_report
 from workers.runtime.context import AppContext
 from workers.runtime.tables import iter_partition, json_table
 from workers.runtime.ticks import Ticks
@@ -54,6 +56,8 @@ class TriggerRuntime:
         self.table = json_table(app, settings, "opportunities", "Opportunity state and schedule")
         self.firings_topic = settings.topic(FIRINGS)
         self.indexes: dict[int, DueIndex] = {}
+        self.pipeline_config = PipelineConfig.from_rules(rules.pipelines, rules.analytics.window)
+        self.books: dict[int, PipelineBook] = {}
         self._touched: set[str] = set()  # opportunities changed while firings were in flight
         self.batch_limit = 1000  # due opportunities per partition per tick: partitions take turns
         self.open_counts: dict[int, Counter[tuple[str, str]]] = {}
@@ -72,6 +76,9 @@ class TriggerRuntime:
         self.table[decoded.key] = to_table(new)
         self._touched.add(decoded.key)
         self._count(partition, old, new)
+        book = self.books.get(partition)
+        if book is not None:
+            book.apply(new)
         index = self.indexes.get(partition)
         if index is not None:
             index.set(decoded.key, next_due(new, self.triggers))
@@ -138,6 +145,7 @@ class TriggerRuntime:
         self.indexes[partition] = index  # live updates land here while we scan
         await self._reconcile(partition)
         counts: Counter[tuple[str, str]] = Counter()
+        book = self.books[partition] = PipelineBook(self.pipeline_config)
         seen = 0
         for key, raw in iter_partition(self.table, partition):
             seen += 1
@@ -148,6 +156,7 @@ class TriggerRuntime:
             state = from_table(raw)
             if state is None or state.partition != partition:
                 continue
+            book.apply(state)
             if state.is_open:
                 counts[(state.pipeline_id, state.stage_id)] += 1
             if index.due_at(key) is None:
@@ -210,6 +219,7 @@ class TriggerRuntime:
         for partition in partitions:
             self.indexes.pop(partition, None)
             self.open_counts.pop(partition, None)
+            self.books.pop(partition, None)
 
     # --- metrics ----------------------------------------------------------------------------
     def _count(self, partition: int, old: OpportunityState | None, new: OpportunityState) -> None:
@@ -223,6 +233,7 @@ class TriggerRuntime:
 
     def _refresh_gauges(self) -> None:
         metrics = self.ctx.metrics
+        self._pipeline_gauges()
         metrics.pending_timers.set(sum(len(i) for i in self.indexes.values()))
         total: Counter[tuple[str, str]] = Counter()
         for counts in self.open_counts.values():
@@ -230,3 +241,46 @@ class TriggerRuntime:
         metrics.open_opportunities.clear()
         for (pipeline, stage), value in total.items():
             metrics.open_opportunities.labels(pipeline, stage).set(value)
+
+    def pipeline_report(self) -> dict[str, Any]:
+        """The live figures of this worker's partitions (see workers/pipeline/report.py)."""
+        report = build_report(
+            self.books.values(), self.pipeline_config, self.ctx.clock.now().timestamp()
+        )
+        report["partitions"] = sorted(self.books)
+        return report
+
+    def _pipeline_gauges(self) -> None:
+        """Summable parts per pipeline and stage; ratios are PromQL recording rules."""
+        m = self.ctx.metrics
+        for gauge in (
+            m.pipeline_open_deals,
+            m.pipeline_open_value,
+            m.pipeline_weighted_forecast,
+            m.pipeline_stuck_deals,
+            m.pipeline_closed_deals,
+            m.pipeline_won_value,
+            m.pipeline_cycle_seconds_sum,
+            m.pipeline_stage_seconds_sum,
+            m.pipeline_stage_visits,
+        ):
+            gauge.clear()
+        report = self.pipeline_report()
+        for p in report["pipelines"]:
+            name = p["pipeline"]
+            for s in p["stages"]:
+                m.pipeline_open_deals.labels(name, s["stage"]).set(s["open_deals"])
+                m.pipeline_open_value.labels(name, s["stage"]).set(s["open_value"])
+                m.pipeline_weighted_forecast.labels(name, s["stage"]).set(s["weighted_forecast"])
+                m.pipeline_stuck_deals.labels(name, s["stage"]).set(s["stuck_deals"])
+            m.pipeline_closed_deals.labels(name, "won").set(p["won"])
+            m.pipeline_closed_deals.labels(name, "lost").set(p["lost"])
+            m.pipeline_won_value.labels(name).set(p["won_value"])
+            cycle = p["cycle_days"]
+            m.pipeline_cycle_seconds_sum.labels(name).set(
+                (cycle["mean"] or 0) * cycle["count"] * 86400
+            )
+        for book in self.books.values():
+            for (pipeline, stage), (total, count) in book.stage_time.items():
+                m.pipeline_stage_seconds_sum.labels(pipeline, stage).inc(total)
+                m.pipeline_stage_visits.labels(pipeline, stage).inc(count)

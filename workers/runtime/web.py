@@ -46,6 +46,10 @@ def register_web(ctx: AppContext) -> None:
             return _json(web, {"error": f"Redis view unavailable: {exc}"}, 503)
         return _json(web, {"leads": found}, 200)
 
+    @app.page("/pipelines")
+    async def pipelines(web: Any, request: Any) -> Any:
+        return _json(web, ctx.pipelines(), 200)
+
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
         ready = is_ready(app)

@@ -41,6 +41,8 @@ class OpportunityState(msgspec.Struct, kw_only=True):
     deleted: bool = False
     # trigger id -> [plan, through, due]
     marks: dict[str, tuple[str, int, float]] = {}
+    # seconds spent in each stage over completed visits (pipeline analytics)
+    stage_time: dict[str, float] = {}
 
     @property
     def is_open(self) -> bool:
@@ -82,6 +84,11 @@ def apply_event(
         or (not state.is_open and status == "open" and not deleted)
     )
     entered_at = at if new_visit or state is None else state.entered_at
+    stage_time = {} if state is None else state.stage_time
+    leaving = new_visit or status != "open" or deleted  # the open visit ends here
+    if state is not None and leaving and state.is_open:
+        spent = max(0.0, at - state.entered_at)
+        stage_time = {**stage_time, state.stage_id: stage_time.get(state.stage_id, 0.0) + spent}
     closed_at: float | None = None
     if status != "open":
         was_closed = state is not None and state.status != "open" and state.closed_at is not None
@@ -110,6 +117,7 @@ def apply_event(
         closed_at=closed_at,
         deleted=deleted,
         marks={} if new_visit or state is None else state.marks,
+        stage_time=stage_time,
     )
 
 
