@@ -15,7 +15,7 @@ from workers.ingest.decoder import Decoded, Decoder
 from workers.ingest.dedupe import Seen, remember
 from workers.ingest.errors import RejectCode, Rejection
 from workers.runtime.context import AppContext
-from workers.runtime.tables import json_table
+from workers.runtime.tables import json_table, raw_topic
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +34,7 @@ def register_ingestion(ctx: AppContext, handlers: dict[str, list[Handler]]) -> d
 
 def _register_topic(ctx: AppContext, spec: InputTopic, handlers: list[Handler]) -> Any:
     app, settings, metrics = ctx.app, ctx.settings, ctx.metrics
-    topic = app.topic(
-        settings.topic(spec.name),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=settings.partitions,
-        replicas=settings.replication_factor,
-    )
+    topic = raw_topic(app, settings, spec.name)
     seen = json_table(
         app, settings, f"seen-{spec.name}", f"Recent event ids per key of {spec.name}"
     )

@@ -24,7 +24,7 @@ from schemas.records import (
 from workers.ingest.decoder import Decoded
 from workers.ownership.sync import Command, ContactOwnership, commands, link_opportunity
 from workers.runtime.context import AppContext
-from workers.runtime.tables import json_table
+from workers.runtime.tables import json_table, raw_topic
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +49,7 @@ class OwnerSyncRuntime:
         self.rules = ctx.rules.owner_sync
         self.contact_of = json_table(app, s, "opportunity-contacts", "Contact of each opportunity")
         self.owners = json_table(app, s, "contact-owners", "Contact owner and its opportunities")
-        self.topic = app.topic(
-            s.topic(LINKS),
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=s.partitions,
-            replicas=s.replication_factor,
-        )
+        self.topic = raw_topic(app, s, LINKS)
         app.agent(self.topic, name="contact-opportunities")(self._links_agent)
 
     async def on_opportunity(self, decoded: Decoded, event: Any) -> None:

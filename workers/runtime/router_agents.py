@@ -29,7 +29,8 @@ from workers.kafka_client import client_options
 from workers.routing.roster import Rep, apply_rep_event
 from workers.routing.router import Lead, Outcome, Router
 from workers.runtime.context import AppContext
-from workers.runtime.tables import json_table
+from workers.runtime.scoring_agents import SALES_READY
+from workers.runtime.tables import json_table, raw_topic
 from workers.scoring.signals import SalesReadySignal
 
 log = logging.getLogger(__name__)
@@ -51,24 +52,9 @@ class RouterRuntime:
         self.ctx = ctx
         self.router = Router(ctx.rules.routing)
         app, s = ctx.app, ctx.settings
-        self.topic = app.topic(
-            s.topic(ROUTER),
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=1,
-            replicas=s.replication_factor,
-        )
+        self.topic = raw_topic(app, s, ROUTER, partitions=1)
         self.table = json_table(app, s, "router", "Router state: reps, leads, queues", partitions=1)
-        self.sales_ready = app.topic(
-            s.topic("dealstream.sales-ready"),
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=s.partitions,
-        )
+        self.sales_ready = raw_topic(app, s, SALES_READY)
         self.loaded = False
         self.reps: dict[str, Rep] = {}
         self.leads: dict[str, Lead] = {}

@@ -34,7 +34,7 @@ from schemas.records import (
 )
 from workers.ingest.decoder import Decoded
 from workers.runtime.context import AppContext
-from workers.runtime.tables import iter_partition, json_table
+from workers.runtime.tables import iter_partition, json_table, raw_topic
 from workers.runtime.ticks import Ticks
 from workers.scoring.contact import (
     ContactState,
@@ -64,19 +64,6 @@ SCAN_CHUNK = 1000
 _encode = msgspec.json.Encoder().encode
 
 
-def _internal_topic(ctx: AppContext, name: str) -> Any:
-    s = ctx.settings
-    return ctx.app.topic(
-        s.topic(name),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=s.partitions,
-        replicas=s.replication_factor,
-    )
-
-
 class ScoringRuntime:
     def __init__(self, ctx: AppContext, ticks: Ticks, view: RedisLeadView | None) -> None:
         self.ctx = ctx
@@ -86,9 +73,9 @@ class ScoringRuntime:
         self.organizations = json_table(
             app, settings, "organizations", "Organization fields and members"
         )
-        self.membership = _internal_topic(ctx, ORG_MEMBERSHIP)
-        self.org_fields = _internal_topic(ctx, ORG_FIELDS)
-        _internal_topic(ctx, SALES_READY)
+        self.membership = raw_topic(app, settings, ORG_MEMBERSHIP)
+        self.org_fields = raw_topic(app, settings, ORG_FIELDS)
+        raw_topic(app, settings, SALES_READY)
         self.indexes: dict[int, DueIndex] = {}
         self.resync: set[int] = set()
         self.view = view

@@ -28,6 +28,26 @@ def json_table(
     )
 
 
+def raw_topic(
+    app: Any, settings: Settings, name: str, partitions: int | None = None, **kw: Any
+) -> Any:
+    """A topic of the contract or an internal one (prefix applied), read and written as bytes.
+
+    Every topic has the configured partition count (the tables co-partitioned with it need
+    that), except the single-writer router's.
+    """
+    return app.topic(
+        settings.topic(name),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions or settings.partitions,
+        replicas=settings.replication_factor,
+        **kw,
+    )
+
+
 def iter_partition(table: Any, partition: int) -> Iterator[tuple[Any, Any]]:
     """(key, value) of one partition of a JSON table, without deserialising the others.
 

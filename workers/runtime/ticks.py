@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from workers.runtime.context import AppContext
+from workers.runtime.tables import raw_topic
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +25,7 @@ class Ticks:
     def __init__(self, ctx: AppContext, interval: float) -> None:
         self.ctx = ctx
         settings = ctx.settings
-        self.topic = ctx.app.topic(
-            settings.topic(TICKS),
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.partitions,
-            replicas=settings.replication_factor,
-            retention=3600.0,
-        )
+        self.topic = raw_topic(ctx.app, settings, TICKS, retention=3600.0)
         self._subscribers: list[tuple[str, OnTick, OnReset]] = []
         ctx.app.agent(self.topic, name="ticks")(self._agent)
         ctx.app.timer(interval, name="tick-sender")(self._send)
