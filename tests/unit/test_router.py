@@ -129,3 +129,55 @@ def test_a_deactivated_rep_never_receives_a_lead() -> None:
     reps = {"a": rep("a", ["erp"], active=False), "b": rep("b", ["erp"], deleted=True)}
     out = signal(reps, None, [], "c1", "erp")
     assert [d.code for d in out.decisions] == ["no_rep_for_product_line"]
+
+
+def test_the_sla_counts_the_reps_working_hours() -> None:
+    tallinn = rep(
+        "t",
+        ["erp"],
+        timezone="Europe/Tallinn",
+        working_hours={"mon": [("09:00", "17:00")], "tue": [("09:00", "17:00")]},
+    )
+    # Monday 16:00 in Tallinn + 4 working hours = Tuesday 12:00 in Tallinn (10:00 UTC)
+    monday_4pm = MONDAY_10 + 4 * 3600
+    assert tallinn.add_working_time(monday_4pm, 4 * 3600) == MONDAY_10 + 86400
+    out = signal({"t": tallinn}, None, [], "c1", "erp", now=monday_4pm)
+    assert out.leads["c1"].sla_due == monday_4pm + 3600  # erp SLA 1h, within Monday's hours
+    assert (
+        rep("x", ["erp"]).add_working_time(MONDAY_10, 60) == MONDAY_10 + 60
+    )  # no hours: wall time
+
+
+def test_per_product_line_model_keeps_one_lead_per_contact_and_line() -> None:
+    per_line = Router(
+        parse_rules(RULES.replace("routing:", "routing:\n  lead_model: per_product_line")).routing
+    )
+    reps = {"a": rep("a", ["crm", "erp"])}
+    first = per_line.on_sales_ready(
+        reps,
+        None,
+        [],
+        signal_id="c1:ready:1",
+        contact_id="c1",
+        owner_id=None,
+        product_line="crm",
+        breakdown=[],
+        now=MONDAY_10,
+        seq=0,
+    )
+    second = per_line.on_sales_ready(
+        {**reps, **first.reps},
+        None,
+        [],
+        signal_id="c1:ready:2",
+        contact_id="c1",
+        owner_id=None,
+        product_line="erp",
+        breakdown=[],
+        now=MONDAY_10,
+        seq=first.seq,
+    )
+    assert set(first.leads) == {"c1|crm"}
+    assert set(second.leads) == {"c1|erp"}
+    assert [d.decision for d in first.decisions + second.decisions] == ["assigned", "assigned"]
+    assert router.lead_key("c1", "erp") == "c1"  # the single model: one lead per contact

@@ -52,6 +52,26 @@ class Rep(msgspec.Struct, kw_only=True):
         hhmm = local.strftime("%H:%M")
         return any(start <= hhmm < end for start, end in ranges)
 
+    def add_working_time(self, start: float, seconds: float) -> float:
+        """The instant `seconds` of this rep's working hours after `start` (wall time if none)."""
+        if self.working_hours is None or not any(self.working_hours.values()):
+            return start + seconds
+        zone = self.zone()
+        remaining = seconds
+        day = dt.datetime.fromtimestamp(start, zone).date()
+        for _ in range(3700):  # ten years of days at most
+            for begin, end in sorted(self.working_hours.get(WEEKDAYS[day.weekday()], [])):
+                lo = _at(day, begin, zone)
+                hi = _at(day, end, zone)
+                lo = max(lo, start)
+                if hi <= lo:
+                    continue
+                if remaining <= hi - lo:
+                    return lo + remaining
+                remaining -= hi - lo
+            day += dt.timedelta(days=1)
+        return start + seconds
+
     def out_of_office_at(self, now: float) -> bool:
         return any(start <= now < end for start, end in self.out_of_office)
 
@@ -65,6 +85,12 @@ class Rep(msgspec.Struct, kw_only=True):
         if month != self.month:
             changes |= {"month": month, "assigned_month": 0}
         return msgspec.structs.replace(self, **changes) if changes else self
+
+
+def _at(day: dt.date, hhmm: str, zone: ZoneInfo) -> float:
+    hours, minutes = (int(x) for x in hhmm.split(":"))
+    base = dt.datetime.combine(day, dt.time(), zone)
+    return (base + dt.timedelta(hours=hours, minutes=minutes)).timestamp()
 
 
 def apply_rep_event(rep: Rep | None, event: RepUpserted | RepDeleted) -> Rep | None:

@@ -69,6 +69,16 @@ class Router:
         sla = self.rules.policy_for(product_line).sla
         return parse_duration(sla) if sla else None
 
+    def sla_deadline(
+        self, rep: Rep, product_line: str, now: float, sla: float | None
+    ) -> float | None:
+        """When the SLA expires: counted on the rep's working hours unless `sla_clock: calendar`."""
+        if not sla:
+            return None
+        if self.rules.policy_for(product_line).sla_clock == "calendar":
+            return now + sla
+        return rep.add_working_time(now, sla)
+
     def _choose(
         self, reps: dict[str, Rep], lead: Lead, now: float, exclude: frozenset[str]
     ) -> Choice:
@@ -194,7 +204,7 @@ class Router:
             status="assigned",
             rep_id=rep.rep_id,
             assigned_at=now,
-            sla_due=now + sla if sla else None,
+            sla_due=self.sla_deadline(rep, lead.product_line, now, sla),
             attempt=lead.attempt + 1,
         )
         out.leads[lead.key] = lead

@@ -118,6 +118,7 @@ class RoutingPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     fallback: Literal["round_robin", "load_balanced", "weighted"] = "round_robin"
     ignore_hours: bool = False
     sla: str | None = "4h"
+    sla_clock: Literal["working_hours", "calendar"] = "working_hours"  # counted on the rep's hours
 
 
 class RoutingRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
