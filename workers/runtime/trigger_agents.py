@@ -7,9 +7,11 @@
   may write the table rows of partition `p`. It pops what is due from an in-memory index
   (built once per assignment from the table, kept current on every change).
 - No duplicate, no loss: a firing is sent to partition `p` of `crm.trigger-firings` and its
-  mark is written only after the broker confirmed delivery. A crash between the two leaves a
-  delivered firing without its mark; before the first tick of an assignment, the firings
-  delivered after the partition's checkpoint are read back and their marks restored.
+  mark is kept only after the broker confirmed delivery. Marks reach the table after a burst
+  (on quiet ticks), and the partition's checkpoint moves only when all are written. A crash
+  before that leaves delivered firings without marks in the table; before the first tick of
+  an assignment, the firings delivered after the checkpoint are read back and their marks
+  restored.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ log = logging.getLogger(__name__)
 FIRINGS = "crm.trigger-firings"
 CHECKPOINT = "__firings_checkpoint__:{}"
 SCAN_CHUNK = 2000
+FLUSH_CHUNK = 500  # deferred marks written per quiet tick
+MAX_DEFERRED = 50_000  # beyond this, write them at once
 _encode = msgspec.json.Encoder().encode
 
 
@@ -59,6 +63,8 @@ class TriggerRuntime:
         self.pipeline_config = PipelineConfig.from_rules(rules.pipelines, rules.analytics.window)
         self.books: dict[int, PipelineBook] = {}
         self._touched: set[str] = set()  # opportunities changed while firings were in flight
+        self.deferred: dict[int, dict[str, OpportunityState]] = {}  # marks not yet in the table
+        self.delivered_through: dict[int, int] = {}  # last delivered firing offset per partition
         self.batch_limit = 1000  # due opportunities per partition per tick: partitions take turns
         self.open_counts: dict[int, Counter[tuple[str, str]]] = {}
         self._reader: AIOKafkaConsumer | None = None
@@ -69,11 +75,12 @@ class TriggerRuntime:
     async def on_opportunity(self, decoded: Decoded, event: Any) -> None:
         opportunity: OpportunityEvent = decoded.event  # type: ignore[assignment]
         partition = event.message.partition
-        old = from_table(self.table.get(decoded.key))
+        old = self._state(partition, decoded.key)
         new = apply_event(old, opportunity, partition)
         if new is None:
             return
         self.table[decoded.key] = to_table(new)
+        self.deferred.get(partition, {}).pop(decoded.key, None)
         self._touched.add(decoded.key)
         self._count(partition, old, new)
         book = self.books.get(partition)
@@ -91,11 +98,12 @@ class TriggerRuntime:
         now = self.ctx.clock.now()
         keys = index.pop_due(now.timestamp(), limit=self.batch_limit)
         if not keys:
+            self._flush_marks(partition, FLUSH_CHUNK)  # quiet moment: write deferred marks
             return
         self._touched.clear()
         pending: list[tuple[str, OpportunityState, list[Any], Any]] = []
         for key in keys:
-            state = from_table(self.table.get(key))
+            state = self._state(partition, key)
             if state is None:
                 continue
             result = evaluate(state, self.triggers, now, self.grace)
@@ -113,15 +121,16 @@ class TriggerRuntime:
             delivered = await asyncio.gather(*futures)
         except Exception:
             for key in keys:  # not confirmed: nothing is marked, the next tick tries again
-                state = from_table(self.table.get(key))
+                state = self._state(partition, key)
                 if state is not None:
                     index.set(key, next_due(state, self.triggers))
             raise
         metrics = self.ctx.metrics
+        deferred = self.deferred.setdefault(partition, {})
         for key, evaluated, records, result in pending:
             if key not in self._touched:  # the common case: nothing changed meanwhile
                 if result.changed:
-                    self.table[key] = to_table(evaluated)
+                    deferred[key] = evaluated  # written after the burst (see _flush_marks)
                 index.set(key, result.next_due)
             else:
                 current = from_table(self.table.get(key))
@@ -137,6 +146,30 @@ class TriggerRuntime:
                 metrics.trigger_lateness.observe((now - record.due_at).total_seconds())
         if delivered:
             offset = max(md.offset for md in delivered)
+            self.delivered_through[partition] = max(
+                self.delivered_through.get(partition, -1), offset
+            )
+        if len(deferred) > MAX_DEFERRED:
+            self._flush_marks(partition, len(deferred))
+
+    def _state(self, partition: int, key: str) -> OpportunityState | None:
+        """The opportunity's state, with marks not yet written to the table."""
+        deferred = self.deferred.get(partition)
+        if deferred and key in deferred:
+            return deferred[key]
+        return from_table(self.table.get(key))
+
+    def _flush_marks(self, partition: int, limit: int) -> None:
+        """Write deferred marks; once none is left, move the read-back checkpoint forward.
+
+        Marks are deferred so that a burst of firings pays only for sending them: a crash
+        before they are written is covered by reading back the firings after the checkpoint.
+        """
+        deferred = self.deferred.get(partition, {})
+        for key in list(deferred)[:limit]:
+            self.table[key] = to_table(deferred.pop(key))
+        if not deferred and partition in self.delivered_through:
+            offset = self.delivered_through.pop(partition)
             self.table[CHECKPOINT.format(partition)] = {"offset": offset}
 
     # --- assignment: rebuild the index, restore marks of delivered firings ------------------
@@ -220,6 +253,9 @@ class TriggerRuntime:
             self.indexes.pop(partition, None)
             self.open_counts.pop(partition, None)
             self.books.pop(partition, None)
+            # marks not yet written are restored by the read-back from the checkpoint
+            self.deferred.pop(partition, None)
+            self.delivered_through.pop(partition, None)
 
     # --- metrics ----------------------------------------------------------------------------
     def _count(self, partition: int, old: OpportunityState | None, new: OpportunityState) -> None:
