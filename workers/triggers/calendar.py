@@ -74,7 +74,7 @@ class BusinessDays:
             day += dt.timedelta(days=1)
         raise TriggerConfigError("the business calendar has no working days ahead")
 
-    def elapsed(self, start: dt.datetime, end: dt.datetime) -> float:
+    def counted_seconds(self, start: dt.datetime, end: dt.datetime) -> float:
         """Counted seconds between two instants (for tests and metrics)."""
         if end <= start:
             return 0.0
