@@ -104,4 +104,48 @@ def test_recording_rules_parse_and_use_exported_metrics() -> None:
                 assert name in exported or name in records, name
     assert "dealstream:pipeline_velocity_per_day:ratio" in records
     prometheus = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
-    assert prometheus["rule_files"] == ["/etc/prometheus/recording-rules.yml"]
+    assert prometheus["rule_files"] == [
+        "/etc/prometheus/recording-rules.yml",
+        "/etc/prometheus/alert-rules.yml",
+    ]
+
+
+def test_alert_rules_parse_and_use_exported_metrics() -> None:
+    from workers.observability.metrics import Metrics
+
+    exported = {m.name for m in Metrics().registry.collect()}
+    exported |= {f"{name}_total" for name in exported} | {f"{name}_bucket" for name in exported}
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/alert-rules.yml").read_text())
+    alerts = [rule for group in rules["groups"] for rule in group["rules"]]
+    assert {a["alert"] for a in alerts} >= {
+        "DealstreamWorkerNotReady",
+        "DealstreamDeadLetterSpike",
+        "DealstreamTriggerLate",
+    }
+    for alert in alerts:
+        assert alert["expr"].count("(") == alert["expr"].count(")"), alert["alert"]
+        assert alert["annotations"]["summary"]
+        for name in re.findall(r"\b(dealstream_[a-z_]+)", alert["expr"]):
+            assert name in exported, name
+
+
+def test_promtool_accepts_the_alert_and_recording_rules() -> None:
+    import shutil
+    import subprocess
+
+    promtool = shutil.which("promtool") or str(ROOT / ".cache/promtool/usr/bin/promtool")
+    assert Path(promtool).exists(), "promtool missing: run `make system-deps`"
+    result = subprocess.run(
+        [
+            promtool,
+            "check",
+            "rules",
+            "deploy/prometheus/alert-rules.yml",
+            "deploy/prometheus/recording-rules.yml",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
