@@ -12,6 +12,7 @@ from pathlib import Path
 from workers.cli import dev_commands, pipeline_commands
 from workers.devstack import DevStackError
 from workers.rules import RulesError
+from workers.rules.diff import diff_rules
 from workers.rules.loader import load_rules
 from workers.settings import Settings, SettingsError
 from workers.topics.errors import TopicError
@@ -32,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("file", type=Path, help="a .jsonl file, or - for standard input")
     pub.add_argument("--dry-run", action="store_true", help="validate only")
     rules = sub.add_parser("rules", help="rules files")
-    rules.add_argument("action", choices=["check"])
+    rules.add_argument("action", choices=["check", "diff"])
     rules.add_argument("file", type=Path)
+    rules.add_argument("new", type=Path, nargs="?", help="with diff: the new rules file")
     sub.add_parser("config", help="list every DEALSTREAM_* setting with its default")
     pipe = sub.add_parser("pipeline", help="pipeline analytics from a worker, and sizing")
     pipe.add_argument("action", choices=["report", "size"])
@@ -82,6 +84,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "rules":
         rules = load_rules(args.file)
+        if args.action == "diff":
+            if args.new is None:
+                print("dealstream rules diff OLD NEW: the new file is missing", file=sys.stderr)
+                return 2
+            for line in diff_rules(rules, load_rules(args.new)):
+                print(line)
+            return 0
         print(f"{args.file}: ok (version {rules.version})")
         return 0
     if args.command == "demo":

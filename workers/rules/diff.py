@@ -1,0 +1,45 @@
+"""What changes between two rules files: for `dealstream rules diff OLD NEW`."""
+
+from __future__ import annotations
+
+import msgspec
+
+from workers.rules.model import Rules
+
+
+def diff_rules(old: Rules, new: Rules) -> list[str]:
+    """Plain sentences, one per change, in the order of the file's sections."""
+    out: list[str] = []
+    if old.version != new.version:
+        out.append(f"version {old.version} → {new.version}")
+    before = {t.id: t for t in old.triggers}
+    after = {t.id: t for t in new.triggers}
+    for trigger_id in sorted(after.keys() - before.keys()):
+        t = after[trigger_id]
+        out.append(f"trigger {trigger_id} added: every {t.every} in {t.pipeline}/{t.stage}")
+    for trigger_id in sorted(before.keys() - after.keys()):
+        out.append(f"trigger {trigger_id} removed: pending periods will not fire")
+    for trigger_id in sorted(before.keys() & after.keys()):
+        a, b = before[trigger_id], after[trigger_id]
+        if a == b:
+            continue
+        changed = [
+            f.name for f in msgspec.structs.fields(a) if getattr(a, f.name) != getattr(b, f.name)
+        ]
+        note = ""
+        if "every" in changed or "calendar" in changed:
+            note = " (re-planned from each visit's start; nothing already fired fires again)"
+        if a.active and not b.active:
+            note = " (deactivated: no more firings)"
+        out.append(f"trigger {trigger_id} changed: {', '.join(changed)}{note}")
+    if old.scoring != new.scoring:
+        out.append(
+            "scoring rules changed: every stored contact is re-scored once after restart, in "
+            "the background; only contacts whose score changes are published"
+        )
+    elif old.version != new.version:
+        out.append("scoring rules unchanged: contacts are re-scored, none should be published")
+    for section in ("routing", "owner_sync", "pipelines", "analytics", "scheduler"):
+        if getattr(old, section) != getattr(new, section):
+            out.append(f"{section} changed")
+    return out or ["no change"]
