@@ -197,12 +197,13 @@ def test_two_workers_with_a_rebalance_in_the_middle_give_no_duplicate_and_no_gap
         settings.topic("crm.opportunities"),
         [opportunity(o, "proposal", moved, 2, "opportunity.closed", "won") for o in opps],
     )
-    expected = int((moved.timestamp() - t0.timestamp()) // 2)
+    # firings went on after both rebalances: allow up to 5 s for a rebalance on a busy machine
+    expected = int((moved.timestamp() - t0.timestamp() - 5) // 2)
     by_opp = periods_by(firings(stack, settings, idle=3.0), "opportunity_id")
     assert set(by_opp) == {(o,) for o in opps}
     for opp, periods in by_opp.items():
         assert sorted(periods) == list(range(1, len(periods) + 1)), (opp, periods)  # no gap, no dup
-        assert len(periods) >= expected - 1
+        assert len(periods) >= expected
     assert b.running()
 
 
