@@ -178,13 +178,14 @@ class ScoringRuntime:
         body = _encode(OrgMembership(organization_id=org, contact_id=contact, member=member, at=at))
         await self.ctx.emit(ORG_MEMBERSHIP, org.encode(), body)
 
+    def _organization(self, org_id: str) -> dict[str, Any]:
+        """An organization's fields and members (empty until its first event or member)."""
+        found: dict[str, Any] | None = self.organizations.get(org_id)
+        return found or {"fields": {}, "updated_at": 0.0, "members": []}
+
     async def on_organization(self, decoded: Decoded, event: Any) -> None:
         change: OrganizationUpserted | OrganizationDeleted = decoded.event  # type: ignore[assignment]
-        org = self.organizations.get(decoded.key) or {
-            "fields": {},
-            "updated_at": 0.0,
-            "members": [],
-        }
+        org = self._organization(decoded.key)
         at = change.occurred_at.timestamp()
         if at < org["updated_at"]:
             return
@@ -201,11 +202,7 @@ class ScoringRuntime:
             except msgspec.DecodeError:
                 log.exception("bad membership message")
                 continue
-            org = self.organizations.get(m.organization_id) or {
-                "fields": {},
-                "updated_at": 0.0,
-                "members": [],
-            }
+            org = self._organization(m.organization_id)
             members = [c for c in org["members"] if c != m.contact_id]
             if m.member:
                 members.append(m.contact_id)
