@@ -118,6 +118,23 @@ class Metrics:
             buckets=(0.1, 0.5, 1, 5, 30, 60, 300, 3600, 4 * 3600, 86400),
             registry=r,
         )
+        self.stage_moves = Counter(
+            "dealstream_stage_moves_total",
+            "Stage moves asked of the CRM, by rule (a stage-move rule or a trigger)",
+            ["rule"],
+            registry=r,
+        )
+        self.notifications = Counter(
+            "dealstream_rep_notifications_total",
+            "Rep notifications sent, by kind",
+            ["kind"],
+            registry=r,
+        )
+        self.replies_unrouted = Counter(
+            "dealstream_replies_unrouted_total",
+            "Email replies with no rep to tell (no rep on the event, no assignment, no owner)",
+            registry=r,
+        )
         self.owner_changes = Counter(
             "dealstream_owner_changes_total",
             "Opportunity owner change commands",

@@ -35,6 +35,8 @@ class Lead(msgspec.Struct, kw_only=True):
     queued_at: float = 0.0
     ready_at: float = 0.0
     breakdown: list[tuple[str, float]] = []
+    warned_attempt: int = 0  # the assignment attempt an SLA warning was sent for
+    assignment_id: str = ""  # the decision that gave it to its current rep
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,9 @@ class Router:
             queue = [k for k in queue if k != key]
         policy = self.rules.policy_for(pl)
         if policy.policy == "relationship_owner" and owner_id:
-            lead = msgspec.structs.replace(lead, status="owner_notified", rep_id=owner_id)
+            lead = msgspec.structs.replace(
+                lead, status="owner_notified", rep_id=owner_id, assignment_id=f"asg:{signal_id}"
+            )
             out.leads[key] = lead
             out.decisions.append(
                 Decision(
@@ -206,6 +210,7 @@ class Router:
             assigned_at=now,
             sla_due=self.sla_deadline(rep, lead.product_line, now, sla),
             attempt=lead.attempt + 1,
+            assignment_id=assignment_id,
         )
         out.leads[lead.key] = lead
         if lead.product_line in out.queues or lead.key in queue:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from workers.automation.errors import AutomationConfigError
+from workers.automation.stage_moves import compile_rule
 from workers.rules.errors import RulesError
 from workers.rules.model import Rules
 from workers.scoring.conditions import compile_condition
@@ -15,6 +17,7 @@ from workers.triggers.plan import compile_trigger
 def check_rules(rules: Rules, file: str) -> None:
     """Raise RulesError for cross-field problems."""
     _check_scoring(rules, file)
+    _check_automation(rules, file)
     for name in ("tick_interval", "catch_up_grace"):
         value = getattr(rules.scheduler, name)
         try:
@@ -70,6 +73,23 @@ def _check_scoring(rules: Rules, file: str) -> None:
         raise RulesError(file, "$.scoring.stars", None, "give either bands or ideal (not both)")
     if stars.bands is not None and stars.bands != sorted(stars.bands):
         raise RulesError(file, "$.scoring.stars.bands", stars.bands, "bands must be ascending")
+
+
+def _check_automation(rules: Rules, file: str) -> None:
+    order = {p.id: {s.id: i for i, s in enumerate(p.stages)} for p in rules.pipelines}
+    seen: set[str] = set()
+    for i, rule in enumerate(rules.automation.stage_moves):
+        where = f"$.automation.stage_moves[{i}]"
+        if rule.id in seen:
+            raise RulesError(file, f"{where}.id", rule.id, "stage move rule ids must be unique")
+        seen.add(rule.id)
+        try:
+            compile_rule(rule, order)
+        except AutomationConfigError as exc:
+            raise RulesError(file, where, rule.id, str(exc)) from None
+    before = rules.notifications.sla_warning_before
+    if before is not None:
+        _duration(file, "$.notifications.sla_warning_before", before)
 
 
 def _duration(file: str, field: str, value: str) -> None:

@@ -21,12 +21,20 @@ class CalendarRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
 
 
 class TriggerRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """A time-in-stage trigger (source 000): fires every `every` while in `stage`."""
+    """A timer on an open opportunity in `stage`.
+
+    `time_in_stage` (source 000) fires every `every` while the opportunity stays in the stage.
+    `inactivity` (source 004, leads gone silent) fires when the contact has had no engagement
+    for `every` (counted from the later of the stage entry and the last engagement), once per
+    silence period unless `max_firings` says more; the next engagement re-arms it.
+    An action with `move_to` also asks the CRM to move the opportunity to that stage.
+    """
 
     id: Name
     stage: Name
     every: str
     action: dict[str, Scalar]
+    kind: Literal["time_in_stage", "inactivity"] = "time_in_stage"
     pipeline: Name = "*"
     max_firings: Annotated[int, msgspec.Meta(ge=1)] | None = None
     calendar: CalendarRule = CalendarRule()
@@ -152,6 +160,37 @@ class PipelineRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     lost_stages: list[Name] = []
 
 
+class StageMoveRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A buyer action moves an opportunity (sources 003, 004): engagement kind → stage `to`.
+
+    It applies to each open opportunity of the contact in `pipeline` at one of the `from`
+    stages; `product_line` and `source` narrow the engagement. Only forward moves (by the
+    pipeline's stage order) unless `allow_backward`.
+    """
+
+    id: Name
+    when: Name | list[Name]  # engagement kind(s); not `on`, which YAML reads as true
+    to: Name
+    from_: list[Name] = msgspec.field(default_factory=lambda: ["*"], name="from")
+    pipeline: Name = "*"
+    product_line: Name | None = None
+    source: Name | None = None
+    allow_backward: bool = False
+
+
+class AutomationRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    stage_moves: list[StageMoveRule] = []
+
+
+class NotificationRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Rep notifications (source 001); each kind can be switched off."""
+
+    lead_sales_ready: bool = True
+    reply_received: bool = True
+    lead_assigned: bool = True
+    sla_warning_before: str | None = "30m"  # one warning this long before the SLA expires
+
+
 class AnalyticsRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     window: str = "90d"  # trailing window of won/lost counts, win rate, deal size, cycle
 
@@ -167,3 +206,5 @@ class Rules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     owner_sync: OwnerSyncRules = OwnerSyncRules()
     pipelines: list[PipelineRule] = []
     analytics: AnalyticsRules = AnalyticsRules()
+    automation: AutomationRules = AutomationRules()
+    notifications: NotificationRules = NotificationRules()

@@ -14,6 +14,7 @@ from workers.observability.metrics import Metrics
 from workers.rules import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.ingest_agents import Handler, register_ingestion
+from workers.runtime.move_agents import MoveRuntime
 from workers.runtime.owner_agents import OwnerSyncRuntime
 from workers.runtime.router_agents import RouterRuntime
 from workers.runtime.scoring_agents import ScoringRuntime
@@ -84,11 +85,13 @@ def build_app(settings: Settings, rules: Rules, clock: Clock | None = None) -> A
     scoring = ScoringRuntime(ctx, ticks, view)
     router = RouterRuntime(ctx, parse_duration(rules.scheduler.tick_interval))
     owners = OwnerSyncRuntime(ctx)
+    moves = MoveRuntime(ctx, triggers, owners)
+    router.owner_of = owners.owner_of
     handlers: dict[str, list[Handler]] = {
         "crm.opportunities": [triggers.on_opportunity, owners.on_opportunity],
         "crm.contacts": [scoring.on_contact, owners.on_contact],
         "crm.form-submissions": [scoring.on_form],
-        "crm.engagements": [scoring.on_engagement],
+        "crm.engagements": [scoring.on_engagement, moves.on_engagement, router.on_engagement],
         "crm.organizations": [scoring.on_organization],
         "crm.reps": [router.on_rep],
         "crm.rep-activities": [router.on_activity],

@@ -93,6 +93,14 @@ class OwnerSyncRuntime:
             else msgspec.convert(raw, ContactOwnership)
         )
 
+    def open_opportunities(self, contact_id: str) -> list[str]:
+        """The contact's open opportunities (read on the contact's partition)."""
+        state = self._load(contact_id)
+        return [o for o, link in state.opportunities.items() if link.status == "open"]
+
+    def owner_of(self, contact_id: str) -> str | None:
+        return self._load(contact_id).owner_id
+
     async def on_contact(self, decoded: Decoded, event: Any) -> None:
         change: ContactUpserted | ContactDeleted = decoded.event  # type: ignore[assignment]
         if isinstance(change, ContactDeleted):

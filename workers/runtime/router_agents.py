@@ -17,33 +17,50 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.exceptions import RedisError
 
-from schemas.records import LeadAssignment, Reason, RepActivity, RepDeleted, RepUpserted
+from schemas.records import (
+    EngagementRecorded,
+    LeadAssignment,
+    Reason,
+    RepActivity,
+    RepDeleted,
+    RepNotification,
+    RepUpserted,
+)
 from workers.ingest.decoder import Decoded
-from workers.kafka_client import client_options
+from workers.notify import notices
+from workers.notify.notices import Notice, Reply
 from workers.routing.roster import Rep, apply_rep_event
-from workers.routing.router import Lead, Outcome, Router
+from workers.routing.router import GENERAL, Lead, Outcome, Router
 from workers.runtime.context import AppContext
+from workers.runtime.read_back import ids_since
 from workers.runtime.scoring_agents import SALES_READY
 from workers.runtime.tables import json_table, raw_topic
 from workers.scoring.signals import SalesReadySignal
+from workers.triggers.durations import parse_duration
 
 log = logging.getLogger(__name__)
 
 ROUTER = "dealstream.router"
 ASSIGNMENTS = "crm.lead-assignments"
+NOTIFICATIONS = "crm.rep-notifications"
 _encode = msgspec.json.Encoder().encode
+
+
+def checkpoint_key(topic: str, partition: int) -> str:
+    """Assignments keep the plain partition number (as before); notifications `n<partition>`."""
+    return f"n{partition}" if topic.endswith(NOTIFICATIONS) else str(partition)
 
 
 class RouterMessage(msgspec.Struct, frozen=True, kw_only=True):
     """What travels on the router topic."""
 
-    kind: str  # signal | rep | activity | tick
+    kind: str  # signal | rep | activity | reply | tick
     body: bytes = b""
 
 
@@ -51,6 +68,10 @@ class RouterRuntime:
     def __init__(self, ctx: AppContext, tick_interval: float) -> None:
         self.ctx = ctx
         self.router = Router(ctx.rules.routing)
+        self.notify = ctx.rules.notifications
+        warn = self.notify.sla_warning_before
+        self.warn_before = parse_duration(warn) if warn else None
+        self.owner_of: Callable[[str], str | None] = lambda contact_id: None
         app, s = ctx.app, ctx.settings
         self.topic = raw_topic(app, s, ROUTER, partitions=1)
         self.table = json_table(app, s, "router", "Router state: reps, leads, queues", partitions=1)
@@ -83,6 +104,23 @@ class RouterRuntime:
     async def on_activity(self, decoded: Decoded, event: Any) -> None:
         await self._send("activity", event.message.value)
 
+    async def on_engagement(self, decoded: Decoded, event: Any) -> None:
+        """An email reply goes to the router, which knows the assignments (with the owner)."""
+        e: EngagementRecorded = decoded.event  # type: ignore[assignment]
+        if e.kind != "email_reply" or not self.notify.reply_received:
+            return
+        reply = Reply(
+            event_id=e.event_id,
+            contact_id=e.contact_id,
+            at=e.occurred_at.timestamp(),
+            rep_id=e.rep_id,
+            owner_id=self.owner_of(e.contact_id),
+            product_line=e.product_line,
+            source=e.source,
+            campaign_id=e.campaign_id,
+        )
+        await self._send("reply", _encode(reply))
+
     async def _forward_signals(self, stream: Any) -> None:
         async for event in stream.events():
             await self._send("signal", event.message.value)
@@ -111,6 +149,7 @@ class RouterRuntime:
 
     async def _handle(self, message: RouterMessage) -> None:
         now = self.ctx.clock.now().timestamp()
+        said: list[Notice | None] = []
         if message.kind == "signal":
             s = msgspec.json.decode(message.body, type=SalesReadySignal)
             pl = s.product_line or "general"
@@ -128,6 +167,24 @@ class RouterRuntime:
                 seq=self.seq,
                 ready_at=s.emitted_at.timestamp(),
             )
+            if self.notify.lead_sales_ready and not self._replay(key, s.signal_id):
+                said.append(
+                    notices.sales_ready(
+                        signal_id=s.signal_id,
+                        contact_id=s.contact_id,
+                        owner_id=s.owner_id,
+                        product_line=s.product_line,
+                        total=s.total,
+                        stars=s.stars,
+                        breakdown=s.breakdown,
+                    )
+                )
+        elif message.kind == "reply":
+            r = msgspec.json.decode(message.body, type=Reply)
+            said.append(notices.reply(r, self._leads_of(r.contact_id, r.product_line)))
+            if said[-1] is None:
+                self.ctx.metrics.replies_unrouted.inc()
+            out = Outcome(seq=self.seq)
         elif message.kind == "rep":
             rep_event = msgspec.json.decode(message.body, type=RepUpserted | RepDeleted)
             new = apply_rep_event(self.reps.get(rep_event.rep_id), rep_event)
@@ -159,10 +216,32 @@ class RouterRuntime:
             )
         else:
             out = self.router.on_time(self.reps, self.leads, self.queues, now=now, seq=self.seq)
-        await self._apply(out)
+            current = {**self.leads, **out.leads}.values()
+            for lead, notice in notices.sla_warnings(current, now, self.warn_before):
+                out.leads[lead.key] = lead
+                said.append(notice)
+        if self.notify.lead_assigned:
+            said += notices.assigned(
+                out.decisions, {**self.leads, **out.leads}, self.router.lead_key
+            )
+        await self._apply(out, [n for n in said if n is not None])
 
-    async def _apply(self, out: Outcome) -> None:
-        delivered = await self._publish(out)
+    def _leads_of(self, contact_id: str, product_line: str | None) -> list[Lead]:
+        lines = (
+            {product_line}
+            if product_line
+            else {GENERAL, *self.ctx.rules.routing.product_lines}
+            | {pl for rep in self.reps.values() for pl in rep.product_lines}
+        )
+        keys = {self.router.lead_key(contact_id, pl) for pl in lines}
+        return [self.leads[k] for k in keys if k in self.leads]
+
+    def _replay(self, key: str, signal_id: str) -> bool:
+        lead = self.leads.get(key)
+        return lead is not None and lead.signal_id == signal_id
+
+    async def _apply(self, out: Outcome, said: list[Notice] | None = None) -> None:
+        delivered = await self._publish(out, said or [])
         self.seq = max(self.seq, out.seq)
         for rep in out.reps.values():
             self.reps[rep.rep_id] = rep
@@ -208,7 +287,7 @@ class RouterRuntime:
                 self._dashboard_dirty = True
                 await asyncio.sleep(1.0)
 
-    async def _publish(self, out: Outcome) -> dict[str, int]:
+    async def _publish(self, out: Outcome, said: list[Notice]) -> dict[str, int]:
         now = self.ctx.clock.now()
         futures = []
         metrics = self.ctx.metrics
@@ -238,10 +317,31 @@ class RouterRuntime:
                 metrics.time_to_assign.observe(max(0.0, now.timestamp() - lead.ready_at))
             if ":sla:" in d.assignment_id:  # taken back from a rep who let the SLA pass
                 metrics.sla_reassignments.inc()
+        topic = self.ctx.settings.topic(NOTIFICATIONS)
+        for n in said:
+            if n.notification_id in self.emitted:
+                continue
+            notification = RepNotification(
+                emitted_at=now,
+                event_id=None,
+                notification_id=n.notification_id,
+                rep_id=n.rep_id,
+                contact_id=n.contact_id,
+                kind=n.kind,  # type: ignore[arg-type]
+                context=n.context,
+            )
+            futures.append(
+                await self.ctx.app.producer.send(
+                    topic, n.rep_id.encode(), _encode(notification), None, None, None
+                )
+            )
+            self.emitted.add(n.notification_id)
+            metrics.notifications.labels(n.kind).inc()
         offsets: dict[str, int] = {}
         for future in futures:
             md = await future
-            offsets[str(md.partition)] = max(offsets.get(str(md.partition), -1), md.offset)
+            name = checkpoint_key(md.topic, md.partition)
+            offsets[name] = max(offsets.get(name, -1), md.offset)
         return offsets
 
     async def _load(self) -> None:
@@ -268,35 +368,14 @@ class RouterRuntime:
         )
 
     async def _read_back(self) -> set[str]:
-        topic = self.ctx.settings.topic(ASSIGNMENTS)
-        reader = AIOKafkaConsumer(
-            **client_options(self.ctx.settings), enable_auto_commit=False, group_id=None
+        """Ids of the assignments and notifications published since the checkpoint."""
+        topics = [self.ctx.settings.topic(name) for name in (ASSIGNMENTS, NOTIFICATIONS)]
+        return await ids_since(
+            self.ctx.settings,
+            topics,
+            lambda topic, partition: self.checkpoint.get(checkpoint_key(topic, partition), -1) + 1,
+            ("assignment_id", "notification_id"),
         )
-        await reader.start()
-        ids: set[str] = set()
-        try:
-            partitions = reader.partitions_for_topic(topic) or set()
-            if not partitions:
-                await reader._client.force_metadata_update()
-                partitions = reader.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in partitions]
-            if not tps:
-                return ids
-            reader.assign(tps)
-            ends = await reader.end_offsets(tps)
-            for tp in tps:
-                reader.seek(tp, self.checkpoint.get(str(tp.partition), -1) + 1)
-            while [tp for tp in tps if await reader.position(tp) < ends[tp]]:
-                batch = await reader.getmany(timeout_ms=1000)
-                for messages in batch.values():
-                    for m in messages:
-                        try:
-                            ids.add(msgspec.json.decode(m.value)["assignment_id"])
-                        except (msgspec.DecodeError, KeyError, TypeError):
-                            continue
-        finally:
-            await reader.stop()
-        return ids
 
     def _gauges(self) -> None:
         depth = self.ctx.metrics.queue_depth

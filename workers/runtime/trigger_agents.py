@@ -17,28 +17,32 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas.records import OpportunityEvent
+from schemas.records import OpportunityEvent, StageMove
+from workers.automation.stage_moves import firing_move, make_move, with_pending
 from workers.ingest.decoder import Decoded
-from workers.kafka_client import client_options
 from workers.pipeline.book import PipelineBook, PipelineConfig
 from workers.pipeline.report import build_report
 from workers.runtime.context import AppContext
+from workers.runtime.read_back import ReadBack
 from workers.runtime.tables import iter_partition, json_table
 from workers.runtime.ticks import Ticks
 from workers.triggers.due_index import DueIndex
 from workers.triggers.durations import parse_duration
-from workers.triggers.evaluate import evaluate, next_due
+from workers.triggers.evaluate import Evaluation, evaluate, next_due
 from workers.triggers.firing import firing_id, make_firing
 from workers.triggers.opportunity import OpportunityState, apply_event, from_table, to_table
 from workers.triggers.plan import TriggerSet
 from workers.triggers.schedule import Mark
+
+if TYPE_CHECKING:
+    from workers.runtime.move_agents import MoveRuntime
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,8 @@ class TriggerRuntime:
         app, settings = ctx.app, ctx.settings
         rules = ctx.rules
         self.triggers = TriggerSet.from_rules(rules.triggers)
+        self.inactivity_ids = {t.id for t in self.triggers.all if t.inactivity}
+        self.moves: MoveRuntime | None = None  # stage automation, when built
         self.grace = parse_duration(rules.scheduler.catch_up_grace)
         self.table = json_table(app, settings, "opportunities", "Opportunity state and schedule")
         self.firings_topic = settings.topic(FIRINGS)
@@ -67,7 +73,7 @@ class TriggerRuntime:
         self.delivered_through: dict[int, int] = {}  # last delivered firing offset per partition
         self.batch_limit = 1000  # due opportunities per partition per tick: partitions take turns
         self.open_counts: dict[int, Counter[tuple[str, str]]] = {}
-        self._reader: AIOKafkaConsumer | None = None
+        self.read_back = ReadBack(settings)
         ctx.metrics.before_render.append(self._refresh_gauges)
         ticks.subscribe("triggers", self._process_due, self._reset)
 
@@ -75,20 +81,24 @@ class TriggerRuntime:
     async def on_opportunity(self, decoded: Decoded, event: Any) -> None:
         opportunity: OpportunityEvent = decoded.event  # type: ignore[assignment]
         partition = event.message.partition
-        old = self._state(partition, decoded.key)
+        old = self.state(partition, decoded.key)
         new = apply_event(old, opportunity, partition)
         if new is None:
             return
-        self.table[decoded.key] = to_table(new)
-        self.deferred.get(partition, {}).pop(decoded.key, None)
-        self._touched.add(decoded.key)
+        self.store(partition, decoded.key, new)
         self._count(partition, old, new)
         book = self.books.get(partition)
         if book is not None:
             book.apply(new)
+
+    def store(self, partition: int, key: str, new: OpportunityState) -> None:
+        """Write an opportunity's new state (from a stream event) and reschedule it."""
+        self.table[key] = to_table(new)
+        self.deferred.get(partition, {}).pop(key, None)
+        self._touched.add(key)
         index = self.indexes.get(partition)
         if index is not None:
-            index.set(decoded.key, next_due(new, self.triggers))
+            index.set(key, next_due(new, self.triggers))
 
     # --- ticks ------------------------------------------------------------------------------
     async def _process_due(self, partition: int) -> None:
@@ -102,12 +112,14 @@ class TriggerRuntime:
             return
         self._touched.clear()
         pending: list[tuple[str, OpportunityState, list[Any], Any]] = []
+        moves: list[StageMove] = []
         for key in keys:
-            state = self._state(partition, key)
+            state = self.state(partition, key)
             if state is None:
                 continue
             result = evaluate(state, self.triggers, now, self.grace)
             records = [make_firing(t, result.state, due, now) for t, due in result.firings]
+            moves += self._moves_of(result, records, now)
             pending.append((key, result.state, records, result))
         futures = []
         for key, _, records, _ in pending:
@@ -118,10 +130,12 @@ class TriggerRuntime:
                     )
                 )
         try:
+            if self.moves is not None:  # a move is confirmed before the firing that caused it
+                await self.moves.send(partition, moves)
             delivered = await asyncio.gather(*futures)
         except Exception:
             for key in keys:  # not confirmed: nothing is marked, the next tick tries again
-                state = self._state(partition, key)
+                state = self.state(partition, key)
                 if state is not None:
                     index.set(key, next_due(state, self.triggers))
             raise
@@ -135,7 +149,9 @@ class TriggerRuntime:
             else:
                 current = from_table(self.table.get(key))
                 if current is not None and current.visit == evaluated.visit and result.changed:
-                    current = msgspec.structs.replace(current, marks=evaluated.marks)
+                    current = msgspec.structs.replace(
+                        current, marks=evaluated.marks, pending_move=evaluated.pending_move
+                    )
                     self.table[key] = to_table(current)
                 if current is not None:
                     index.set(key, next_due(current, self.triggers))
@@ -152,7 +168,31 @@ class TriggerRuntime:
         if len(deferred) > MAX_DEFERRED:
             self._flush_marks(partition, len(deferred))
 
-    def _state(self, partition: int, key: str) -> OpportunityState | None:
+    def _moves_of(
+        self, result: Evaluation, records: list[Any], now: dt.datetime
+    ) -> list[StageMove]:
+        """The stage moves asked by firings whose action has `move_to` (pending in the state)."""
+        moves = []
+        for (trigger, _), record in zip(result.firings, records, strict=True):
+            state = result.state
+            to = trigger.move_to
+            if self.moves is None or to is None or to == state.stage_id:
+                continue
+            move = firing_move(trigger.id, state.opportunity_id, record.firing_id, to)
+            if state.pending_move is not None and state.pending_move[0] == move.move_id:
+                continue  # confirmed before a crash: not again
+            cause: dict[str, str | float | None] = {
+                "type": "trigger_firing",
+                "firing_id": record.firing_id,
+                "trigger_id": trigger.id,
+                "period": record.period,
+            }
+            moves.append(make_move(state, move, cause, record.event_id, now))
+            result.state = with_pending(state, move, now.timestamp())
+            result.changed = True
+        return moves
+
+    def state(self, partition: int, key: str) -> OpportunityState | None:
         """The opportunity's state, with marks not yet written to the table."""
         deferred = self.deferred.get(partition)
         if deferred and key in deferred:
@@ -171,11 +211,15 @@ class TriggerRuntime:
         if not deferred and partition in self.delivered_through:
             offset = self.delivered_through.pop(partition)
             self.table[CHECKPOINT.format(partition)] = {"offset": offset}
+        if not deferred and self.moves is not None:
+            self.moves.checkpoint(partition)
 
     # --- assignment: rebuild the index, restore marks of delivered firings ------------------
     async def _build_index(self, partition: int) -> DueIndex:
         index = DueIndex()
         self.indexes[partition] = index  # live updates land here while we scan
+        if self.moves is not None:
+            await self.moves.reconcile(partition)
         await self._reconcile(partition)
         counts: Counter[tuple[str, str]] = Counter()
         book = self.books[partition] = PipelineBook(self.pipeline_config)
@@ -201,19 +245,13 @@ class TriggerRuntime:
     async def _reconcile(self, partition: int) -> None:
         checkpoint = self.table.get(CHECKPOINT.format(partition)) or {}
         start = int(checkpoint.get("offset", -1)) + 1
-        reader = await self._firings_reader()
-        tp = TopicPartition(self.firings_topic, partition)
-        reader.assign([tp])
-        end = (await reader.end_offsets([tp]))[tp]
+        end = await self.read_back.end_offset(self.firings_topic, partition)
         if start >= end:
             return
-        reader.seek(tp, start)
         restored = 0
-        while (await reader.position(tp)) < end:
-            batch = await reader.getmany(tp, timeout_ms=1000)
-            for message in batch.get(tp, []):
-                if message.offset < end and self._restore_mark(message.value):
-                    restored += 1
+        async for value in self.read_back.between(self.firings_topic, partition, start, end):
+            if self._restore_mark(value):
+                restored += 1
         log.info(
             "partition %d: read firings %d..%d, restored %d marks", partition, start, end, restored
         )
@@ -230,22 +268,16 @@ class TriggerRuntime:
         if state is None or trigger is None:
             return False
         period = int(firing["period"])
-        if firing_id(trigger, key, state.visit, period) != firing["firing_id"]:
-            return False  # another visit or plan: nothing to restore
+        silence = state.silence(trigger.inactivity)
+        if firing_id(trigger, key, silence, period) != firing["firing_id"]:
+            return False  # another visit, silence period or plan: nothing to restore
         mark = state.mark(trigger.id)
         if mark is not None and mark.plan == trigger.plan and mark.through >= period:
             return False
-        due = trigger.due_at(state.entered, period).timestamp()
+        start = dt.datetime.fromtimestamp(state.anchor(trigger.inactivity), dt.UTC)
+        due = trigger.due_at(start, period).timestamp()
         self.table[key] = to_table(state.with_mark(trigger.id, Mark(trigger.plan, period, due)))
         return True
-
-    async def _firings_reader(self) -> AIOKafkaConsumer:
-        if self._reader is None:
-            self._reader = AIOKafkaConsumer(
-                **client_options(self.ctx.settings), enable_auto_commit=False, group_id=None
-            )
-            await self._reader.start()
-        return self._reader
 
     def _reset(self, partitions: set[int]) -> None:
         # Revoked, or assigned (it may have changed elsewhere): rebuild on its first tick.
@@ -256,6 +288,8 @@ class TriggerRuntime:
             # marks not yet written are restored by the read-back from the checkpoint
             self.deferred.pop(partition, None)
             self.delivered_through.pop(partition, None)
+        if self.moves is not None:
+            self.moves.reset(partitions)
 
     # --- metrics ----------------------------------------------------------------------------
     def _count(self, partition: int, old: OpportunityState | None, new: OpportunityState) -> None:

@@ -15,6 +15,7 @@ INTERNAL_TOPICS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("dealstream.org-membership", ()),
     ("dealstream.org-fields", ()),
     ("dealstream.contact-opportunities", ()),
+    ("dealstream.buyer-actions", ()),
 )
 # The router is a single writer: its topic has one partition whatever DEALSTREAM_PARTITIONS is.
 SINGLE_PARTITION = {"dealstream.router"}

@@ -25,10 +25,10 @@ def evaluate(
     result = Evaluation(state)
     if not state.is_open:
         return result
-    entered = state.entered
     upcoming: list[float] = []
     for trigger in triggers.for_stage(state.pipeline_id, state.stage_id):
-        decision = decide(trigger, entered, result.state.mark(trigger.id), now, grace)
+        start = _start(state, trigger)
+        decision = decide(trigger, start, result.state.mark(trigger.id), now, grace)
         result.firings.extend((trigger, due) for due in decision.fire)
         if decision.skipped:
             result.skipped[trigger.id] = decision.skipped
@@ -45,10 +45,14 @@ def next_due(state: OpportunityState, triggers: TriggerSet) -> float | None:
     """When this opportunity next needs looking at (None: nothing pending)."""
     if not state.is_open:
         return None
-    entered = state.entered
     upcoming = []
     for trigger in triggers.for_stage(state.pipeline_id, state.stage_id):
-        period = next_period(trigger, entered, state.mark(trigger.id))
+        start = _start(state, trigger)
+        period = next_period(trigger, start, state.mark(trigger.id))
         if trigger.max_firings is None or period <= trigger.max_firings:
-            upcoming.append(trigger.due_at(entered, period).timestamp())
+            upcoming.append(trigger.due_at(start, period).timestamp())
     return min(upcoming, default=None)
+
+
+def _start(state: OpportunityState, trigger: Trigger) -> dt.datetime:
+    return dt.datetime.fromtimestamp(state.anchor(trigger.inactivity), dt.UTC)

@@ -23,7 +23,9 @@ def make_firing(
     return TriggerFiring(
         emitted_at=now,
         event_id=state.visit_event_id,
-        firing_id=firing_id(trigger, state.opportunity_id, state.visit, due.period),
+        firing_id=firing_id(
+            trigger, state.opportunity_id, state.silence(trigger.inactivity), due.period
+        ),
         trigger_id=trigger.id,
         opportunity_id=state.opportunity_id,
         contact_id=state.contact_id,

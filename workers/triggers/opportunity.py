@@ -43,6 +43,10 @@ class OpportunityState(msgspec.Struct, kw_only=True):
     marks: dict[str, tuple[str, int, float]] = {}
     # seconds spent in each stage over completed visits (pipeline analytics)
     stage_time: dict[str, float] = {}
+    # the contact's last engagement seen by this opportunity (inactivity triggers)
+    last_activity_at: float = 0.0
+    # a stage move asked of the CRM and not yet answered: [move_id, to_stage, asked_at]
+    pending_move: tuple[str, str, float] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -55,6 +59,17 @@ class OpportunityState(msgspec.Struct, kw_only=True):
     def mark(self, trigger_id: str) -> Mark | None:
         raw = self.marks.get(trigger_id)
         return Mark(raw[0], int(raw[1]), float(raw[2])) if raw else None
+
+    def anchor(self, inactivity: bool) -> float:
+        """When a trigger's periods start: the stage entry, or for inactivity the later of the
+        stage entry and the last engagement."""
+        return max(self.entered_at, self.last_activity_at) if inactivity else self.entered_at
+
+    def silence(self, inactivity: bool) -> str:
+        """The stage visit, or for inactivity the silence period within it (for firing ids)."""
+        if not inactivity:
+            return self.visit
+        return f"{self.visit}~{round(self.anchor(True) * 1000)}"
 
     def with_mark(self, trigger_id: str, mark: Mark) -> OpportunityState:
         return msgspec.structs.replace(
@@ -118,7 +133,21 @@ def apply_event(
         deleted=deleted,
         marks={} if new_visit or state is None else state.marks,
         stage_time=stage_time,
+        last_activity_at=0.0 if state is None else state.last_activity_at,
+        # the CRM answered (or moved it elsewhere): a new visit ends the wait
+        pending_move=None if new_visit or state is None else state.pending_move,
     )
+
+
+def apply_activity(
+    state: OpportunityState, at: float, inactivity_ids: set[str]
+) -> OpportunityState | None:
+    """The contact engaged at `at`: a new silence period begins for the inactivity triggers
+    (their marks are dropped). None when it changes nothing (older than the last one)."""
+    if at <= state.last_activity_at:
+        return None
+    marks = {k: v for k, v in state.marks.items() if k not in inactivity_ids}
+    return msgspec.structs.replace(state, last_activity_at=at, marks=marks)
 
 
 def to_table(state: OpportunityState) -> Any:

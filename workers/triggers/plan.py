@@ -26,6 +26,7 @@ class Trigger:
     catch_up: str = "latest"
     max_firings: int | None = None
     active: bool = True
+    kind: str = "time_in_stage"  # or "inactivity": counted from the last engagement
     plan: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -39,6 +40,16 @@ class Trigger:
 
     def matches(self, pipeline: str, stage: str) -> bool:
         return self.stage == stage and self.pipeline in (ANY, pipeline)
+
+    @property
+    def inactivity(self) -> bool:
+        return self.kind == "inactivity"
+
+    @property
+    def move_to(self) -> str | None:
+        """The stage this trigger's action asks the CRM to move the opportunity to, if any."""
+        target = self.action.get("move_to")
+        return str(target) if target not in (None, "") else None
 
 
 def compile_trigger(rule: TriggerRule) -> Trigger:
@@ -56,8 +67,10 @@ def compile_trigger(rule: TriggerRule) -> Trigger:
         action=dict(rule.action),
         calendar=calendar,
         catch_up=rule.catch_up,
-        max_firings=rule.max_firings,
+        # an inactivity trigger fires once per silence period unless told otherwise
+        max_firings=rule.max_firings or (1 if rule.kind == "inactivity" else None),
         active=rule.active,
+        kind=rule.kind,
     )
 
 
@@ -76,3 +89,7 @@ class TriggerSet:
 
     def for_stage(self, pipeline: str, stage: str) -> list[Trigger]:
         return [t for t in self._by_stage.get(stage, ()) if t.matches(pipeline, stage)]
+
+    @property
+    def has_inactivity(self) -> bool:
+        return any(t.inactivity for t in self.all)

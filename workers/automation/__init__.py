@@ -1,0 +1,1 @@
+"""Stage automation: buyer actions and timers ask the CRM to move opportunities (pure core)."""

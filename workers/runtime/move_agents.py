@@ -1,0 +1,159 @@
+"""Stage automation in Faust: buyer actions reach the opportunity's partition, moves go out once.
+
+- An engagement (contact's partition) is forwarded as a `BuyerAction` to each open opportunity
+  of the contact (known from the contact → opportunities index of owner sync), on
+  `dealstream.buyer-actions`, co-partitioned with `crm.opportunities`.
+- There, with the opportunity's own state at hand, the rules decide (pure core in
+  `workers.automation`); the action also re-arms inactivity triggers.
+- A move is sent to partition `p` of `crm.stage-moves`, confirmed by the broker, and only then
+  recorded as the opportunity's pending move. After a crash, the moves published since the
+  partition's checkpoint are read back and their pending moves restored (as firings are), so a
+  replay asks nothing twice. The opportunity's stage changes only when the CRM's
+  `opportunity.stage_changed` comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from schemas.records import EngagementRecorded, StageMove
+from workers.automation.stage_moves import BuyerAction, StageMoves, make_move, with_pending
+from workers.ingest.decoder import Decoded
+from workers.runtime.context import AppContext
+from workers.runtime.read_back import ReadBack
+from workers.runtime.tables import raw_topic
+from workers.triggers.opportunity import apply_activity, from_table, to_table
+
+if TYPE_CHECKING:
+    from workers.runtime.owner_agents import OwnerSyncRuntime
+    from workers.runtime.trigger_agents import TriggerRuntime
+
+log = logging.getLogger(__name__)
+
+MOVES = "crm.stage-moves"
+BUYER_ACTIONS = "dealstream.buyer-actions"
+CHECKPOINT = "__moves_checkpoint__:{}"
+_encode = msgspec.json.Encoder().encode
+
+
+class MoveRuntime:
+    def __init__(self, ctx: AppContext, triggers: TriggerRuntime, owners: OwnerSyncRuntime) -> None:
+        self.ctx = ctx
+        self.rules = StageMoves(ctx.rules.automation.stage_moves, ctx.rules.pipelines)
+        self.triggers = triggers
+        self.owners = owners
+        self.topic = raw_topic(ctx.app, ctx.settings, BUYER_ACTIONS)
+        self.moves_topic = ctx.settings.topic(MOVES)
+        self.delivered: dict[int, int] = {}  # last confirmed move offset per partition
+        self.read_back = ReadBack(ctx.settings)
+        triggers.moves = self
+        ctx.app.agent(self.topic, name="buyer-actions")(self._agent)
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self.rules.rules) or self.triggers.triggers.has_inactivity
+
+    # --- the contact's partition: forward -----------------------------------------------------
+    async def on_engagement(self, decoded: Decoded, event: Any) -> None:
+        engagement: EngagementRecorded = decoded.event  # type: ignore[assignment]
+        if not (self.triggers.triggers.has_inactivity or engagement.kind in self.rules.kinds):
+            return
+        for opportunity_id in self.owners.open_opportunities(engagement.contact_id):
+            action = BuyerAction(
+                opportunity_id=opportunity_id,
+                contact_id=engagement.contact_id,
+                kind=engagement.kind,
+                at=engagement.occurred_at.timestamp(),
+                event_id=engagement.event_id,
+                product_line=engagement.product_line,
+                source=engagement.source,
+            )
+            await self.ctx.emit(BUYER_ACTIONS, opportunity_id.encode(), _encode(action))
+
+    # --- the opportunity's partition: decide ----------------------------------------------------
+    async def _agent(self, stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                action = msgspec.json.decode(event.message.value, type=BuyerAction)
+            except msgspec.DecodeError:
+                log.exception("bad buyer action message")
+                continue
+            await self.on_action(action, event.message.partition)
+
+    async def on_action(self, action: BuyerAction, partition: int) -> None:
+        triggers = self.triggers
+        key = action.opportunity_id
+        state = triggers.state(partition, key)
+        if state is None or not state.is_open or state.contact_id != action.contact_id:
+            return
+        new = apply_activity(state, action.at, triggers.inactivity_ids) or state
+        move = self.rules.decide(new, action)
+        if move is not None and (new.pending_move is None or new.pending_move[0] != move.move_id):
+            now = self.ctx.clock.now()
+            cause: dict[str, str | float | None] = {
+                "type": "engagement",
+                "event_id": action.event_id,
+                "kind": action.kind,
+            }
+            record = make_move(new, move, cause, action.event_id, now)
+            await self.send(partition, [record])
+            new = with_pending(new, move, now.timestamp())
+        if new is not state:
+            triggers.store(partition, key, new)
+        self.checkpoint(partition)
+
+    async def send(self, partition: int, records: list[StageMove]) -> None:
+        """Send moves to partition `partition` and wait for the broker to confirm them all."""
+        if not records:
+            return
+        producer = self.ctx.app.producer
+        futures = [
+            await producer.send(
+                self.moves_topic, r.opportunity_id.encode(), _encode(r), partition, None, None
+            )
+            for r in records
+        ]
+        delivered = await asyncio.gather(*futures)
+        self.delivered[partition] = max(
+            self.delivered.get(partition, -1), max(md.offset for md in delivered)
+        )
+        for r in records:
+            self.ctx.metrics.stage_moves.labels(r.rule_id).inc()
+
+    def checkpoint(self, partition: int) -> None:
+        """Once every pending move of the partition is in the table, move its checkpoint."""
+        if partition in self.delivered and not self.triggers.deferred.get(partition):
+            offset = self.delivered.pop(partition)
+            self.triggers.table[CHECKPOINT.format(partition)] = {"offset": offset}
+
+    async def reconcile(self, partition: int) -> None:
+        """Restore the pending moves of moves delivered after the checkpoint (see module doc)."""
+        table = self.triggers.table
+        start = int((table.get(CHECKPOINT.format(partition)) or {}).get("offset", -1)) + 1
+        end = await self.read_back.end_offset(self.moves_topic, partition)
+        restored = 0
+        async for value in self.read_back.between(self.moves_topic, partition, start, end):
+            try:
+                move = msgspec.json.decode(value, type=StageMove)
+            except msgspec.DecodeError:
+                continue
+            state = from_table(table.get(move.opportunity_id))
+            if state is None or not state.is_open or state.stage_id != move.from_stage_id:
+                continue  # answered meanwhile, or closed: nothing is pending any more
+            if state.pending_move is not None and state.pending_move[0] == move.move_id:
+                continue
+            pending = (move.move_id, move.to_stage_id, move.emitted_at.timestamp())
+            restored_state = msgspec.structs.replace(state, pending_move=pending)
+            table[move.opportunity_id] = to_table(restored_state)
+            restored += 1
+        if end > start:
+            log.info("partition %d: moves %d..%d, restored %d", partition, start, end, restored)
+            table[CHECKPOINT.format(partition)] = {"offset": end - 1}
+
+    def reset(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self.delivered.pop(partition, None)
