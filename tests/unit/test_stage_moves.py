@@ -214,3 +214,15 @@ def test_a_move_is_always_forward_and_never_for_closed(
     if m is not None:
         assert status == "open"
         assert STAGES.index(m.to_stage) > STAGES.index(stage)
+
+
+def test_a_replayed_cause_is_not_asked_again_even_after_a_later_move() -> None:
+    sm = moves(rule(), rule(id="quote", when=["quote_request"], to="proposal"))
+    state = opp()
+    demo = sm.decide(state, action())
+    assert demo is not None
+    state = with_pending(state, demo, T0.timestamp())
+    quote = sm.decide(state, action(kind="quote_request", event_id="e9"))
+    assert quote is not None
+    state = with_pending(state, quote, T0.timestamp())
+    assert sm.decide(state, action()) is None  # demo-1 replayed: asked already in this visit

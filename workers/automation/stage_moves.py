@@ -92,7 +92,8 @@ class StageMoves:
                 continue
             if state.pending_move is not None and state.pending_move[1] == rule.to:
                 return None  # already asked; the CRM has not answered yet
-            return Move(rule.id, rule.to, move_id(rule.id, state.opportunity_id, action.event_id))
+            move = Move(rule.id, rule.to, move_id(rule.id, state.opportunity_id, action.event_id))
+            return None if move.move_id in state.asked_moves else move
         return None
 
     def is_forward(self, rule: MoveRule, state: OpportunityState) -> bool:
@@ -162,5 +163,12 @@ def make_move(
     )
 
 
+MAX_ASKED = 32  # move ids remembered per visit
+
+
 def with_pending(state: OpportunityState, move: Move, now: float) -> OpportunityState:
-    return msgspec.structs.replace(state, pending_move=(move.move_id, move.to_stage, now))
+    """The state once `move` was confirmed by the broker: pending, and asked in this visit."""
+    asked = [*state.asked_moves, move.move_id][-MAX_ASKED:]
+    return msgspec.structs.replace(
+        state, pending_move=(move.move_id, move.to_stage, now), asked_moves=asked
+    )

@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from schemas.records import EngagementRecorded, StageMove
-from workers.automation.stage_moves import BuyerAction, StageMoves, make_move, with_pending
+from workers.automation.stage_moves import (
+    BuyerAction,
+    Move,
+    StageMoves,
+    make_move,
+    with_pending,
+)
 from workers.ingest.decoder import Decoded
 from workers.runtime.context import AppContext
 from workers.runtime.read_back import ReadBack
@@ -92,7 +98,7 @@ class MoveRuntime:
             return
         new = apply_activity(state, action.at, triggers.inactivity_ids) or state
         move = self.rules.decide(new, action)
-        if move is not None and (new.pending_move is None or new.pending_move[0] != move.move_id):
+        if move is not None:
             now = self.ctx.clock.now()
             cause: dict[str, str | float | None] = {
                 "type": "engagement",
@@ -144,10 +150,10 @@ class MoveRuntime:
             state = from_table(table.get(move.opportunity_id))
             if state is None or not state.is_open or state.stage_id != move.from_stage_id:
                 continue  # answered meanwhile, or closed: nothing is pending any more
-            if state.pending_move is not None and state.pending_move[0] == move.move_id:
+            if move.move_id in state.asked_moves:
                 continue
-            pending = (move.move_id, move.to_stage_id, move.emitted_at.timestamp())
-            restored_state = msgspec.structs.replace(state, pending_move=pending)
+            asked = Move(move.rule_id, move.to_stage_id, move.move_id)
+            restored_state = with_pending(state, asked, move.emitted_at.timestamp())
             table[move.opportunity_id] = to_table(restored_state)
             restored += 1
         if end > start:

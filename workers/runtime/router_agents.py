@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 ROUTER = "dealstream.router"
 ASSIGNMENTS = "crm.lead-assignments"
 NOTIFICATIONS = "crm.rep-notifications"
+REPLY_MEMORY = 86400.0
 _encode = msgspec.json.Encoder().encode
 
 
@@ -82,6 +83,7 @@ class RouterRuntime:
         self.queues: dict[str, list[str]] = {}
         self.seq = 0
         self.emitted: set[str] = set()
+        self.replies: dict[str, float] = {}  # reply event ids told, oldest first
         self.checkpoint: dict[str, int] = {}
         self._dashboard: asyncio.Task[None] | None = None
         self._dashboard_dirty = False
@@ -150,6 +152,7 @@ class RouterRuntime:
     async def _handle(self, message: RouterMessage) -> None:
         now = self.ctx.clock.now().timestamp()
         said: list[Notice | None] = []
+        replied: str | None = None
         if message.kind == "signal":
             s = msgspec.json.decode(message.body, type=SalesReadySignal)
             pl = s.product_line or "general"
@@ -181,10 +184,13 @@ class RouterRuntime:
                 )
         elif message.kind == "reply":
             r = msgspec.json.decode(message.body, type=Reply)
+            if r.event_id in self.replies:
+                return  # told before (a replayed or re-forwarded engagement)
             said.append(notices.reply(r, self._leads_of(r.contact_id, r.product_line)))
             if said[-1] is None:
                 self.ctx.metrics.replies_unrouted.inc()
             out = Outcome(seq=self.seq)
+            replied = r.event_id
         elif message.kind == "rep":
             rep_event = msgspec.json.decode(message.body, type=RepUpserted | RepDeleted)
             new = apply_rep_event(self.reps.get(rep_event.rep_id), rep_event)
@@ -224,7 +230,19 @@ class RouterRuntime:
             said += notices.assigned(
                 out.decisions, {**self.leads, **out.leads}, self.router.lead_key
             )
-        await self._apply(out, [n for n in said if n is not None])
+        await self._apply(out, [n for n in said if n is not None], replied)
+
+    def _remember_reply(self, event_id: str, now: float) -> None:
+        """Replies have no lead state to say they were told: remember their ids for a day
+        (written after the notification was confirmed; replays come within minutes)."""
+        self.replies[event_id] = now
+        self.table[f"reply:{event_id}"] = now
+        while self.replies:
+            oldest, at = next(iter(self.replies.items()))
+            if at > now - REPLY_MEMORY:
+                break
+            del self.replies[oldest]
+            self.table.pop(f"reply:{oldest}", None)
 
     def _leads_of(self, contact_id: str, product_line: str | None) -> list[Lead]:
         lines = (
@@ -240,8 +258,12 @@ class RouterRuntime:
         lead = self.leads.get(key)
         return lead is not None and lead.signal_id == signal_id
 
-    async def _apply(self, out: Outcome, said: list[Notice] | None = None) -> None:
+    async def _apply(
+        self, out: Outcome, said: list[Notice] | None = None, replied: str | None = None
+    ) -> None:
         delivered = await self._publish(out, said or [])
+        if replied is not None:  # before the checkpoint moves past its notification
+            self._remember_reply(replied, self.ctx.clock.now().timestamp())
         self.seq = max(self.seq, out.seq)
         for rep in out.reps.values():
             self.reps[rep.rep_id] = rep
@@ -346,6 +368,7 @@ class RouterRuntime:
 
     async def _load(self) -> None:
         self.reps, self.leads, self.queues, self.seq = {}, {}, {}, 0
+        self.replies = {}
         meta = self.table.get("meta") or {}
         self.seq = int(meta.get("seq", 0))
         self.checkpoint = {str(k): int(v) for k, v in (meta.get("checkpoint") or {}).items()}
@@ -358,6 +381,9 @@ class RouterRuntime:
                 self.leads[lead.key] = lead
             elif key.startswith("queue:"):
                 self.queues[key[6:]] = list(raw)
+            elif key.startswith("reply:"):
+                self.replies[key[6:]] = float(raw)
+        self.replies = dict(sorted(self.replies.items(), key=lambda item: item[1]))
         self.emitted = await self._read_back()
         self.loaded = True
         log.info(

@@ -179,7 +179,7 @@ class TriggerRuntime:
             if self.moves is None or to is None or to == state.stage_id:
                 continue
             move = firing_move(trigger.id, state.opportunity_id, record.firing_id, to)
-            if state.pending_move is not None and state.pending_move[0] == move.move_id:
+            if move.move_id in state.asked_moves:
                 continue  # confirmed before a crash: not again
             cause: dict[str, str | float | None] = {
                 "type": "trigger_firing",

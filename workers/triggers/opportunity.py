@@ -47,6 +47,7 @@ class OpportunityState(msgspec.Struct, kw_only=True):
     last_activity_at: float = 0.0
     # a stage move asked of the CRM and not yet answered: [move_id, to_stage, asked_at]
     pending_move: tuple[str, str, float] | None = None
+    asked_moves: list[str] = []  # move ids asked during this visit (a replay asks none again)
 
     @property
     def is_open(self) -> bool:
@@ -136,6 +137,7 @@ def apply_event(
         last_activity_at=0.0 if state is None else state.last_activity_at,
         # the CRM answered (or moved it elsewhere): a new visit ends the wait
         pending_move=None if new_visit or state is None else state.pending_move,
+        asked_moves=[] if new_visit or state is None else state.asked_moves,
     )
 
 
