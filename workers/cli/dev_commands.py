@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -117,4 +118,25 @@ async def leads(settings: Settings, args: argparse.Namespace) -> int:
         )
     if not args.json:
         print(f"{len(found)} lead(s)")
+    return 0
+
+
+def simulate(settings: Settings, args: argparse.Namespace) -> int:
+    """`dealstream simulate`: realistic traffic; workers must share its accelerated clock."""
+    from workers.simulate.publisher import Publisher, clock_setting
+    from workers.simulate.simulator import SimulationConfig
+
+    anchor = args.anchor if args.anchor is not None else time.time()
+    config = SimulationConfig(seed=args.seed, rate=args.rate, factor=args.factor)
+    print(f"run the workers with DEALSTREAM_CLOCK={clock_setting(args.factor, anchor)}")
+    publisher = Publisher(settings, config, anchor)
+    last = [time.monotonic()]
+
+    def report(pub: Publisher) -> None:
+        if time.monotonic() - last[0] >= 5:
+            last[0] = time.monotonic()
+            print(f"{pub.clock.now():%Y-%m-%d %H:%M} sent {dict(pub.sent)}", flush=True)
+
+    asyncio.run(publisher.run(args.duration, on_tick=report))
+    print(f"sent {sum(publisher.sent.values())} events: {dict(publisher.sent)}")
     return 0

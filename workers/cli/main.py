@@ -60,8 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--duration", type=float, default=None, help="seconds (default: until Ctrl-C)"
     )
-    demo.add_argument("--rate", type=float, default=50.0, help="events per second")
-    demo.add_argument("--seed", type=int, default=7)
+    for cmd in (demo, simulate := sub.add_parser(
+        "simulate", help="publish realistic, seeded CRM traffic to DEALSTREAM_BROKERS"
+    )):  # fmt: skip
+        cmd.add_argument("--rate", type=float, default=60.0, help="engagements per second")
+        cmd.add_argument("--seed", type=int, default=7)
+        cmd.add_argument(
+            "--factor", type=float, default=8640.0,
+            help="simulated seconds per second (8640: a day every 10 s)",
+        )  # fmt: skip
+    simulate.add_argument("--duration", type=float, default=None, help="seconds")
+    simulate.add_argument(
+        "--anchor", type=float, default=None,
+        help="wall time (epoch s) the clocks agree on; default now",
+    )  # fmt: skip
     return parser
 
 
@@ -96,7 +108,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from workers.demo.runner import run_demo
 
-        return run_demo(args.dir, duration=args.duration, rate=args.rate, seed=args.seed)
+        return run_demo(
+            args.dir, duration=args.duration, rate=args.rate, seed=args.seed, factor=args.factor
+        )
     if args.command == "dev":
         return dev_commands.dev(args.action, args.dir)
     settings = Settings.from_env()
@@ -110,6 +124,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return pipeline_commands.run(settings, args)
     if args.command == "leads":
         return asyncio.run(dev_commands.leads(settings, args))
+    if args.command == "simulate":
+        return dev_commands.simulate(settings, args)
     if args.command == "publish":
         return dev_commands.publish(settings, args.topic, args.file, dry_run=args.dry_run)
     raise AssertionError(args.command)

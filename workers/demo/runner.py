@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import logging
 import os
 import shutil
 import signal
@@ -13,20 +13,24 @@ import time
 import urllib.request
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.live import Live
 
-from workers.demo.traffic import demo_events
-from workers.demo.view import render
+from workers.demo.feed import Feed, follow, poll_worker
+from workers.demo.view import parse_metrics, render, summary, total
 from workers.devstack import LocalStack
 from workers.devstack.processes import free_port
 from workers.settings import Settings
+from workers.simulate.publisher import Publisher, clock_setting
+from workers.simulate.simulator import SimulationConfig
 from workers.topics.admin import create_topics
 
 
-def run_demo(workdir: Path, *, duration: float | None, rate: float, seed: int) -> int:
+def run_demo(
+    workdir: Path, *, duration: float | None, rate: float, seed: int, factor: float = 8640.0
+) -> int:
     console = Console()
+    logging.getLogger().setLevel(logging.WARNING)  # the view is the output; the log is a file
     workdir = workdir.resolve()
     stale = LocalStack.load(workdir)
     if stale is not None:
@@ -34,6 +38,7 @@ def run_demo(workdir: Path, *, duration: float | None, rate: float, seed: int) -
     shutil.rmtree(workdir, ignore_errors=True)  # every demo starts from empty topics and tables
     stack = LocalStack.create(workdir)
     worker: subprocess.Popen[bytes] | None = None
+    feed = Feed()  # filled while it runs; summarised however it ends (Ctrl-C included)
     console.print("[bold]dealstream demo[/]: starting Kafka (KRaft) and Redis on 127.0.0.1 …")
     try:
         stack.start()
@@ -44,6 +49,7 @@ def run_demo(workdir: Path, *, duration: float | None, rate: float, seed: int) -
             "DEALSTREAM_DATA_DIR": str(workdir / "worker-data"),
             "DEALSTREAM_WEB_PORT": str(port),
             "DEALSTREAM_PARTITIONS": "4",
+            "DEALSTREAM_CLOCK": clock_setting(factor, anchor := time.time()),
         }
         settings = Settings.from_env({k: v for k, v in env.items() if k.startswith("DEALSTREAM_")})
         asyncio.run(create_topics(settings))
@@ -57,7 +63,12 @@ def run_demo(workdir: Path, *, duration: float | None, rate: float, seed: int) -
         )
         console.print(f"worker starting (log: {workdir / 'worker.log'}) …")
         _wait_ready(port, worker)
-        asyncio.run(_traffic_and_view(console, settings, port, duration, rate, seed))
+        config = SimulationConfig(seed=seed, rate=rate, factor=factor)
+        console.print(
+            f"simulating: seed {seed}, {rate:g} engagements/s, a simulated day every "
+            f"{86400 / factor:.0f} s; Prometheus can scrape http://127.0.0.1:{port}/metrics"
+        )
+        asyncio.run(_traffic_and_view(console, feed, settings, port, duration, config, anchor))
     except KeyboardInterrupt:
         console.print("stopping …")
     finally:
@@ -69,6 +80,7 @@ def run_demo(workdir: Path, *, duration: float | None, rate: float, seed: int) -
                 worker.kill()
                 worker.wait()
         stack.stop()
+        console.print(summary(feed))
         console.print("demo stopped; nothing left running.")
     return 0
 
@@ -89,43 +101,42 @@ def _wait_ready(port: int, worker: subprocess.Popen[bytes], timeout: float = 90.
 
 
 async def _traffic_and_view(
-    console: Console, settings: Settings, port: int, duration: float | None, rate: float, seed: int
-) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.brokers, acks="all", enable_idempotence=True
-    )
-    await producer.start()
-    events = demo_events(seed, dt.datetime.now(dt.UTC))
-    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    console: Console, feed: Feed, settings: Settings, port: int, duration: float | None,
+    config: SimulationConfig, anchor: float,
+) -> None:  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    publisher = Publisher(settings, config, anchor)
     started = time.monotonic()
-    sent = 0
-    try:
-        with Live(console=console, refresh_per_second=2) as live:
-            while duration is None or time.monotonic() - started < duration:
-                tick = time.monotonic()
-                for _ in range(max(1, int(rate / 2))):
-                    topic, key, value = next(events)
-                    await producer.send(settings.topic(topic), value, key=key)
-                    sent += 1
-                text = await asyncio.to_thread(_fetch, metrics_url)
-                elapsed = time.monotonic() - started
-                live.update(
-                    render(
-                        text,
-                        sent=sent,
-                        rate=sent / max(elapsed, 1e-9),
-                        metrics_url=metrics_url,
-                        elapsed=elapsed,
-                    )
+    last = {"at": started, "processed": 0.0, "rate": 0.0}
+    background = [
+        asyncio.create_task(follow(feed, settings)),
+        asyncio.create_task(poll_worker(feed, base)),
+    ]
+    with Live(console=console, refresh_per_second=2, screen=False) as live:
+
+        def refresh(pub: Publisher) -> None:
+            now = time.monotonic()
+            if now - last["at"] < 0.5:
+                return
+            processed = total(parse_metrics(feed.metrics), "dealstream_events_valid_total")
+            if processed >= last["processed"]:
+                last["rate"] = (processed - last["processed"]) / (now - last["at"])
+            last.update(at=now, processed=processed)
+            live.update(
+                render(
+                    feed,
+                    sent=sum(pub.sent.values()),
+                    events_per_second=last["rate"],
+                    sim_now=pub.clock.now(),
+                    elapsed=now - started,
+                    metrics_url=f"{base}/metrics",
                 )
-                await asyncio.sleep(max(0.0, 0.5 - (time.monotonic() - tick)))
-    finally:
-        await producer.stop()
+            )
 
-
-def _fetch(url: str) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return bytes(resp.read()).decode()
-    except OSError:
-        return ""
+        try:
+            await publisher.run(duration, on_tick=refresh)
+            await asyncio.sleep(2.0)  # let the last outputs arrive for the summary
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)

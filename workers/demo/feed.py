@@ -1,0 +1,101 @@
+"""What the demo's view shows, gathered from the output topics and the worker's HTTP endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import urllib.request
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from workers.kafka_client import client_options
+from workers.settings import Settings
+
+OUTPUTS = (
+    "crm.trigger-firings",
+    "crm.lead-scores",
+    "crm.lead-assignments",
+    "crm.owner-changes",
+    "crm.stage-moves",
+    "crm.rep-notifications",
+    "crm.dead-letters",
+)
+
+
+@dataclass
+class Feed:
+    """Counts and latest items per output; filled by `follow`, read by the view."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    firings: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=6))
+    moves: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=4))
+    assigned_to: Counter[str] = field(default_factory=Counter)
+    decisions: Counter[str] = field(default_factory=Counter)
+    notifications: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    owner_changes: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=3))
+    leads: list[dict[str, Any]] = field(default_factory=list)
+    pipelines: dict[str, Any] = field(default_factory=dict)
+    metrics: str = ""
+
+    def add(self, topic: str, body: dict[str, Any]) -> None:
+        self.counts[topic] += 1
+        if topic == "crm.trigger-firings":
+            self.firings.appendleft(body)
+        elif topic == "crm.stage-moves":
+            self.moves.appendleft(body)
+        elif topic == "crm.lead-assignments":
+            self.decisions[body.get("decision", "?")] += 1
+            if body.get("decision") in ("assigned", "reassigned", "owner_notified"):
+                self.assigned_to[body.get("rep_id") or "?"] += 1
+        elif topic == "crm.rep-notifications":
+            self.notifications[body.get("kind", "?")] += 1
+        elif topic == "crm.dead-letters":
+            self.dead_letters[(body.get("error") or {}).get("code", "?")] += 1
+        elif topic == "crm.owner-changes":
+            self.owner_changes.appendleft(body)
+
+
+async def follow(feed: Feed, settings: Settings) -> None:
+    """Read every output topic from the start and keep `feed` current (until cancelled)."""
+    names = {settings.topic(t): t for t in OUTPUTS}
+    consumer = AIOKafkaConsumer(
+        *names, **client_options(settings), auto_offset_reset="earliest",
+        enable_auto_commit=False, group_id=None,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=300, max_records=5000)
+            for tp, messages in batch.items():
+                for m in messages:
+                    with contextlib.suppress(orjson.JSONDecodeError, TypeError):
+                        body = orjson.loads(m.value or b"")
+                        if isinstance(body, dict):
+                            feed.add(names[tp.topic], body)
+    finally:
+        await consumer.stop()
+
+
+async def poll_worker(feed: Feed, base_url: str) -> None:
+    """The worker's /metrics, /pipelines and top sales-ready leads (from Redis via /leads)."""
+    while True:
+        feed.metrics = (await asyncio.to_thread(_get, f"{base_url}/metrics")).decode()
+        with contextlib.suppress(orjson.JSONDecodeError):
+            feed.pipelines = orjson.loads(await asyncio.to_thread(_get, f"{base_url}/pipelines"))
+        with contextlib.suppress(orjson.JSONDecodeError):
+            found = orjson.loads(await asyncio.to_thread(_get, f"{base_url}/leads?ready=1&limit=6"))
+            feed.leads = found.get("leads", []) if isinstance(found, dict) else []
+        await asyncio.sleep(1.0)
+
+
+def _get(url: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return bytes(resp.read())
+    except OSError:
+        return b""

@@ -1,0 +1,1 @@
+"""`dealstream simulate`: realistic, seeded CRM traffic with time acceleration."""

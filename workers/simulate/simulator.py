@@ -1,0 +1,244 @@
+"""A seeded, reproducible discrete-event simulation of a CRM's event streams. Pure: it makes
+(time, topic, key, value) tuples in time order and never touches Kafka.
+
+Time is simulated: processes run on days (about a hundred web forms a day, stage dwell times
+of days, a few owner changes a day, one rep away for two days), while the bulk engagement
+stream is sized so that `rate` events arrive per wall second at the acceleration `factor`
+(simulated seconds per wall second). Same seed, same start, same arguments: same events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import itertools
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from workers.simulate.world import (
+    ADVANCE,
+    CAMPAIGNS,
+    DWELL_DAYS,
+    ENGAGEMENTS,
+    LEAD_MAGNETS,
+    MALFORMED,
+    PRODUCT_LINES,
+    REPS,
+    STAGES,
+    Contact,
+    Opportunity,
+    Organization,
+    deal_amount,
+    new_contact,
+    new_organization,
+    pick,
+)
+
+DAY = 86400.0
+Record = tuple[float, str, bytes, bytes]  # (simulated epoch seconds, topic, key, value)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    seed: int = 7
+    rate: float = 60.0  # engagement events per wall second
+    factor: float = 8640.0  # simulated seconds per wall second (a day every 10 s)
+    forms_per_day: float = 100.0
+    owner_changes_per_day: float = 6.0
+    malformed_share: float = 0.02
+    organizations: int = 40
+    contacts: int = 160
+    opportunities: int = 70
+
+
+class Simulator:
+    def __init__(self, config: SimulationConfig, start: dt.datetime) -> None:
+        self.c = config
+        self.rng = random.Random(config.seed)
+        self.start = start.timestamp()
+        self.now = self.start
+        self.heap: list[tuple[float, int, str, Any]] = []
+        self.seq = itertools.count()
+        self.n = itertools.count(1)
+        self.orgs: list[Organization] = []
+        self.contacts: list[Contact] = []
+        self.contact_of: dict[str, Contact] = {}
+        self.opps: dict[str, Opportunity] = {}
+        self.out: list[Record] = []
+        self._populate()
+
+    # --- the public face ------------------------------------------------------------------------
+    def until(self, t: float) -> list[Record]:
+        """Every event due up to simulated time `t`, in time order."""
+        while self.heap and self.heap[0][0] <= t:
+            at, _, kind, arg = heapq.heappop(self.heap)
+            self.now = at
+            getattr(self, f"_on_{kind}")(arg)
+        out, self.out = self.out, []
+        return out
+
+    def __iter__(self) -> Iterator[Record]:  # endless, for tests and offline use
+        t = self.start
+        while True:
+            t += 1.0 / self.c.rate * self.c.factor
+            yield from self.until(t)
+
+    # --- scheduling and output ------------------------------------------------------------------
+    def _at(self, delay: float, kind: str, arg: Any = None) -> None:
+        heapq.heappush(self.heap, (self.now + delay, next(self.seq), kind, arg))
+
+    def _exp(self, per_day: float) -> float:
+        return self.rng.expovariate(per_day / DAY)
+
+    def _emit(
+        self, topic: str, key: str, event_type: str, at: float | None = None, **body: Any
+    ) -> None:
+        when = self.now if at is None else at
+        if self.rng.random() < self.c.malformed_share:
+            bad_topic, value = self.rng.choice(MALFORMED)
+            self.out.append((when, bad_topic, key.encode(), value))
+        record = {
+            "event_id": f"sim-{self.c.seed}-{next(self.n)}",
+            "type": event_type,
+            "occurred_at": dt.datetime.fromtimestamp(when, dt.UTC).isoformat(),
+            **body,
+        }
+        self.out.append((when, topic, key.encode(), orjson.dumps(record)))
+
+    # --- the starting population: a CRM that was already running ----------------------------
+    def _populate(self) -> None:
+        c, rng = self.c, self.rng
+        away = self.start + 2 * DAY
+        for i, rep in enumerate(REPS):
+            absent = None
+            if i == 2:  # one rep is away for two days from the third day on
+                absent = (dt.datetime.fromtimestamp(away, dt.UTC),
+                          dt.datetime.fromtimestamp(away + 2 * DAY, dt.UTC))  # fmt: skip
+            self._emit("crm.reps", rep.rep_id, "rep.upserted", **rep.event(absent))
+        for _ in range(c.organizations):
+            self._add_org()
+        for _ in range(c.contacts):
+            self._add_contact()
+        for contact in rng.sample(self.contacts, min(c.opportunities, len(self.contacts))):
+            stage = rng.choices(STAGES[:5], [0.2, 0.25, 0.2, 0.2, 0.15])[0]
+            self._open(contact, stage, entered_days_ago=rng.uniform(0, 2 * DWELL_DAYS[stage]))
+        self._at(self._exp(c.forms_per_day), "form")
+        self._at(self._exp(c.owner_changes_per_day), "owner_change")
+        self._at(rng.expovariate(c.rate / c.factor), "engagement")
+        self._at(self._exp(2.0), "org_update")
+
+    def _add_org(self) -> Organization:
+        org = new_organization(self.rng, len(self.orgs) + 1)
+        self.orgs.append(org)
+        self._emit("crm.organizations", org.organization_id, "organization.upserted",
+                   organization_id=org.organization_id, fields=org.fields)  # fmt: skip
+        return org
+
+    def _add_contact(self) -> Contact:
+        rng = self.rng
+        org = rng.choice(self.orgs) if self.orgs and rng.random() < 0.8 else None
+        owner = rng.choice(REPS).rep_id if rng.random() < 0.35 else None
+        contact = new_contact(rng, len(self.contacts) + 1, org, owner)
+        self.contacts.append(contact)
+        self.contact_of[contact.contact_id] = contact
+        self._upsert(contact)
+        return contact
+
+    def _upsert(self, contact: Contact) -> None:
+        self._emit("crm.contacts", contact.contact_id, "contact.upserted",
+                   contact_id=contact.contact_id, organization_id=contact.organization_id,
+                   owner_id=contact.owner_id, fields=contact.fields)  # fmt: skip
+
+    # --- processes --------------------------------------------------------------------------
+    def _on_form(self, _: Any) -> None:
+        rng = self.rng
+        contact = self._add_contact() if rng.random() < 0.7 else rng.choice(self.contacts)
+        form_id, source, line = rng.choice(LEAD_MAGNETS)
+        contact.product_line = line or contact.product_line
+        contact.interest *= 1.5
+        self._emit("crm.form-submissions", contact.contact_id, "form.submitted",
+                   contact_id=contact.contact_id, form_id=form_id, source=source,
+                   product_line=line, fields={"consent": True})  # fmt: skip
+        if contact.opportunity_id is None and rng.random() < 0.25:
+            self._open(contact, "contact")
+        self._at(self._exp(self.c.forms_per_day), "form")
+
+    def _on_engagement(self, _: Any) -> None:
+        rng = self.rng
+        contact = rng.choices(self.contacts, [x.interest for x in self.contacts])[0]
+        kind = pick(rng, ENGAGEMENTS)
+        body: dict[str, Any] = {"contact_id": contact.contact_id, "kind": kind}
+        line = contact.product_line or rng.choice(PRODUCT_LINES)
+        if kind in ("demo_request", "quote_request", "sample_order", "trial_completed"):
+            body["product_line"] = line
+            contact.product_line = line
+        if kind in ("email_open", "email_click", "email_reply"):
+            body["campaign_id"] = rng.choice(CAMPAIGNS)
+        if kind == "email_reply" and contact.owner_id and rng.random() < 0.3:
+            body["rep_id"] = contact.owner_id
+        self._emit("crm.engagements", contact.contact_id, "engagement.recorded", **body)
+        if kind == "demo_request" and contact.opportunity_id is None:
+            self._open(contact, "qualification")
+        self._at(rng.expovariate(self.c.rate / self.c.factor), "engagement")
+
+    def _on_owner_change(self, _: Any) -> None:
+        contact = self.rng.choice(self.contacts)
+        others = [r.rep_id for r in REPS if r.rep_id != contact.owner_id]
+        contact.owner_id = self.rng.choice(others)
+        self._upsert(contact)
+        self._at(self._exp(self.c.owner_changes_per_day), "owner_change")
+
+    def _on_org_update(self, _: Any) -> None:
+        org = self.rng.choice(self.orgs)
+        org.fields = {**org.fields, "employees": max(2, int(org.fields["employees"] * 1.2) + 1)}
+        self._emit("crm.organizations", org.organization_id, "organization.upserted",
+                   organization_id=org.organization_id, fields=org.fields)  # fmt: skip
+        self._at(self._exp(2.0), "org_update")
+
+    # --- the pipeline -----------------------------------------------------------------------
+    def _open(self, contact: Contact, stage: str, entered_days_ago: float = 0.0) -> None:
+        line = contact.product_line or self.rng.choice(PRODUCT_LINES)
+        opp = Opportunity(f"o-{len(self.opps) + 1}", contact.contact_id, line,
+                          deal_amount(self.rng, line), stage, contact.owner_id)  # fmt: skip
+        self.opps[opp.opportunity_id] = opp
+        contact.opportunity_id = opp.opportunity_id
+        at = self.now - entered_days_ago * DAY
+        self._opp_event(opp, "opportunity.upserted", "open", at)
+        self._at(max(0.0, self._dwell(stage) - entered_days_ago * DAY), "stage", opp.opportunity_id)
+
+    def _dwell(self, stage: str) -> float:
+        return self.rng.expovariate(1.0 / (DWELL_DAYS[stage] * DAY))
+
+    def _on_stage(self, opp_id: str) -> None:
+        opp = self.opps[opp_id]
+        if opp.stage == "retention":
+            return
+        if self.rng.random() > ADVANCE[opp.stage]:
+            self._opp_event(opp, "opportunity.closed", "lost")
+            self._close(opp)
+            return
+        opp.stage = STAGES[STAGES.index(opp.stage) + 1]
+        if opp.stage == "retention":
+            self._opp_event(opp, "opportunity.closed", "won")
+            self._close(opp)
+            return
+        self._opp_event(opp, "opportunity.stage_changed", "open")
+        self._at(self._dwell(opp.stage), "stage", opp_id)
+
+    def _close(self, opp: Opportunity) -> None:
+        contact = self.contact_of[opp.contact_id]
+        if contact.opportunity_id == opp.opportunity_id:
+            contact.opportunity_id = None
+
+    def _opp_event(
+        self, opp: Opportunity, event_type: str, status: str, at: float | None = None
+    ) -> None:
+        self._emit("crm.opportunities", opp.opportunity_id, event_type, at,
+                   opportunity_id=opp.opportunity_id, contact_id=opp.contact_id,
+                   pipeline_id="sales", stage_id=opp.stage, status=status,
+                   owner_id=opp.owner_id, amount=opp.amount, currency="EUR",
+                   product_line=opp.product_line)  # fmt: skip
