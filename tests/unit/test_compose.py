@@ -81,8 +81,15 @@ def test_grafana_dashboard_is_provisioned_and_queries_our_metrics() -> None:
 def test_dashboard_metrics_exist_in_the_worker() -> None:
     from workers.observability.metrics import Metrics
 
-    exported = {m.name for m in Metrics().registry.collect()}
+    families = list(Metrics().registry.collect())
+    exported = {m.name for m in families}
     exported |= {f"{name}_total" for name in exported}
+    exported |= {
+        f"{m.name}_{s}"
+        for m in families
+        if m.type == "histogram"
+        for s in ("bucket", "sum", "count")
+    }
     dashboard = json.loads((ROOT / "deploy/grafana/dashboards/dealstream.json").read_text())
     for panel in dashboard["panels"]:
         for target in panel["targets"]:

@@ -190,6 +190,31 @@ class Metrics:
             pipeline_stage,
             registry=r,
         )
+        self.consumer_lag = Gauge(
+            "dealstream_consumer_lag_messages",
+            "Messages not yet read, per assigned topic and partition (high water − next read)",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.processing_latency = Histogram(
+            "dealstream_processing_latency_seconds",
+            "Seconds from an input's Kafka timestamp to the end of its processing",
+            ["topic"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=r,
+        )
+        self.rebalances = Counter(
+            "dealstream_rebalances_total", "Partition assignments received", registry=r
+        )
+        self.assigned_partitions = Gauge(
+            "dealstream_assigned_partitions", "Partitions assigned to this worker", registry=r
+        )
+        self.recovery_remaining = Gauge(
+            "dealstream_table_recovery_remaining_messages",
+            "Changelog messages still to replay into the tables (active or standby)",
+            ["kind"],
+            registry=r,
+        )
         self.before_render: list[Callable[[], None]] = []
 
     def render(self) -> bytes:

@@ -12,6 +12,7 @@ from workers.interfaces import Clock
 from workers.kafka_client import ssl_context
 from workers.observability.metrics import Metrics
 from workers.rules import Rules
+from workers.runtime.consumer_metrics import register_consumer_metrics
 from workers.runtime.context import AppContext
 from workers.runtime.ingest_agents import Handler, register_ingestion
 from workers.runtime.move_agents import MoveRuntime
@@ -110,4 +111,5 @@ def build_app(settings: Settings, rules: Rules, clock: Clock | None = None) -> A
     ctx.pipelines = triggers.pipeline_report
     register_ingestion(ctx, handlers)
     register_web(ctx)
+    register_consumer_metrics(ctx)
     return ctx

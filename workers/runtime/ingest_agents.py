@@ -6,6 +6,7 @@ Bad input goes to crm.dead-letters with the reason; the agent goes on.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -43,6 +44,7 @@ def _register_topic(ctx: AppContext, spec: InputTopic, handlers: list[Handler]) 
     duplicates = metrics.duplicates.labels(spec.name)
     replays = metrics.replays.labels(spec.name)
     window = settings.dedupe_window
+    latency = metrics.processing_latency.labels(spec.name)
 
     async def ingest(stream: Any) -> None:
         async for event in stream.events():
@@ -71,6 +73,8 @@ def _register_topic(ctx: AppContext, spec: InputTopic, handlers: list[Handler]) 
                         RejectCode.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"
                     )
                     await _dead_letter(ctx, spec.name, message, rejection)
+            if message.timestamp:
+                latency.observe(max(0.0, time.time() - message.timestamp))
 
     app.agent(topic, name=f"ingest-{spec.name}")(ingest)
     return topic
