@@ -68,3 +68,15 @@ def test_the_command(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "nope.yaml" in bad.stderr
+
+
+def test_stage_move_rules_in_the_diff() -> None:
+    from workers.rules.diff import diff_rules
+    from workers.rules.loader import parse_rules
+
+    rule = "automation: {{stage_moves: [{{id: {id}, when: {kind}, from: [q], to: {to}}}]}}"
+    old = parse_rules("version: a\n" + rule.format(id="m1", kind="demo_request", to="m"))
+    new = parse_rules("version: b\n" + rule.format(id="m2", kind="quote_request", to="p"))
+    lines = diff_rules(old, new)
+    assert "stage move m2 added: quote_request → p" in lines
+    assert "stage move m1 removed" in lines

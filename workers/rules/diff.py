@@ -39,7 +39,18 @@ def diff_rules(old: Rules, new: Rules) -> list[str]:
         )
     elif old.version != new.version:
         out.append("scoring rules unchanged: contacts are re-scored, none should be published")
-    for section in ("routing", "owner_sync", "pipelines", "analytics", "scheduler"):
+    moves_before = {r.id: r for r in old.automation.stage_moves}
+    moves_after = {r.id: r for r in new.automation.stage_moves}
+    for rule_id in sorted(moves_after.keys() - moves_before.keys()):
+        r = moves_after[rule_id]
+        out.append(f"stage move {rule_id} added: {r.when} → {r.to}")
+    for rule_id in sorted(moves_before.keys() - moves_after.keys()):
+        out.append(f"stage move {rule_id} removed")
+    for rule_id in sorted(moves_before.keys() & moves_after.keys()):
+        if moves_before[rule_id] != moves_after[rule_id]:
+            out.append(f"stage move {rule_id} changed")
+    for section in ("routing", "notifications", "owner_sync", "pipelines", "analytics",
+                    "scheduler"):  # fmt: skip
         if getattr(old, section) != getattr(new, section):
             out.append(f"{section} changed")
     return out or ["no change"]

@@ -1,0 +1,139 @@
+"""Operating at scale (issue 7): three workers share the partitions; one is killed with SIGKILL
+mid-stream and a fourth joins mid-stream. Every output appears exactly once by its id, and the
+tables come back whole on the survivors (every contact's score and every opportunity's
+schedule carry on)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tests.integration.kafka_io import consume, produce
+from tests.integration.worker_process import WorkerProcess
+from workers.devstack import LocalStack
+from workers.settings import Settings
+from workers.topics.admin import create_topics
+
+RULES = """
+version: it-scale
+scheduler: {tick_interval: 200ms}
+triggers:
+  - {id: pulse, stage: proposal, every: 3s, max_firings: 4, catch_up: all, action: {type: ping}}
+scoring:
+  engagement:
+    rules: [{id: demo, kind: demo_request, points: 30}, {id: view, kind: page_view, points: 1}]
+  sales_ready: {threshold: 60, hysteresis: 10}
+routing:
+  default: {policy: round_robin, ignore_hours: true, sla: null}
+notifications: {sla_warning_before: null}
+"""
+OPPS = 24
+CONTACTS = 30
+
+
+def at() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def record(topic: str, key: str, body: dict[str, Any]) -> tuple[str, bytes, bytes]:
+    return topic, key.encode(), orjson.dumps({"occurred_at": at(), **body})
+
+
+def wave(n: int) -> list[tuple[str, bytes, bytes]]:
+    """One round of traffic: engagements for every contact (two demo requests make a lead
+    sales-ready), and an owner change for every third contact."""
+    out = []
+    for i in range(CONTACTS):
+        c = f"c{i}"
+        kind = "demo_request" if n in (1, 2) else "page_view"
+        out.append(record("crm.engagements", c, {"event_id": f"e{n}-{c}", "type": "engagement.recorded",
+                                                  "contact_id": c, "kind": kind}))  # fmt: skip
+        if i % 3 == 0:
+            out.append(record("crm.contacts", c, {"event_id": f"u{n}-{c}", "type": "contact.upserted",
+                                                   "contact_id": c, "owner_id": f"owner-{n}"}))  # fmt: skip
+    return out
+
+
+def send(stack: LocalStack, settings: Settings, records: list[tuple[str, bytes, bytes]]) -> None:
+    by_topic: dict[str, list[tuple[bytes | None, bytes]]] = {}
+    for topic, key, value in records:
+        by_topic.setdefault(topic, []).append((key, value))
+    for topic, items in by_topic.items():
+        produce(stack.kafka.bootstrap, settings.topic(topic), items)
+
+
+def read(stack: LocalStack, settings: Settings, topic: str) -> list[dict[str, Any]]:
+    return [
+        orjson.loads(m.value)
+        for m in consume(stack.kafka.bootstrap, settings.topic(topic), idle=3.0)
+    ]
+
+
+def test_three_workers_a_kill_9_and_a_fourth_joining(
+    stack: LocalStack, worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    (tmp_path / "rules.yaml").write_text(RULES)
+    env = {**worker_env, "DEALSTREAM_RULES_FILE": str(tmp_path / "rules.yaml"),
+           "DEALSTREAM_SESSION_TIMEOUT": "6"}  # fmt: skip
+    settings = Settings.from_env(env)
+    asyncio.run(create_topics(settings))
+
+    def worker(name: str) -> WorkerProcess:
+        w = WorkerProcess(
+            {**env, "DEALSTREAM_DATA_DIR": str(tmp_path / name)}, tmp_path / f"{name}.log"
+        )
+        workers.append(w)
+        return w.start(wait_ready=0)
+
+    trio = [worker(n) for n in ("a", "b", "c")]
+    for w in trio:
+        w.wait_ready(90)
+    reps = [record("crm.reps", f"r{i}", {"event_id": f"rep{i}", "type": "rep.upserted", "rep_id": f"r{i}",
+                                          "product_lines": ["general"], "active": True})
+            for i in range(3)]  # fmt: skip
+    opps = [record("crm.opportunities", f"o{i}", {"event_id": f"o{i}", "type": "opportunity.upserted",
+                                                   "opportunity_id": f"o{i}", "contact_id": f"c{i}",
+                                                   "pipeline_id": "sales", "stage_id": "proposal",
+                                                   "status": "open"})
+            for i in range(OPPS)]  # fmt: skip
+    send(stack, settings, reps + opps + wave(0))
+    time.sleep(1.0)
+    send(stack, settings, wave(1))
+    trio[1].kill()  # SIGKILL mid-stream
+    send(stack, settings, wave(2))
+    time.sleep(2.0)
+    fourth = worker("d")  # joins mid-stream
+    send(stack, settings, wave(3))
+    fourth.wait_ready(90)
+    send(stack, settings, wave(4))
+    time.sleep(16.0)  # the last firings are due 12 s after the opportunities arrived
+
+    firings = read(stack, settings, "crm.trigger-firings")
+    ids = Counter(f["firing_id"] for f in firings)
+    assert max(ids.values()) == 1, [i for i, n in ids.items() if n > 1]
+    periods = Counter((f["opportunity_id"], f["period"]) for f in firings)
+    assert set(periods) == {(f"o{i}", p) for i in range(OPPS) for p in range(1, 5)}
+
+    assignments = read(stack, settings, "crm.lead-assignments")
+    ids = Counter(a["assignment_id"] for a in assignments)
+    assert max(ids.values()) == 1, ids
+    assert {a["contact_id"] for a in assignments} == {f"c{i}" for i in range(CONTACTS)}
+
+    changes = read(stack, settings, "crm.owner-changes")
+    pairs = Counter((c["opportunity_id"], c["new_owner_id"]) for c in changes)
+    assert max(pairs.values()) == 1, pairs
+    final_owner = {f"o{i}": "owner-4" for i in range(0, min(OPPS, CONTACTS), 3)}
+    last = {c["opportunity_id"]: c["new_owner_id"] for c in changes}
+    assert {o: last.get(o) for o in final_owner} == final_owner
+
+    scores = read(stack, settings, "crm.lead-scores")
+    latest = {s["contact_id"]: s for s in scores}  # the tables came back whole: scores go on
+    assert {c: latest[c]["total"] for c in latest} == {f"c{i}": 63.0 for i in range(CONTACTS)}
+    for w in (trio[0], trio[2], fourth):
+        assert w.running()
