@@ -9,6 +9,7 @@ SCRIPTS = [
     "benchmarks.triggers_scale",
     "benchmarks.triggers_lateness",
     "benchmarks.scoring_throughput",
+    "benchmarks.recovery",
 ]
 
 if __name__ == "__main__":
