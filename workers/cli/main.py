@@ -33,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("file", type=Path, help="a .jsonl file, or - for standard input")
     pub.add_argument("--dry-run", action="store_true", help="validate only")
     rules = sub.add_parser("rules", help="rules files")
-    rules.add_argument("action", choices=["check", "diff"])
+    rules.add_argument(
+        "action", choices=["check", "diff", "publish"],
+        help="publish: validate, then apply to every running worker (dealstream.rules)",
+    )  # fmt: skip
     rules.add_argument("file", type=Path)
     rules.add_argument("new", type=Path, nargs="?", help="with diff: the new rules file")
     sub.add_parser("config", help="list every DEALSTREAM_* setting with its default")
@@ -102,6 +105,12 @@ def _dispatch(args: argparse.Namespace) -> int:
                 return 2
             for line in diff_rules(rules, load_rules(args.new)):
                 print(line)
+            return 0
+        if args.action == "publish":
+            from workers.runtime.rules_topic import publish_rules
+
+            asyncio.run(publish_rules(Settings.from_env(), args.file.read_text(), str(args.file)))
+            print(f"{args.file}: published version {rules.version} to every worker")
             return 0
         print(f"{args.file}: ok (version {rules.version})")
         return 0

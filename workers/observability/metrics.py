@@ -54,6 +54,16 @@ class Metrics:
             "dealstream_rules_info", "The rules version in force (value 1)", ["version"], registry=r
         )
 
+        self.rules_reloads = Counter(
+            "dealstream_rules_reloads_total",
+            "Rules versions applied without a restart (dealstream.rules)",
+            registry=r,
+        )
+        self.rules_refused = Counter(
+            "dealstream_rules_refused_total",
+            "Published rules files that did not validate (the rules in force stayed)",
+            registry=r,
+        )
         self.trigger_firings = Counter(
             "dealstream_trigger_firings_total",
             "Time-in-stage trigger firings",

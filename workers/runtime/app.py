@@ -18,6 +18,7 @@ from workers.runtime.ingest_agents import Handler, register_ingestion
 from workers.runtime.move_agents import MoveRuntime
 from workers.runtime.owner_agents import OwnerSyncRuntime
 from workers.runtime.router_agents import RouterRuntime
+from workers.runtime.rules_topic import RulesWatcher
 from workers.runtime.scoring_agents import ScoringRuntime
 from workers.runtime.ticks import Ticks
 from workers.runtime.trigger_agents import TriggerRuntime
@@ -112,4 +113,26 @@ def build_app(settings: Settings, rules: Rules, clock: Clock | None = None) -> A
     register_ingestion(ctx, handlers)
     register_web(ctx)
     register_consumer_metrics(ctx)
+    runtimes = (triggers, scoring, router, owners, moves)
+
+    def apply_rules(new: Rules) -> None:
+        """Switch every runtime to `new` at once (between two events of every agent)."""
+        ctx.rules = new
+        for runtime in runtimes:
+            runtime.reload(new)
+        ctx.metrics.rules_info.clear()
+        ctx.metrics.rules_info.labels(new.version).set(1)
+        ctx.metrics.rules_reloads.inc()
+
+    watcher = RulesWatcher(
+        settings,
+        current=lambda: ctx.rules.version,
+        apply=apply_rules,
+        on_invalid=lambda error: ctx.metrics.rules_refused.inc(),
+    )
+
+    @app.task
+    async def watch_rules() -> None:
+        await watcher.run()
+
     return ctx

@@ -29,6 +29,7 @@ from workers.automation.stage_moves import (
     with_pending,
 )
 from workers.ingest.decoder import Decoded
+from workers.rules.model import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.read_back import ReadBack
 from workers.runtime.tables import raw_topic
@@ -58,6 +59,9 @@ class MoveRuntime:
         self.read_back = ReadBack(ctx.settings)
         triggers.moves = self
         ctx.app.agent(self.topic, name="buyer-actions")(self._agent)
+
+    def reload(self, rules: Rules) -> None:
+        self.rules = StageMoves(rules.automation.stage_moves, rules.pipelines)
 
     @property
     def wanted(self) -> bool:

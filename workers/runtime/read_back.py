@@ -47,6 +47,23 @@ class ReadBack:
                 if message.offset < end and message.value is not None:
                     yield message.value
 
+    async def all_partitions(
+        self, topic: str, start_of: Callable[[int], int], ends: dict[str, int]
+    ) -> AsyncIterator[bytes]:
+        """Values of every partition of `topic` from `start_of(partition)` to the end as of
+        now; `ends` receives {partition: last offset} for the next checkpoint."""
+        reader = await self.reader()
+        partitions = reader.partitions_for_topic(topic) or set()
+        if not partitions:
+            await reader._client.force_metadata_update()
+            partitions = reader.partitions_for_topic(topic) or set()
+        for partition in sorted(partitions):
+            end = await self.end_offset(topic, partition)
+            if end > 0:
+                ends[str(partition)] = end - 1
+            async for value in self.between(topic, partition, start_of(partition), end):
+                yield value
+
     async def end_offset(self, topic: str, partition: int) -> int:
         reader = await self.reader()
         tp = TopicPartition(topic, partition)

@@ -37,6 +37,7 @@ from workers.notify import notices
 from workers.notify.notices import Notice, Reply
 from workers.routing.roster import Rep, apply_rep_event
 from workers.routing.router import GENERAL, Lead, Outcome, Router
+from workers.rules.model import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.read_back import ids_since
 from workers.runtime.scoring_agents import SALES_READY
@@ -68,10 +69,7 @@ class RouterMessage(msgspec.Struct, frozen=True, kw_only=True):
 class RouterRuntime:
     def __init__(self, ctx: AppContext, tick_interval: float) -> None:
         self.ctx = ctx
-        self.router = Router(ctx.rules.routing)
-        self.notify = ctx.rules.notifications
-        warn = self.notify.sla_warning_before
-        self.warn_before = parse_duration(warn) if warn else None
+        self.reload(ctx.rules)
         self.owner_of: Callable[[str], str | None] = lambda contact_id: None
         app, s = ctx.app, ctx.settings
         self.topic = raw_topic(app, s, ROUTER, partitions=1)
@@ -92,6 +90,12 @@ class RouterRuntime:
         app.timer(tick_interval, name="router-tick")(self._tick)
         app.on_partitions_assigned.connect(self._on_assigned)
         ctx.metrics.before_render.append(self._gauges)
+
+    def reload(self, rules: Rules) -> None:
+        self.router = Router(rules.routing)
+        self.notify = rules.notifications
+        warn = self.notify.sla_warning_before
+        self.warn_before = parse_duration(warn) if warn else None
 
     # --- forwarding into the single partition -------------------------------------------------
     async def _send(self, kind: str, body: bytes) -> None:

@@ -33,6 +33,7 @@ from schemas.records import (
     ScoreContribution,
 )
 from workers.ingest.decoder import Decoded
+from workers.rules.model import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.tables import iter_partition, json_table, raw_topic
 from workers.runtime.ticks import Ticks
@@ -84,6 +85,12 @@ class ScoringRuntime:
         app.agent(self.membership, name="org-membership")(self._membership_agent)
         app.agent(self.org_fields, name="org-fields")(self._org_fields_agent)
         ticks.subscribe("scoring", self._process_due, self._reset)
+
+    def reload(self, rules: Rules) -> None:
+        """A new rules version: every stored contact is re-scored once, in the background (the
+        rebuilt due index has them due now), and only changed scores are published."""
+        self.scorer = Scorer(rules)
+        self.indexes.clear()
 
     # --- contact-keyed inputs -----------------------------------------------------------------
     def _load(self, key: str, partition: int) -> ContactState:

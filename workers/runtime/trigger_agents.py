@@ -29,6 +29,7 @@ from workers.automation.stage_moves import firing_move, make_move, with_pending
 from workers.ingest.decoder import Decoded
 from workers.pipeline.book import PipelineBook, PipelineConfig
 from workers.pipeline.report import build_report
+from workers.rules.model import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.read_back import ReadBack
 from workers.runtime.tables import iter_partition, json_table
@@ -76,6 +77,15 @@ class TriggerRuntime:
         self.read_back = ReadBack(settings)
         ctx.metrics.before_render.append(self._refresh_gauges)
         ticks.subscribe("triggers", self._process_due, self._reset)
+
+    def reload(self, rules: Rules) -> None:
+        """New rules in force: schedules are re-derived from the table on the next tick of each
+        partition (a changed `every` re-plans without re-firing; marks stay)."""
+        self.triggers = TriggerSet.from_rules(rules.triggers)
+        self.inactivity_ids = {t.id for t in self.triggers.all if t.inactivity}
+        self.grace = parse_duration(rules.scheduler.catch_up_grace)
+        self.pipeline_config = PipelineConfig.from_rules(rules.pipelines, rules.analytics.window)
+        self.indexes.clear()
 
     # --- opportunity events ---------------------------------------------------------------
     async def on_opportunity(self, decoded: Decoded, event: Any) -> None:

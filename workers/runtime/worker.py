@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import NoReturn
 
+from aiokafka.errors import KafkaError
 from faust.worker import Worker
 
+from workers.rules.errors import RulesError
 from workers.rules.loader import load_rules
 from workers.runtime.app import build_app
+from workers.runtime.rules_topic import latest_published
 from workers.settings import Settings
 
 
 def run_worker(settings: Settings) -> NoReturn:
     rules = load_rules(settings.rules_file)
+    loop = asyncio.new_event_loop()  # Faust makes its own loop afterwards
+    try:
+        published = loop.run_until_complete(latest_published(settings))
+    except (OSError, KafkaError, RulesError) as exc:  # the watcher catches up later
+        logging.getLogger(__name__).warning("rules topic not read at start-up: %s", exc)
+        published = None
+    finally:
+        loop.close()
+    if published is not None and published[0].version != rules.version:
+        logging.getLogger(__name__).info(
+            "rules: the published version %s wins over %s (%s)",
+            published[0].version,
+            rules.version,
+            settings.rules_file,
+        )
+        rules = published[0]
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ctx = build_app(settings, rules)
     logging.getLogger(__name__).info(

@@ -18,7 +18,9 @@ INTERNAL_TOPICS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("dealstream.buyer-actions", ()),
 )
 # The router is a single writer: its topic has one partition whatever DEALSTREAM_PARTITIONS is.
-SINGLE_PARTITION = {"dealstream.router"}
+# The rules topic is read whole by every worker: one partition, compacted (the latest file wins).
+SINGLE_PARTITION = {"dealstream.router", "dealstream.rules"}
+COMPACTED_INTERNAL = {"dealstream.rules"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +39,9 @@ def planned_topics(settings: Settings) -> list[TopicSpec]:
     names = [(t.name, compact if t.compacted else ()) for t in INPUT_TOPICS]
     names += [(t.name, compact if t.compacted else ()) for t in OUTPUT_TOPICS]
     names += list(INTERNAL_TOPICS)
-    names += [(name, ()) for name in sorted(SINGLE_PARTITION)]
+    names += [
+        (name, compact if name in COMPACTED_INTERNAL else ()) for name in sorted(SINGLE_PARTITION)
+    ]
     for name, config in names:
         partitions = 1 if name in SINGLE_PARTITION else settings.partitions
         specs.append(

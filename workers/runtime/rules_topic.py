@@ -1,0 +1,113 @@
+"""Rules applied without a restart: the compacted, single-partition topic `dealstream.rules`.
+
+`dealstream rules publish FILE` validates a rules file and writes its text there (key
+`rules`). Every worker reads the topic whole, outside the consumer group: at start-up the
+latest published file wins over DEALSTREAM_RULES_FILE (so a restarted worker agrees with the
+others), and while running a newer version is validated and applied between two events of
+every agent — every worker switches within about a second of the others, and
+`dealstream_rules_info{version}` says which version is in force. A file that does not
+validate is logged and counted, and the rules in force stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from workers.kafka_client import client_options
+from workers.rules.errors import RulesError
+from workers.rules.loader import parse_rules
+from workers.rules.model import Rules
+from workers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RULES_TOPIC = "dealstream.rules"
+KEY = b"rules"
+
+
+async def publish_rules(settings: Settings, text: str, file: str) -> Rules:
+    """Validate, then publish (raises RulesError and publishes nothing when invalid)."""
+    rules = parse_rules(text, file)
+    producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topic(RULES_TOPIC), text.encode(), key=KEY)
+    finally:
+        await producer.stop()
+    return rules
+
+
+async def latest_published(settings: Settings) -> tuple[Rules, str] | None:
+    """The latest published rules (and their text), or None when none was published."""
+    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False, group_id=None)
+    await consumer.start()
+    try:
+        tp = TopicPartition(settings.topic(RULES_TOPIC), 0)
+        if settings.topic(RULES_TOPIC) not in await consumer.topics():
+            return None
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        if end == 0:
+            return None
+        consumer.seek(tp, end - 1)
+        batch = await consumer.getmany(tp, timeout_ms=5000)
+        for message in reversed(batch.get(tp, [])):
+            if message.value is not None:
+                text = message.value.decode()
+                return parse_rules(text, f"{RULES_TOPIC}@{message.offset}"), text
+        return None
+    finally:
+        await consumer.stop()
+
+
+class RulesWatcher:
+    """Follows the rules topic and calls `apply` with each newer valid version."""
+
+    def __init__(
+        self, settings: Settings, current: Callable[[], str], apply: Callable[[Rules], None],
+        on_invalid: Callable[[RulesError], None],
+    ) -> None:  # fmt: skip
+        self.settings = settings
+        self.current = current
+        self.apply = apply
+        self.on_invalid = on_invalid
+
+    async def run(self) -> None:
+        topic = self.settings.topic(RULES_TOPIC)
+        while True:
+            consumer = AIOKafkaConsumer(
+                topic, **client_options(self.settings), enable_auto_commit=False,
+                group_id=None, auto_offset_reset="earliest",
+            )  # fmt: skip
+            try:
+                await consumer.start()
+                while True:
+                    batch = await consumer.getmany(timeout_ms=1000)
+                    records = [m for ms in batch.values() for m in ms if m.value is not None]
+                    if records:
+                        self._consider(records[-1].value or b"", records[-1].offset)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("rules topic: reading failed; retrying in 5 s")
+                await asyncio.sleep(5)
+            finally:
+                await consumer.stop()
+
+    def _consider(self, value: bytes, offset: int) -> None:
+        try:
+            rules = parse_rules(value.decode(), f"{RULES_TOPIC}@{offset}")
+        except (RulesError, UnicodeDecodeError) as exc:
+            error = exc if isinstance(exc, RulesError) else RulesError(
+                f"{RULES_TOPIC}@{offset}", "$", None, "not UTF-8"
+            )  # fmt: skip
+            log.error("published rules refused, the rules in force stay: %s", error)
+            self.on_invalid(error)
+            return
+        if rules.version != self.current():
+            log.info("rules: applying version %s (was %s)", rules.version, self.current())
+            self.apply(rules)
