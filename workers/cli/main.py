@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="simulated seconds per second (8640: a day every 10 s)",
         )  # fmt: skip
     simulate.add_argument("--duration", type=float, default=None, help="seconds")
+    replay = sub.add_parser(
+        "replay", help="re-process the inputs from a point in time (workers stopped)"
+    )
+    replay.add_argument("--from", dest="since", required=True, help="ISO 8601 time")
+    replay.add_argument("--topic", action="append", help="an input topic (default: all)")
     simulate.add_argument(
         "--anchor", type=float, default=None,
         help="wall time (epoch s) the clocks agree on; default now",
@@ -133,6 +138,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         return pipeline_commands.run(settings, args)
     if args.command == "leads":
         return asyncio.run(dev_commands.leads(settings, args))
+    if args.command == "replay":
+        from workers.cli.replay import ReplayError, parse_when, replay
+
+        try:
+            again = asyncio.run(replay(settings, parse_when(args.since), args.topic))
+        except ReplayError as exc:
+            print(f"dealstream replay: {exc}", file=sys.stderr)
+            return 2
+        for name, count in sorted(again.items()):
+            print(f"{name}: {count} messages will be re-processed")
+        print("offsets moved; start the workers to re-process" if again else "nothing to replay")
+        return 0
     if args.command == "simulate":
         return dev_commands.simulate(settings, args)
     if args.command == "publish":
