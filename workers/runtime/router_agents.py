@@ -15,13 +15,11 @@ replayed input that re-derives a delivered decision does not publish it again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from redis.exceptions import RedisError
 
 from schemas.records import (
     EngagementRecorded,
@@ -40,6 +38,7 @@ from workers.routing.router import GENERAL, Lead, Outcome, Router
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.read_back import ids_since
+from workers.runtime.router_dashboard import RouterDashboard
 from workers.runtime.scoring_agents import SALES_READY
 from workers.runtime.tables import json_table, raw_topic
 from workers.scoring.signals import SalesReadySignal
@@ -83,8 +82,9 @@ class RouterRuntime:
         self.emitted: set[str] = set()
         self.replies: dict[str, float] = {}  # reply event ids told, oldest first
         self.checkpoint: dict[str, int] = {}
-        self._dashboard: asyncio.Task[None] | None = None
-        self._dashboard_dirty = False
+        self.dashboard = RouterDashboard(
+            lambda: ctx.view, s.app_id, lambda: (self.reps, self.queues)
+        )
         app.agent(self.topic, name="router")(self._agent)
         app.agent(self.sales_ready, name="router-signals")(self._forward_signals)
         app.timer(tick_interval, name="router-tick")(self._tick)
@@ -281,37 +281,7 @@ class RouterRuntime:
         if out.reps or out.leads or out.queues or delivered:
             self.checkpoint.update(delivered)
             self.table["meta"] = {"seq": self.seq, "checkpoint": self.checkpoint}
-            self._dashboard_dirty = True
-            if self._dashboard is None or self._dashboard.done():
-                self._dashboard = asyncio.get_running_loop().create_task(self._write_dashboard())
-
-    async def _write_dashboard(self) -> None:
-        """Rep load and queue depth to Redis for dashboards; best effort, latest state wins."""
-        view = self.ctx.view
-        prefix = self.ctx.settings.app_id
-        while view is not None and self._dashboard_dirty:
-            self._dashboard_dirty = False
-            try:
-                async with view.client.pipeline(transaction=False) as pipe:
-                    for rep in self.reps.values():
-                        pipe.hset(
-                            f"{prefix}:rep-load:{rep.rep_id}",
-                            mapping={
-                                "open_leads": rep.open_leads,
-                                "assigned_day": rep.assigned_day,
-                                "assigned_month": rep.assigned_month,
-                                "active": int(rep.active and not rep.deleted),
-                            },
-                        )
-                    pipe.delete(f"{prefix}:queue-depth")
-                    depths = {pl: len(q) for pl, q in self.queues.items()}
-                    if depths:
-                        pipe.hset(f"{prefix}:queue-depth", mapping=depths)
-                    await pipe.execute()
-            except (RedisError, OSError) as exc:
-                log.warning("router dashboard not written to Redis: %s", exc)
-                self._dashboard_dirty = True
-                await asyncio.sleep(1.0)
+            self.dashboard.touch()
 
     async def _publish(self, out: Outcome, said: list[Notice]) -> dict[str, int]:
         now = self.ctx.clock.now()
