@@ -195,6 +195,11 @@ The store held {size:,.0f} MiB on disk after the first start. Ready means every 
 partition is recovered (Faust's recovery finished); the due index and pipeline books are then
 rebuilt on the first tick, in chunks that yield. With several workers, standby replicas keep a
 warm copy, so a failover recovers only the delta on the standby's store.
+
+A full restore runs at about {2 * n / wiped:,.0f} changelog records per second: Faust replays the
+changelog one record at a time in Python (decode, store write, offset bookkeeping), the same
+per-record cost that bounds scoring throughput. That is why the deployment keeps each worker's
+store on a persistent volume and runs standby replicas: a restart or failover then costs seconds.
 """,
     )
 

@@ -57,6 +57,7 @@ class MoveRuntime:
         self.moves_topic = ctx.settings.topic(MOVES)
         self.delivered: dict[int, int] = {}  # last confirmed move offset per partition
         self.read_back = ReadBack(ctx.settings)
+        self.reconciled: set[int] = set()
         triggers.moves = self
         ctx.app.agent(self.topic, name="buyer-actions")(self._agent)
 
@@ -97,6 +98,7 @@ class MoveRuntime:
     async def on_action(self, action: BuyerAction, partition: int) -> None:
         triggers = self.triggers
         key = action.opportunity_id
+        await self.reconcile(partition)  # before the first tick of an assignment, too
         state = triggers.state(partition, key)
         if state is None or not state.is_open or state.contact_id != action.contact_id:
             return
@@ -141,7 +143,11 @@ class MoveRuntime:
             self.triggers.table[CHECKPOINT.format(partition)] = {"offset": offset}
 
     async def reconcile(self, partition: int) -> None:
-        """Restore the pending moves of moves delivered after the checkpoint (see module doc)."""
+        """Restore the pending moves of moves delivered after the checkpoint (see module doc);
+        once per partition and assignment."""
+        if partition in self.reconciled:
+            return
+        self.reconciled.add(partition)
         table = self.triggers.table
         start = int((table.get(CHECKPOINT.format(partition)) or {}).get("offset", -1)) + 1
         end = await self.read_back.end_offset(self.moves_topic, partition)
@@ -167,3 +173,4 @@ class MoveRuntime:
     def reset(self, partitions: set[int]) -> None:
         for partition in partitions:
             self.delivered.pop(partition, None)
+            self.reconciled.discard(partition)
