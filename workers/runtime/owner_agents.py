@@ -219,7 +219,7 @@ class OwnerSyncRuntime:
         saved = self.owners.get(CHECKPOINT.format(partition)) or {}
         start = {str(p): int(o) + 1 for p, o in saved.items()}
         ends: dict[str, int] = {}
-        restored = 0
+        last: dict[str, OwnerChange] = {}  # the latest command per opportunity is what counts
         async for value in self.read_back.all_partitions(
             self.changes_topic, lambda p: start.get(str(p), 0), ends
         ):
@@ -227,6 +227,9 @@ class OwnerSyncRuntime:
                 change = msgspec.json.decode(value, type=OwnerChange)
             except msgspec.DecodeError:
                 continue
+            last[change.opportunity_id] = change
+        restored = 0
+        for change in last.values():
             state = self._load(change.contact_id, -1)
             if state.partition != partition:
                 continue  # another partition's contact
