@@ -42,7 +42,7 @@ async def publish_rules(settings: Settings, text: str, file: str) -> Rules:
 
 
 async def latest_published(settings: Settings) -> tuple[Rules, str] | None:
-    """The latest published rules (and their text), or None when none was published."""
+    """The latest valid published rules (and their text), or None when there are none."""
     consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
@@ -51,17 +51,27 @@ async def latest_published(settings: Settings) -> tuple[Rules, str] | None:
             return None
         consumer.assign([tp])
         end = (await consumer.end_offsets([tp]))[tp]
-        if end == 0:
-            return None
-        consumer.seek(tp, end - 1)
-        batch = await consumer.getmany(tp, timeout_ms=5000)
-        for message in reversed(batch.get(tp, [])):
-            if message.value is not None:
-                text = message.value.decode()
-                return parse_rules(text, f"{RULES_TOPIC}@{message.offset}"), text
-        return None
+        consumer.seek_to_beginning(tp)
+        found: tuple[Rules, str] | None = None
+        while await consumer.position(tp) < end:  # compacted: a handful of records
+            batch = await consumer.getmany(tp, timeout_ms=5000)
+            for message in batch.get(tp, []):
+                parsed = _parse(message.value, message.offset)
+                if isinstance(parsed, Rules):
+                    found = parsed, (message.value or b"").decode()
+        return found
     finally:
         await consumer.stop()
+
+
+def _parse(value: bytes | None, offset: int) -> Rules | RulesError:
+    where = f"{RULES_TOPIC}@{offset}"
+    try:
+        return parse_rules((value or b"").decode(), where)
+    except RulesError as exc:
+        return exc
+    except UnicodeDecodeError:
+        return RulesError(where, "$", None, "not UTF-8")
 
 
 class RulesWatcher:
@@ -87,9 +97,9 @@ class RulesWatcher:
                 await consumer.start()
                 while True:
                     batch = await consumer.getmany(timeout_ms=1000)
-                    records = [m for ms in batch.values() for m in ms if m.value is not None]
+                    records = [(m.value, m.offset) for ms in batch.values() for m in ms if m.value]
                     if records:
-                        self._consider(records[-1].value or b"", records[-1].offset)
+                        self._consider(records)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -98,16 +108,16 @@ class RulesWatcher:
             finally:
                 await consumer.stop()
 
-    def _consider(self, value: bytes, offset: int) -> None:
-        try:
-            rules = parse_rules(value.decode(), f"{RULES_TOPIC}@{offset}")
-        except (RulesError, UnicodeDecodeError) as exc:
-            error = exc if isinstance(exc, RulesError) else RulesError(
-                f"{RULES_TOPIC}@{offset}", "$", None, "not UTF-8"
-            )  # fmt: skip
-            log.error("published rules refused, the rules in force stay: %s", error)
-            self.on_invalid(error)
-            return
-        if rules.version != self.current():
-            log.info("rules: applying version %s (was %s)", rules.version, self.current())
-            self.apply(rules)
+    def _consider(self, records: list[tuple[bytes, int]]) -> None:
+        """Apply the newest valid version of a batch; refuse the newest when it is invalid."""
+        newest = _parse(*records[-1])
+        if isinstance(newest, RulesError):
+            log.error("published rules refused, the rules in force stay: %s", newest)
+            self.on_invalid(newest)
+        for value, offset in reversed(records):
+            rules = _parse(value, offset)
+            if isinstance(rules, Rules):
+                if rules.version != self.current():
+                    log.info("rules: applying version %s (was %s)", rules.version, self.current())
+                    self.apply(rules)
+                return
