@@ -119,7 +119,13 @@ def test_reps_hear_what_they_must_once(
     time.sleep(1.0)
     first.kill()  # mid-stream: the SLA warning for r1 is still ahead
     workers.append(WorkerProcess(env, tmp_path / "w2.log").start())
-    time.sleep(5.0)
+    # the router's partition moves once the dead worker's session expires: wait for the rest
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        kinds = Counter(n["kind"] for n in w.notifications(idle=1.0))
+        if kinds["sla_warning"] and kinds["reply_received"] >= 3:
+            break
+    time.sleep(2.0)  # anything that would come twice has had time to
 
     got = w.notifications()
     ids = Counter(n["notification_id"] for n in got)

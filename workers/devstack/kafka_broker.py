@@ -104,8 +104,7 @@ class KafkaBroker:
                 f"-Dlog4j2.configurationFile={LOG4J}",
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id,
+                f"--cluster-id={cluster_id}",  # one "=" word: an id may begin with "-"
                 "-c",
                 str(config),
             ]
