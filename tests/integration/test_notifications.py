@@ -5,7 +5,6 @@ repeats none of them."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from collections import Counter
@@ -14,11 +13,11 @@ from typing import Any
 
 import orjson
 
+from tests.integration.deployment import deploy
 from tests.integration.kafka_io import consume, produce
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
 from workers.settings import Settings
-from workers.topics.admin import create_topics
 
 RULES = """
 version: it-notifications
@@ -87,11 +86,7 @@ class World:
 def test_reps_hear_what_they_must_once(
     stack: LocalStack, worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES)
-    env = {**worker_env, "DEALSTREAM_RULES_FILE": str(rules)}
-    settings = Settings.from_env(env)
-    asyncio.run(create_topics(settings))
+    env, settings = deploy(worker_env, tmp_path, RULES)
     workers.append(first := WorkerProcess(env, tmp_path / "w1.log").start())
     w = World(stack, settings)
     w.send(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import subprocess
@@ -13,11 +12,10 @@ from typing import Any
 
 import orjson
 
+from tests.integration.deployment import deploy
 from tests.integration.kafka_io import produce
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
-from workers.settings import Settings
-from workers.topics.admin import create_topics
 
 RULES = """
 version: it-pipelines
@@ -51,11 +49,7 @@ def opp(
 def test_scripted_opportunities_give_the_expected_report_and_metrics(
     stack: LocalStack, worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
-    rules = tmp_path / "rules.yaml"
-    rules.write_text(RULES)
-    env = {**worker_env, "DEALSTREAM_RULES_FILE": str(rules)}
-    settings = Settings.from_env(env)
-    asyncio.run(create_topics(settings))
+    env, settings = deploy(worker_env, tmp_path, RULES)
     workers.append(worker := WorkerProcess(env, tmp_path / "w.log").start())
     events = [
         opp("p1", "opportunity.upserted", 3, "proposal", "open", 1000),

@@ -64,10 +64,6 @@ class MoveRuntime:
     def reload(self, rules: Rules) -> None:
         self.rules = StageMoves(rules.automation.stage_moves, rules.pipelines)
 
-    @property
-    def wanted(self) -> bool:
-        return bool(self.rules.rules) or self.triggers.triggers.has_inactivity
-
     # --- the contact's partition: forward -----------------------------------------------------
     async def on_engagement(self, decoded: Decoded, event: Any) -> None:
         engagement: EngagementRecorded = decoded.event  # type: ignore[assignment]
