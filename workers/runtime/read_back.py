@@ -7,7 +7,6 @@ after its checkpoint are read back and their marks restored, so nothing is sent 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterator, Callable, Iterable
 
 import msgspec
@@ -31,11 +30,6 @@ class ReadBack:
             )
             await self._reader.start()
         return self._reader
-
-    async def stop(self) -> None:
-        if self._reader is not None:
-            await self._reader.stop()
-            self._reader = None
 
     async def between(
         self, topic: str, partition: int, start: int, end: int
@@ -84,17 +78,32 @@ async def ids_since(
 ) -> set[str]:
     """The ids (first of `id_fields` present) of every record of every partition of `topics`
     from `start_of(topic, partition)` to the end as of now."""
-    read_back = ReadBack(settings)
+    reader = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False, group_id=None)
+    await reader.start()
     ids: set[str] = set()
     try:
+        tps = []
         for topic in topics:
-            values = read_back.all_partitions(topic, functools.partial(start_of, topic), {})
-            async for value in values:
-                try:
-                    body = msgspec.json.decode(value)
-                    ids.add(next(body[f] for f in id_fields if body.get(f)))
-                except (msgspec.DecodeError, StopIteration, TypeError, AttributeError):
-                    continue
+            partitions = reader.partitions_for_topic(topic) or set()
+            if not partitions:
+                await reader._client.force_metadata_update()
+                partitions = reader.partitions_for_topic(topic) or set()
+            tps += [TopicPartition(topic, p) for p in partitions]
+        if not tps:
+            return ids
+        reader.assign(tps)
+        ends = await reader.end_offsets(tps)
+        for tp in tps:
+            reader.seek(tp, start_of(tp.topic, tp.partition))
+        while [tp for tp in tps if await reader.position(tp) < ends[tp]]:
+            batch = await reader.getmany(timeout_ms=1000)
+            for messages in batch.values():
+                for m in messages:
+                    try:
+                        body = msgspec.json.decode(m.value or b"")
+                        ids.add(next(body[f] for f in id_fields if body.get(f)))
+                    except (msgspec.DecodeError, StopIteration, TypeError, AttributeError):
+                        continue
     finally:
-        await read_back.stop()
+        await reader.stop()
     return ids
