@@ -53,6 +53,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "stream_recovery_delay": 0.0,
         "key_serializer": "raw",
         "value_serializer": "raw",
+        "TableManager": "workers.runtime.recovery:SeekFirstTableManager",
     }
     if settings.security_protocol != "PLAINTEXT":
         opts["broker_credentials"] = _credentials(settings)
