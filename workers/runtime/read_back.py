@@ -47,48 +47,39 @@ class ReadBack:
                 if message.offset < end and message.value is not None:
                     yield message.value
 
+    async def partitions(self, topic: str) -> list[int]:
+        """The partitions of `topic` (asking the broker when this reader has not seen it)."""
+        reader = await self.reader()
+        found = reader.partitions_for_topic(topic)
+        if not found:
+            await reader._client.force_metadata_update()
+            found = reader.partitions_for_topic(topic)
+        return sorted(found or ())
+
     async def all_partitions(
         self, topic: str, start_of: Callable[[int], int], ends: dict[str, int]
     ) -> AsyncIterator[bytes]:
         """Values of every partition of `topic` from `start_of(partition)` to the end as of
         now; `ends` receives {partition: last offset} for the next checkpoint."""
-        reader = await self.reader()
-        partitions = reader.partitions_for_topic(topic) or set()
-        if not partitions:
-            await reader._client.force_metadata_update()
-            partitions = reader.partitions_for_topic(topic) or set()
-        for partition in sorted(partitions):
+        for partition in await self.partitions(topic):
             end = await self.end_offset(topic, partition)
             if end > 0:
                 ends[str(partition)] = end - 1
             async for value in self.between(topic, partition, start_of(partition), end):
                 yield value
 
-    async def end_offset(self, topic: str, partition: int) -> int:
+    async def ids_since(
+        self,
+        topics: Iterable[str],
+        start_of: Callable[[str, int], int],
+        id_fields: tuple[str, ...],
+    ) -> set[str]:
+        """The ids (first of `id_fields` present) of every record of every partition of
+        `topics` from `start_of(topic, partition)` to the end as of now, all partitions read
+        at once."""
         reader = await self.reader()
-        tp = TopicPartition(topic, partition)
-        return int((await reader.end_offsets([tp]))[tp])
-
-
-async def ids_since(
-    settings: Settings,
-    topics: Iterable[str],
-    start_of: Callable[[str, int], int],
-    id_fields: tuple[str, ...],
-) -> set[str]:
-    """The ids (first of `id_fields` present) of every record of every partition of `topics`
-    from `start_of(topic, partition)` to the end as of now."""
-    reader = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False, group_id=None)
-    await reader.start()
-    ids: set[str] = set()
-    try:
-        tps = []
-        for topic in topics:
-            partitions = reader.partitions_for_topic(topic) or set()
-            if not partitions:
-                await reader._client.force_metadata_update()
-                partitions = reader.partitions_for_topic(topic) or set()
-            tps += [TopicPartition(topic, p) for p in partitions]
+        tps = [TopicPartition(t, p) for t in topics for p in await self.partitions(t)]
+        ids: set[str] = set()
         if not tps:
             return ids
         reader.assign(tps)
@@ -99,11 +90,16 @@ async def ids_since(
             batch = await reader.getmany(timeout_ms=1000)
             for messages in batch.values():
                 for m in messages:
+                    if m.offset >= ends[TopicPartition(m.topic, m.partition)]:
+                        continue
                     try:
                         body = msgspec.json.decode(m.value or b"")
                         ids.add(next(body[f] for f in id_fields if body.get(f)))
                     except (msgspec.DecodeError, StopIteration, TypeError, AttributeError):
                         continue
-    finally:
-        await reader.stop()
-    return ids
+        return ids
+
+    async def end_offset(self, topic: str, partition: int) -> int:
+        reader = await self.reader()
+        tp = TopicPartition(topic, partition)
+        return int((await reader.end_offsets([tp]))[tp])

@@ -37,7 +37,7 @@ from workers.routing.roster import Rep, apply_rep_event
 from workers.routing.router import GENERAL, Lead, Outcome, Router
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
-from workers.runtime.read_back import ids_since
+from workers.runtime.read_back import ReadBack
 from workers.runtime.router_dashboard import RouterDashboard
 from workers.runtime.scoring_agents import SALES_READY
 from workers.runtime.tables import json_table, raw_topic
@@ -82,6 +82,7 @@ class RouterRuntime:
         self.emitted: set[str] = set()
         self.replies: dict[str, float] = {}  # reply event ids told, oldest first
         self.checkpoint: dict[str, int] = {}
+        self.read_back = ReadBack(s)
         self.dashboard = RouterDashboard(
             lambda: ctx.view, s.app_id, lambda: (self.reps, self.queues)
         )
@@ -370,8 +371,7 @@ class RouterRuntime:
     async def _read_back(self) -> set[str]:
         """Ids of the assignments and notifications published since the checkpoint."""
         topics = [self.ctx.settings.topic(name) for name in (ASSIGNMENTS, NOTIFICATIONS)]
-        return await ids_since(
-            self.ctx.settings,
+        return await self.read_back.ids_since(
             topics,
             lambda topic, partition: self.checkpoint.get(checkpoint_key(topic, partition), -1) + 1,
             ("assignment_id", "notification_id"),
