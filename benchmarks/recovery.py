@@ -17,13 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,9 +28,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from benchmarks.results import write_section
-from benchmarks.stack_harness import bench_env, local_stack
+from benchmarks.stack_harness import bench_env, local_stack, worker
 from schemas.records import EngagementRecorded, FormSubmitted, OpportunityUpserted
-from workers.devstack.processes import free_port
 from workers.rules.loader import parse_rules
 from workers.scoring.contact import (
     apply_engagement,
@@ -117,30 +112,9 @@ async def write_changelog(
 
 
 def time_to_ready(env: dict[str, str], log: Path) -> float:
-    port = free_port()
     started = time.monotonic()
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli.main", "worker"],
-            env={**os.environ, **env, "DEALSTREAM_WEB_PORT": str(port)},
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker exited; see {log}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        return time.monotonic() - started
-            except OSError:
-                pass
-            if time.monotonic() - started > 1800:
-                raise RuntimeError("not ready after 30 minutes")
-            time.sleep(0.2)
-    finally:
-        proc.terminate()
-        proc.wait(120)
+    with worker(env, log, ready_within=1800):
+        return time.monotonic() - started
 
 
 def store_size(path: Path) -> float:

@@ -46,7 +46,7 @@ def bench_env(stack: LocalStack, workdir: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def worker(env: dict[str, str], log: Path) -> Iterator[int]:
+def worker(env: dict[str, str], log: Path, ready_within: float = 90) -> Iterator[int]:
     """A worker process, ready; yields the port of its HTTP endpoints."""
     port = free_port()
     with log.open("ab") as out:
@@ -56,19 +56,26 @@ def worker(env: dict[str, str], log: Path) -> Iterator[int]:
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
+        deadline = time.monotonic() + ready_within
+        while not _ready(port):
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited; see {log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker not ready after {ready_within:.0f} s; see {log}")
+            time.sleep(0.2)
         yield port
     finally:
         proc.terminate()
         try:
-            proc.wait(30)
+            proc.wait(120)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False

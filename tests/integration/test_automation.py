@@ -9,12 +9,9 @@ import datetime as dt
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
-import orjson
-
+from tests.integration.crm_world import CrmWorld, now
 from tests.integration.deployment import deploy
-from tests.integration.kafka_io import consume, produce
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
 from workers.settings import Settings
@@ -49,17 +46,10 @@ triggers:
 """
 
 
-def now(offset: float = 0.0) -> dt.datetime:
-    return dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset)
-
-
-class World:
+class World(CrmWorld):
     def __init__(self, stack: LocalStack, settings: Settings) -> None:
-        self.boot, self.s = stack.kafka.bootstrap, settings
+        super().__init__(stack, settings)
         self.n = 0
-
-    def send(self, topic: str, key: str, body: dict[str, Any]) -> None:
-        produce(self.boot, self.s.topic(topic), [(key.encode(), orjson.dumps(body))])
 
     def opportunity(
         self, opp: str, contact: str, stage: str, status: str = "open", kind: str = "upserted"
@@ -79,22 +69,6 @@ class World:
                 "status": status,
             },
         )
-
-    def engagement(self, event_id: str, contact: str, kind: str, at: dt.datetime) -> None:
-        self.send(
-            "crm.engagements",
-            contact,
-            {
-                "event_id": event_id,
-                "type": "engagement.recorded",
-                "occurred_at": at.isoformat(),
-                "contact_id": contact,
-                "kind": kind,
-            },
-        )
-
-    def read(self, topic: str, idle: float = 2.0) -> list[dict[str, Any]]:
-        return [orjson.loads(m.value) for m in consume(self.boot, self.s.topic(topic), idle=idle)]
 
 
 def test_buyer_actions_triggers_and_silence_move_opportunities_once(

@@ -11,13 +11,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from tests.integration.crm_world import CrmWorld
 from tests.integration.deployment import deploy
-from tests.integration.kafka_io import consume, produce
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
-from workers.settings import Settings
 
 RULES = """
 version: it-notifications
@@ -43,44 +40,12 @@ def at() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
 
 
-class World:
-    def __init__(self, stack: LocalStack, settings: Settings) -> None:
-        self.boot, self.s = stack.kafka.bootstrap, settings
-
-    def send(self, topic: str, key: str, body: dict[str, Any]) -> None:
-        produce(self.boot, self.s.topic(topic), [(key.encode(), orjson.dumps(body))])
-
-    def contact(self, contact: str, owner: str | None) -> None:
-        self.send(
-            "crm.contacts",
-            contact,
-            {
-                "event_id": f"u-{contact}",
-                "type": "contact.upserted",
-                "occurred_at": at(),
-                "contact_id": contact,
-                "owner_id": owner,
-                "fields": {"lead_status": "Hot"},
-            },
-        )
-
-    def engagement(self, event_id: str, contact: str, kind: str, **extra: Any) -> None:
-        self.send(
-            "crm.engagements",
-            contact,
-            {
-                "event_id": event_id,
-                "type": "engagement.recorded",
-                "occurred_at": at(),
-                "contact_id": contact,
-                "kind": kind,
-                **extra,
-            },
-        )
+class World(CrmWorld):
+    def contact(self, contact: str, owner: str | None, **extra: Any) -> None:
+        super().contact(contact, owner, fields={"lead_status": "Hot"}, **extra)
 
     def notifications(self, idle: float = 2.0) -> list[dict[str, Any]]:
-        topic = self.s.topic("crm.rep-notifications")
-        return [orjson.loads(m.value) for m in consume(self.boot, topic, idle=idle)]
+        return self.read("crm.rep-notifications", idle)
 
 
 def test_reps_hear_what_they_must_once(

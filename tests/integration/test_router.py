@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
 import redis
 
-from tests.integration.kafka_io import consume, produce
+from tests.integration.crm_world import CrmWorld
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
 from workers.settings import Settings
@@ -37,13 +36,7 @@ def at(offset: float = 0.0) -> str:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset)).isoformat()
 
 
-class World:
-    def __init__(self, stack: LocalStack, settings: Settings) -> None:
-        self.boot, self.s = stack.kafka.bootstrap, settings
-
-    def send(self, topic: str, key: str, body: dict[str, Any]) -> None:
-        produce(self.boot, self.s.topic(topic), [(key.encode(), orjson.dumps(body))])
-
+class World(CrmWorld):
     def rep(self, rep_id: str, lines: list[str], n: int, **extra: Any) -> None:
         self.send(
             "crm.reps",
@@ -60,35 +53,11 @@ class World:
         )
 
     def lead(self, contact: str, line: str, owner: str | None = None) -> None:
-        self.send(
-            "crm.contacts",
-            contact,
-            {
-                "event_id": f"u-{contact}",
-                "type": "contact.upserted",
-                "occurred_at": at(),
-                "contact_id": contact,
-                "owner_id": owner,
-            },
-        )
-        self.send(
-            "crm.engagements",
-            contact,
-            {
-                "event_id": f"d-{contact}",
-                "type": "engagement.recorded",
-                "occurred_at": at(),
-                "contact_id": contact,
-                "kind": "demo_request",
-                "product_line": line,
-            },
-        )
+        self.contact(contact, owner)
+        self.engagement(f"d-{contact}", contact, "demo_request", product_line=line)
 
     def assignments(self, idle: float = 2.0) -> list[dict[str, Any]]:
-        return [
-            orjson.loads(m.value)
-            for m in consume(self.boot, self.s.topic("crm.lead-assignments"), idle=idle)
-        ]
+        return self.read("crm.lead-assignments", idle)
 
 
 def by_contact(records: list[dict[str, Any]]) -> dict[str, list[tuple[str, str | None, str]]]:
