@@ -13,6 +13,7 @@ from workers.routing.roster import Rep
 NO_REP = "no_rep_for_product_line"
 AT_CAPACITY = "all_at_capacity"
 NONE_AVAILABLE = "none_available"
+ALL_PASSED = "all_reps_passed"
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,15 @@ def choose(
     sellers = [
         r.counters_at(now)
         for r in reps
-        if product_line in r.product_lines
-        and not r.deleted
-        and r.active
-        and r.rep_id not in exclude
+        if product_line in r.product_lines and not r.deleted and r.active
     ]
     if not sellers:
         return Choice(None, NO_REP, f"no active rep sells {product_line}", ())
+    sellers = [r for r in sellers if r.rep_id not in exclude]
+    if not sellers:
+        return Choice(
+            None, ALL_PASSED, f"every active rep selling {product_line} has passed over it", ()
+        )
     present = [r for r in sellers if available(r, now, ignore_hours)]
     eligible = [r for r in present if not at_capacity(r)]
     candidates = tuple(sorted(r.rep_id for r in eligible))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from workers.routing.choose import Choice, choose
+from workers.routing.choose import ALL_PASSED, Choice, choose
 from workers.routing.roster import Rep, record_assignment, record_release
 from workers.rules.model import RoutingRules
 from workers.triggers.durations import parse_duration
@@ -37,6 +37,7 @@ class Lead(msgspec.Struct, kw_only=True):
     breakdown: list[tuple[str, float]] = []
     warned_attempt: int = 0  # the assignment attempt an SLA warning was sent for
     assignment_id: str = ""  # the decision that gave it to its current rep
+    round: int = 1  # a new round starts when every rep of the line has passed over it
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,10 @@ class Router:
         decision: str,
         code: str | None = None,
     ) -> Outcome:
-        choice = self._choose(reps, lead, now, frozenset(lead.excluded))
+        lead, choice = self.resolve(reps, lead, now)
+        escalating = self.rules.policy_for(lead.product_line).all_passed == "escalate"
+        if choice.code == ALL_PASSED and choice.rep_id is not None and escalating:
+            return self._escalate(reps, lead, queue, now, out, assignment_id, choice)
         if choice.rep_id is None:
             lead = msgspec.structs.replace(
                 lead, status="queued", rep_id=None, queued_at=lead.queued_at or now
@@ -224,7 +228,76 @@ class Router:
                 lead.product_line,
                 rep.rep_id,
                 decision,
-                code or choice.code,
+                ALL_PASSED if choice.code == ALL_PASSED else code or choice.code,
+                choice.text,
+                choice.candidates,
+            )
+        )
+        return out
+
+    def resolve(self, reps: dict[str, Rep], lead: Lead, now: float) -> tuple[Lead, Choice]:
+        """The rep this lead would go to now (or why none), after its line's `all_passed` rule.
+
+        `reset`: a lead every active rep has passed over starts a new round with no exclusions
+        (the choice's code then says `all_reps_passed`). `escalate`: the choice names the
+        line's `escalate_to` rep when that rep is in the roster and active, else the lead waits
+        with code `all_reps_passed` (and is retried on every tick).
+        """
+        choice = self._choose(reps, lead, now, frozenset(lead.excluded))
+        if choice.code != ALL_PASSED:
+            return lead, choice
+        policy = self.rules.policy_for(lead.product_line)
+        if policy.all_passed == "escalate":
+            manager = reps.get(policy.escalate_to or "")
+            if manager is None or manager.deleted or not manager.active:
+                text = f"{choice.text}; escalation rep {policy.escalate_to} is not active"
+                return lead, Choice(None, ALL_PASSED, text, ())
+            text = f"{choice.text}: escalated to {manager.rep_id}"
+            return lead, Choice(manager.rep_id, ALL_PASSED, text, (manager.rep_id,))
+        lead = msgspec.structs.replace(lead, excluded=[], round=lead.round + 1)
+        again = self._choose(reps, lead, now, frozenset())
+        if again.rep_id is None:
+            return lead, again
+        text = f"{choice.text}: round {lead.round}, {again.text}"
+        return lead, Choice(again.rep_id, ALL_PASSED, text, again.candidates)
+
+    def _escalate(
+        self,
+        reps: dict[str, Rep],
+        lead: Lead,
+        queue: list[str],
+        now: float,
+        out: Outcome,
+        assignment_id: str,
+        choice: Choice,
+    ) -> Outcome:
+        """To the line's manager, beyond capacity and hours, with no SLA."""
+        assert choice.rep_id is not None
+        out.seq += 1
+        rep = record_assignment(reps[choice.rep_id], now, out.seq)
+        out.reps[rep.rep_id] = rep
+        lead = msgspec.structs.replace(
+            lead,
+            status="assigned",
+            rep_id=rep.rep_id,
+            assigned_at=now,
+            sla_due=None,
+            attempt=lead.attempt + 1,
+            assignment_id=assignment_id,
+        )
+        out.leads[lead.key] = lead
+        if lead.product_line in out.queues or lead.key in queue:
+            out.queues[lead.product_line] = [
+                k for k in out.queues.get(lead.product_line, queue) if k != lead.key
+            ]
+        out.decisions.append(
+            Decision(
+                assignment_id,
+                lead.contact_id,
+                lead.product_line,
+                rep.rep_id,
+                "reassigned",
+                ALL_PASSED,
                 choice.text,
                 choice.candidates,
             )
@@ -279,7 +352,7 @@ class Router:
         now: float,
         seq: int,
     ) -> Outcome:
-        """SLA expiries, then queued leads in arrival order while a rep is eligible."""
+        """SLA expiries, then every queued lead in arrival order that some rep can take now."""
         out = Outcome(seq=seq)
         current = dict(reps)
         for lead in sorted(leads.values(), key=lambda x: x.sla_due or 0):
@@ -294,7 +367,7 @@ class Router:
                 step = self._assign(
                     current,
                     expired,
-                    queues.get(lead.product_line, []),
+                    out.queues.get(lead.product_line, queues.get(lead.product_line, [])),
                     now,
                     Outcome(seq=out.seq),
                     f"asg:{lead.key}:sla:{lead.attempt}",
@@ -302,16 +375,17 @@ class Router:
                     "sla_expired",
                 )
                 self._merge(out, step, current)
-        for pl, queue in queues.items():
+        for pl in list(dict.fromkeys([*queues, *out.queues])):
+            queue = queues.get(pl, [])
             remaining = list(out.queues.get(pl, queue))
             for key in list(remaining):
                 found = out.leads.get(key) or leads.get(key)
                 if found is None or found.status != "queued":
                     remaining.remove(key)
                     continue
-                choice = self._choose(current, found, now, frozenset(found.excluded))
+                _, choice = self.resolve(current, found, now)
                 if choice.rep_id is None:
-                    break  # arrival order: nobody jumps the queue
+                    continue  # arrival order, but a lead nobody can take blocks no other
                 step = self._assign(
                     current,
                     found,

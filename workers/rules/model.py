@@ -118,7 +118,13 @@ class ScoringRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
 
 
 class RoutingPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """How leads of one product line reach reps (source 001)."""
+    """How leads of one product line reach reps (source 001).
+
+    `all_passed` says what happens to a lead once every active rep of the line has let its SLA
+    expire or rejected it: `reset` starts a new round (its exclusions are cleared, it goes to
+    the best eligible rep again); `escalate` gives it to `escalate_to` (a rep id: the line's
+    manager), who has no SLA on it. Either way the decision's code is `all_reps_passed`.
+    """
 
     policy: Literal["relationship_owner", "round_robin", "load_balanced", "weighted"] = (
         "round_robin"
@@ -127,6 +133,8 @@ class RoutingPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     ignore_hours: bool = False
     sla: str | None = "4h"
     sla_clock: Literal["working_hours", "calendar"] = "working_hours"  # counted on the rep's hours
+    all_passed: Literal["reset", "escalate"] = "reset"
+    escalate_to: Name | None = None
 
 
 class RoutingRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
