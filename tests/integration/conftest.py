@@ -53,3 +53,5 @@ def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[list[WorkerP
     yield started
     for worker in started:
         worker.kill()
+    for worker in started:  # an un-awaited coroutine is a bug, even when nothing else failed
+        worker.assert_no_runtime_warning()

@@ -127,3 +127,38 @@ def test_published_rules_switch_every_worker_without_a_restart(
     }
     v2_scores = Counter(s["contact_id"] for s in scores if s["rules_version"] == "v2")
     assert set(v2_scores.values()) == {1}  # re-scored once each, in the background
+
+
+def test_a_fresh_worker_starts_with_the_published_rules(
+    stack: LocalStack, worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    """Issue 14.2: rules published while no worker runs win over DEALSTREAM_RULES_FILE at
+    start-up (an empty store, no reload), and the worker scores by them."""
+    v1, v2 = tmp_path / "v1.yaml", tmp_path / "v2.yaml"
+    v1.write_text(RULES.format(version="v1", hot=0))
+    v2.write_text(RULES.format(version="v2", hot=20))
+    env = {**worker_env, "DEALSTREAM_RULES_FILE": str(v1)}
+    settings = Settings.from_env(env)
+    asyncio.run(create_topics(settings))
+    published = subprocess.run(
+        [sys.executable, "-m", "workers.cli.main", "rules", "publish", str(v2)],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert published.returncode == 0, published.stderr
+    worker = WorkerProcess(
+        {**env, "DEALSTREAM_DATA_DIR": str(tmp_path / "fresh")}, tmp_path / "w.log"
+    )
+    workers.append(worker.start(wait_ready=90))
+    assert worker.metric("dealstream_rules_info", version="v2") == 1, worker.tail()
+    assert worker.metric("dealstream_rules_info", version="v1") == 0
+    assert worker.metric("dealstream_rules_reloads_total") == 0  # in force from the start
+    assert "the published version v2 wins over v1" in worker.log_file.read_text()
+    boot = stack.kafka.bootstrap
+    produce(boot, settings.topic("crm.contacts"), [
+        (b"c1", stamp(event_id="u1", type="contact.upserted", contact_id="c1",
+                      fields={"lead_status": "Hot"})),
+    ])  # fmt: skip
+    (score,) = [
+        orjson.loads(m.value) for m in consume(boot, settings.topic("crm.lead-scores"), expect=1)
+    ]
+    assert (score["rules_version"], score["total"]) == ("v2", 20.0)

@@ -23,7 +23,13 @@ class WorkerProcess:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_ready: float = 60.0) -> WorkerProcess:
-        env = {**os.environ, **self.env, "DEALSTREAM_WEB_PORT": str(self.port)}
+        env = {
+            **os.environ,
+            # RuntimeWarnings (a coroutine never awaited) are errors in the worker's tests
+            "PYTHONWARNINGS": "error::RuntimeWarning",
+            **self.env,
+            "DEALSTREAM_WEB_PORT": str(self.port),
+        }
         with self.log_file.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "workers.cli.main", "worker"],
@@ -81,6 +87,10 @@ class WorkerProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+    def assert_no_runtime_warning(self) -> None:
+        text = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+        assert "RuntimeWarning" not in text, f"{self.log_file}: a RuntimeWarning\n{self.tail()}"
 
     def tail(self, lines: int = 40) -> str:
         text = self.log_file.read_text(errors="replace") if self.log_file.exists() else ""

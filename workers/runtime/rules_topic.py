@@ -43,7 +43,10 @@ async def publish_rules(settings: Settings, text: str, file: str) -> Rules:
 
 async def latest_published(settings: Settings) -> tuple[Rules, str] | None:
     """The latest valid published rules (and their text), or None when there are none."""
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        **client_options(settings), enable_auto_commit=False, group_id=None,
+        auto_offset_reset="earliest",
+    )  # fmt: skip
     await consumer.start()
     try:
         tp = TopicPartition(settings.topic(RULES_TOPIC), 0)
@@ -51,10 +54,13 @@ async def latest_published(settings: Settings) -> tuple[Rules, str] | None:
             return None
         consumer.assign([tp])
         end = (await consumer.end_offsets([tp]))[tp]
-        consumer.seek_to_beginning(tp)
+        await consumer.seek_to_beginning(tp)
         found: tuple[Rules, str] | None = None
+        deadline = asyncio.get_running_loop().time() + 30.0
         while await consumer.position(tp) < end:  # compacted: a handful of records
-            batch = await consumer.getmany(tp, timeout_ms=5000)
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{tp.topic} not read to its end ({end}) within 30 s")
+            batch = await consumer.getmany(tp, timeout_ms=1000)
             for message in batch.get(tp, []):
                 parsed = _parse(message.value, message.offset)
                 if isinstance(parsed, Rules):
