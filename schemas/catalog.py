@@ -43,6 +43,20 @@ class OutputTopic:
     compacted: bool = False
 
 
+# The engagement kinds the contract names (`engagement.recorded.kind`); a rules file declares
+# any other kind its CRM sends in `engagement_kinds`.
+ENGAGEMENT_KINDS: tuple[str, ...] = (
+    "email_open",
+    "email_click",
+    "page_view",
+    "demo_request",
+    "quote_request",
+    "sample_order",
+    "trial_completed",
+    "list_signup",
+    "email_reply",
+)
+
 INPUT_TOPICS: tuple[InputTopic, ...] = (
     InputTopic("crm.contacts", "contact_id", (r.ContactUpserted, r.ContactDeleted)),
     InputTopic(

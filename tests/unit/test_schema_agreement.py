@@ -194,3 +194,12 @@ def test_schema_and_decoder_agree_on_mutated_examples(
     record = next((rec for rec in topic.records if tag(rec) == obj.get("type")), None)
     schema_ok = record is not None and Draft202012Validator(load(tag(record))).is_valid(obj)
     assert schema_ok == (not isinstance(decoded, Rejection)), (obj, decoded)
+
+
+def test_the_engagement_kinds_rules_check_knows_are_the_schemas() -> None:
+    """`rules check` refuses kinds outside this list: it must be the contract's own."""
+    from schemas.catalog import ENGAGEMENT_KINDS, SCHEMA_DIR
+
+    schema = json.loads((SCHEMA_DIR / "engagement.recorded.v1.json").read_text())
+    described = schema["properties"]["kind"]["description"]
+    assert [k.strip() for k in described.split(",") if k.strip() != "..."] == list(ENGAGEMENT_KINDS)

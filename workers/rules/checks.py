@@ -6,9 +6,11 @@ from workers.automation.errors import AutomationConfigError
 from workers.automation.stage_moves import compile_rule
 from workers.rules.errors import RulesError
 from workers.rules.model import Rules
+from workers.rules.references import check_references
 from workers.scoring.conditions import compile_condition
 from workers.scoring.engagement import CAP_ID
 from workers.scoring.errors import ScoringConfigError
+from workers.scoring.profile import ProfileScorer
 from workers.triggers.durations import parse_duration
 from workers.triggers.errors import TriggerConfigError
 from workers.triggers.plan import compile_trigger
@@ -17,6 +19,7 @@ from workers.triggers.plan import compile_trigger
 def check_rules(rules: Rules, file: str) -> None:
     """Raise RulesError for cross-field problems."""
     _check_scoring(rules, file)
+    check_references(rules, file)
     _check_automation(rules, file)
     for name in ("tick_interval", "catch_up_grace"):
         value = getattr(rules.scheduler, name)
@@ -73,6 +76,33 @@ def _check_scoring(rules: Rules, file: str) -> None:
         raise RulesError(file, "$.scoring.stars", None, "give either bands or ideal (not both)")
     if stars.bands is not None and stars.bands != sorted(stars.bands):
         raise RulesError(file, "$.scoring.stars.bands", stars.bands, "bands must be ascending")
+    _check_threshold(rules, file)
+
+
+def _check_threshold(rules: Rules, file: str) -> None:
+    """The sales-ready threshold must be reachable by the best possible contact."""
+    scoring = rules.scoring
+    if not (scoring.profile.contact or scoring.profile.organization or scoring.engagement.rules):
+        return  # no scoring rules: nobody is scored, no threshold to reach
+    contact = ProfileScorer(scoring.profile.contact).best_possible() / 100
+    organization = ProfileScorer(scoring.profile.organization).best_possible() / 100
+    engagement = scoring.engagement
+    if engagement.max_total is not None:
+        cap, how = engagement.max_total, f"engagement max_total {engagement.max_total:g}"
+    elif any(r.points > 0 for r in engagement.rules):
+        return  # engagement without a total cap: any threshold can be reached
+    else:
+        cap, how = 0.0, "no engagement points"
+    best = contact + organization + cap
+    threshold = scoring.sales_ready.threshold
+    if threshold > best:
+        raise RulesError(
+            file,
+            "$.scoring.sales_ready.threshold",
+            threshold,
+            f"no contact can reach it: the highest reachable score is {best:g} "
+            f"(profile {contact:g} + organization {organization:g} + {how})",
+        )
 
 
 def _check_automation(rules: Rules, file: str) -> None:

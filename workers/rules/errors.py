@@ -12,4 +12,7 @@ class RulesError(ValueError):
         shown = repr(value)
         if len(shown) > 120:
             shown = shown[:120] + "…"
-        super().__init__(f"{file}: {field} = {shown}: {problem}")
+        if field == "$" and value is None:  # about the whole file: no field to show
+            super().__init__(f"{file}: {problem}")
+        else:
+            super().__init__(f"{file}: {field} = {shown}: {problem}")

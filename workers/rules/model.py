@@ -207,6 +207,7 @@ class Rules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tru
     """The whole rules file."""
 
     version: Name
+    engagement_kinds: list[Name] = []  # kinds your CRM sends beyond the contract's
     scheduler: SchedulerRule = SchedulerRule()
     triggers: list[TriggerRule] = []
     scoring: ScoringRules = ScoringRules()
