@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 from workers.settings import Settings
+
+_Client = TypeVar("_Client")
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -24,3 +29,24 @@ def client_options(settings: Settings) -> dict[str, Any]:
 
 def ssl_context(settings: Settings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=settings.ssl_cafile or None)
+
+
+@asynccontextmanager
+async def started(client: _Client) -> AsyncIterator[_Client]:
+    """Start an aiokafka producer, consumer or admin client and always close it, even when it
+    never connected (no "Unclosed AIOKafkaProducer" after a failed start)."""
+    try:
+        await client.start()  # type: ignore[attr-defined]
+    except BaseException:
+        await _close(client)
+        raise
+    try:
+        yield client
+    finally:
+        await _close(client)
+
+
+async def _close(client: Any) -> None:
+    close = getattr(client, "stop", None) or client.close
+    with contextlib.suppress(Exception):
+        await close()

@@ -81,7 +81,7 @@ def test_a_bad_rules_file_stops_start_up_with_one_clear_message(
     result = cli("worker", env={**worker_env, "DEALSTREAM_RULES_FILE": str(rules)}, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"dealstream: {rules}: $.surprise = True: is not a known field"
+        f"dealstream worker: {rules}: $.surprise = True: is not a known field"
     ]
 
 

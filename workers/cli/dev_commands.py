@@ -75,8 +75,11 @@ def publish(settings: Settings, topic: str, file: Path, *, dry_run: bool) -> int
     try:
         lines = sys.stdin.buffer.read().splitlines() if str(file) == "-" else _read(file)
         results = prepare(topic, lines)
-    except (UnknownTopic, OSError) as exc:
+    except UnknownTopic as exc:
         print(f"dealstream publish: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"dealstream publish: {file}: {exc.strerror}", file=sys.stderr)
         return 2
     good = [r for r in results if isinstance(r, Prepared)]
     bad = [r for r in results if isinstance(r, LineError)]

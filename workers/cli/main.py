@@ -10,17 +10,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from workers.cli import dev_commands, pipeline_commands
-from workers.devstack import DevStackError
-from workers.rules import RulesError
+from workers.cli.errors import CliError, OneLineParser, describe
 from workers.rules.diff import diff_rules
 from workers.rules.loader import load_rules
 from workers.settings import Settings, SettingsError
-from workers.topics.errors import TopicError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dealstream", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = OneLineParser(prog="dealstream", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     sub.add_parser("worker", help="run a worker (the Faust app) until SIGTERM")
     dev = sub.add_parser("dev", help="the local Kafka + Redis stack")
@@ -44,11 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     pipe.add_argument("action", choices=["report", "size"])
     pipe.add_argument("--url", default=None, help="a worker's base URL (default: this host's)")
     pipe.add_argument("--pipeline", help="which pipeline (default: the first)")
-    pipe.add_argument("--target-revenue", type=float)
-    pipe.add_argument("--avg-deal-size", type=float)
-    pipe.add_argument("--close-rate", type=float)
-    pipe.add_argument("--reps", type=int)
-    pipe.add_argument("--json", action="store_true")
+    pipe.add_argument("--target-revenue", type=float, help="size: the revenue to reach (> 0)")
+    pipe.add_argument(
+        "--avg-deal-size", type=float, help="size: default the observed average won deal"
+    )
+    pipe.add_argument(
+        "--close-rate", help="size: a fraction in (0, 1] or a percentage like 25%%; "
+        "default the observed win rate",
+    )  # fmt: skip
+    pipe.add_argument("--reps", type=int, help="size: reps sharing the leads (optional)")
+    pipe.add_argument("--json", action="store_true", help="one JSON document")
     leads = sub.add_parser("leads", help="list leads from the Redis view, best first")
     leads.add_argument("--min-score", type=float, default=0.0)
     leads.add_argument("--owner")
@@ -82,19 +86,47 @@ def build_parser() -> argparse.ArgumentParser:
         "--anchor", type=float, default=None,
         help="wall time (epoch s) the clocks agree on; default now",
     )  # fmt: skip
+    for verb in sub.choices.values():  # `dealstream leads --debug` works too
+        verb.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _configure_logging(args)
     try:
         return _dispatch(args)
-    except (SettingsError, RulesError, DevStackError, TopicError) as exc:
-        print(f"dealstream: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        brokers, redis_url = _service_addresses()
+        message, code = describe(exc, brokers, redis_url)
+        print(f"dealstream {args.command}: {message}", file=sys.stderr)
+        return code
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    """A service logs at INFO; a one-shot verb says only what went wrong (its own line), so
+    the clients' connection retries stay quiet unless --debug."""
+    if args.debug:
+        level = logging.DEBUG
+    elif args.command in ("worker", "demo", "simulate"):
+        level = logging.INFO
+    else:
+        level = logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if not args.debug and args.command != "worker":
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
+def _service_addresses() -> tuple[str, str]:
+    try:
+        settings = Settings.from_env()
+    except SettingsError:
+        return "DEALSTREAM_BROKERS", "DEALSTREAM_REDIS_URL"
+    return ",".join(settings.broker_list), settings.redis_url
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -106,8 +138,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         rules = load_rules(args.file)
         if args.action == "diff":
             if args.new is None:
-                print("dealstream rules diff OLD NEW: the new file is missing", file=sys.stderr)
-                return 2
+                raise CliError("give two files: dealstream rules diff OLD NEW")
             for line in diff_rules(rules, load_rules(args.new)):
                 print(line)
             return 0
@@ -117,6 +148,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             asyncio.run(publish_rules(Settings.from_env(), args.file.read_text(), str(args.file)))
             print(f"{args.file}: published version {rules.version} to every worker")
             return 0
+        if args.new is not None:
+            raise CliError(f"`rules {args.action}` takes one file ({args.new} is one too many)")
         print(f"{args.file}: ok (version {rules.version})")
         return 0
     if args.command == "demo":
@@ -144,8 +177,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         try:
             again = asyncio.run(replay(settings, parse_when(args.since), args.topic))
         except ReplayError as exc:
-            print(f"dealstream replay: {exc}", file=sys.stderr)
-            return 2
+            raise CliError(str(exc)) from None
         for name, count in sorted(again.items()):
             print(f"{name}: {count} messages will be re-processed")
         print("offsets moved; start the workers to re-process" if again else "nothing to replay")

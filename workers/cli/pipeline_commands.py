@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import urllib.error
 import urllib.request
 from typing import Any
 
 import orjson
 
+from workers.cli.errors import UNAVAILABLE, CliError
 from workers.pipeline.formulas import size
+from workers.rules.references import did_you_mean
 from workers.settings import Settings
 
 
@@ -23,16 +24,28 @@ def fetch(url: str) -> dict[str, Any]:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     url = args.url or f"http://{settings.web_host}:{settings.web_port}"
     report: dict[str, Any] = {"pipelines": []}
+    if args.action == "size":
+        given = _size_arguments(args)  # bad numbers are refused before any worker is asked
     needs_worker = args.action == "report" or None in (args.avg_deal_size, args.close_rate)
     if needs_worker:
         try:
             report = fetch(url)
-        except (OSError, urllib.error.URLError) as exc:
-            print(f"dealstream pipeline: cannot read {url}/pipelines: {exc}", file=sys.stderr)
-            return 2
+        except (OSError, urllib.error.URLError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise CliError(
+                f"cannot read {url}/pipelines ({reason}): is a worker running there? "
+                "(--url or DEALSTREAM_WEB_HOST/DEALSTREAM_WEB_PORT)",
+                UNAVAILABLE,
+            ) from None
     pipelines = report["pipelines"]
     if args.pipeline:
+        names = [p["pipeline"] for p in pipelines]
         pipelines = [p for p in pipelines if p["pipeline"] == args.pipeline]
+        if not pipelines and needs_worker:
+            raise CliError(
+                f"--pipeline {args.pipeline}: no such pipeline "
+                f"(known: {', '.join(names) or 'none'}){did_you_mean(args.pipeline, names)}"
+            )
     if args.action == "report":
         if args.json:
             print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
@@ -40,7 +53,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             for p in pipelines:
                 print_pipeline(p)
         return 0
-    return print_size(args, pipelines[0] if pipelines else {})
+    return print_size(args, given, pipelines[0] if pipelines else {})
 
 
 def print_pipeline(p: dict[str, Any]) -> None:
@@ -62,28 +75,61 @@ def print_pipeline(p: dict[str, Any]) -> None:
         )
 
 
-def print_size(args: argparse.Namespace, observed: dict[str, Any]) -> int:
+def _size_arguments(args: argparse.Namespace) -> dict[str, float | int | None]:
+    """The sizing numbers given on the command line, each checked (None: not given)."""
     if args.target_revenue is None:
-        print("dealstream pipeline size: --target-revenue is required", file=sys.stderr)
-        return 2
-    avg = (
-        args.avg_deal_size if args.avg_deal_size is not None else observed.get("avg_won_deal_size")
-    )
-    rate = args.close_rate if args.close_rate is not None else observed.get("win_rate")
-    reps = args.reps
-    missing = [
-        n for n, v in (("--avg-deal-size", avg), ("--close-rate", rate), ("--reps", reps)) if not v
-    ]
-    if missing:
-        print(
-            f"dealstream pipeline size: nothing observed yet for {', '.join(missing)}; give it",
-            file=sys.stderr,
+        raise CliError("pipeline size needs --target-revenue (the revenue to reach, > 0)")
+    if not args.target_revenue > 0:
+        raise CliError(f"--target-revenue {args.target_revenue:g}: must be > 0")
+    if args.avg_deal_size is not None and not args.avg_deal_size > 0:
+        raise CliError(f"--avg-deal-size {args.avg_deal_size:g}: must be > 0")
+    if args.reps is not None and args.reps < 1:
+        raise CliError(f"--reps {args.reps}: must be ≥ 1")
+    return {"close_rate": None if args.close_rate is None else parse_rate(args.close_rate)}
+
+
+def parse_rate(text: str) -> float:
+    """`0.25` or `25%`: a close rate in (0, 1]."""
+    percent = text.strip().endswith("%")
+    try:
+        value = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise CliError(
+            f"--close-rate {text}: give a fraction like 0.25 or a percentage like 25%"
+        ) from None
+    rate = value / 100 if percent else value
+    if not 0 < rate <= 1:
+        hint = (
+            f" (for {value:g} percent write {value:g}%)" if not percent and 1 < value <= 100 else ""
         )
-        return 2
+        raise CliError(f"--close-rate {text}: must be in (0, 1] or (0%, 100%]{hint}")
+    return rate
+
+
+def print_size(
+    args: argparse.Namespace, given: dict[str, float | int | None], observed: dict[str, Any]
+) -> int:
+    avg = args.avg_deal_size
+    if avg is None:
+        avg = observed.get("avg_won_deal_size")
+    rate = given["close_rate"]
+    if rate is None:
+        rate = observed.get("win_rate")
+    missing = [n for n, v in (("--avg-deal-size", avg), ("--close-rate", rate)) if not v]
+    if missing:
+        raise CliError(f"the worker has observed no won deals yet, so give {' and '.join(missing)}")
     deal, close = float(avg or 0), float(rate or 0)
-    result = size(args.target_revenue, deal, close, int(reps or 0))
+    result = size(args.target_revenue, deal, close, args.reps)
     target = args.target_revenue
+    if args.json:
+        print(orjson.dumps({
+            "target_revenue": target, "avg_deal_size": deal, "close_rate": close,
+            "reps": args.reps, "deals": result.deals, "leads": result.leads,
+            "leads_per_rep": result.leads_per_rep,
+        }).decode())  # fmt: skip
+        return 0
     print(f"target revenue {target:,.2f} at {deal:,.2f} a deal → {result.deals} deals")
     print(f"at a close rate of {close:g} → {result.leads} leads")
-    print(f"with {reps} reps → {result.leads_per_rep} leads per rep")
+    if result.leads_per_rep is not None:
+        print(f"with {args.reps} reps → {result.leads_per_rep} leads per rep")
     return 0

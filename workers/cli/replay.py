@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas.catalog import INPUT_TOPICS
-from workers.kafka_client import client_options
+from workers.kafka_client import client_options, started
 from workers.settings import Settings
 
 
@@ -38,13 +38,10 @@ def parse_when(text: str) -> dt.datetime:
 
 async def group_members(settings: Settings) -> int:
     admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
-    try:
+    async with started(admin):
         described = await admin.describe_consumer_groups([settings.app_id])
         groups = described[0].to_object()["groups"] if described else []
         return sum(len(g["members"]) for g in groups)
-    finally:
-        await admin.close()
 
 
 async def replay(
@@ -57,8 +54,7 @@ async def replay(
     names = topics or [t.name for t in INPUT_TOPICS]
     consumer = AIOKafkaConsumer(**client_options(settings), group_id=settings.app_id,
                                 enable_auto_commit=False)  # fmt: skip
-    await consumer.start()
-    try:
+    async with started(consumer):
         tps = []
         for name in names:
             try:  # the topic's metadata, so that its partitions are known
@@ -85,5 +81,3 @@ async def replay(
         if target:
             await consumer.commit(target)
         return again
-    finally:
-        await consumer.stop()

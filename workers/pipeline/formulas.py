@@ -12,20 +12,25 @@ from dataclasses import dataclass
 class Sizing:
     deals: int
     leads: int
-    leads_per_rep: int
+    leads_per_rep: int | None  # None when the number of reps was not given
 
 
-def size(target_revenue: float, avg_deal_size: float, close_rate: float, reps: int) -> Sizing:
+def size(
+    target_revenue: float, avg_deal_size: float, close_rate: float, reps: int | None = None
+) -> Sizing:
     """Deals = target / average deal size; leads = deals / close rate; per rep = leads / reps.
 
     Source 004: 100,000 at 500 a deal → 200 deals; at 0.8 → 250 leads; 10 reps → 25 each.
     Each step rounds up: a fraction of a deal or a lead still has to be found.
     """
-    if avg_deal_size <= 0 or not 0 < close_rate <= 1 or reps < 1:
-        raise ValueError("need an average deal size > 0, a close rate in (0, 1] and reps ≥ 1")
+    if target_revenue <= 0 or avg_deal_size <= 0 or not 0 < close_rate <= 1:
+        raise ValueError("need a target > 0, an average deal size > 0, a close rate in (0, 1]")
+    if reps is not None and reps < 1:
+        raise ValueError("need reps ≥ 1")
     deals = math.ceil(round(target_revenue / avg_deal_size, 9))
     leads = math.ceil(round(deals / close_rate, 9))
-    return Sizing(deals, leads, math.ceil(round(leads / reps, 9)))
+    per_rep = None if reps is None else math.ceil(round(leads / reps, 9))
+    return Sizing(deals, leads, per_rep)
 
 
 def win_rate(won: int, lost: int) -> float | None:

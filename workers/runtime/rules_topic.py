@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from workers.kafka_client import client_options
+from workers.kafka_client import client_options, started
 from workers.rules.errors import RulesError
 from workers.rules.loader import parse_rules
 from workers.rules.model import Rules
@@ -33,11 +33,8 @@ async def publish_rules(settings: Settings, text: str, file: str) -> Rules:
     """Validate, then publish (raises RulesError and publishes nothing when invalid)."""
     rules = parse_rules(text, file)
     producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
+    async with started(producer):
         await producer.send_and_wait(settings.topic(RULES_TOPIC), text.encode(), key=KEY)
-    finally:
-        await producer.stop()
     return rules
 
 
@@ -47,8 +44,7 @@ async def latest_published(settings: Settings) -> tuple[Rules, str] | None:
         **client_options(settings), enable_auto_commit=False, group_id=None,
         auto_offset_reset="earliest",
     )  # fmt: skip
-    await consumer.start()
-    try:
+    async with started(consumer):
         tp = TopicPartition(settings.topic(RULES_TOPIC), 0)
         if settings.topic(RULES_TOPIC) not in await consumer.topics():
             return None
@@ -66,8 +62,6 @@ async def latest_published(settings: Settings) -> tuple[Rules, str] | None:
                 if isinstance(parsed, Rules):
                     found = parsed, (message.value or b"").decode()
         return found
-    finally:
-        await consumer.stop()
 
 
 def _parse(value: bytes | None, offset: int) -> Rules | RulesError:

@@ -12,6 +12,7 @@ from faust.worker import Worker
 from workers.rules.errors import RulesError
 from workers.rules.loader import load_rules
 from workers.runtime.app import build_app
+from workers.runtime.preflight import check_kafka
 from workers.runtime.rules_topic import latest_published
 from workers.settings import Settings
 
@@ -20,6 +21,9 @@ def run_worker(settings: Settings) -> NoReturn:
     rules = load_rules(settings.rules_file)
     loop = asyncio.new_event_loop()  # Faust makes its own loop afterwards
     try:
+        loop.run_until_complete(
+            check_kafka(settings, settings.startup_wait)
+        )  # StartupError: one line, exit 1
         published = loop.run_until_complete(latest_published(settings))
     except (OSError, KafkaError, RulesError) as exc:  # the watcher catches up later
         logging.getLogger(__name__).warning("rules topic not read at start-up: %s", exc)

@@ -48,6 +48,9 @@ class Settings:
         "Seconds before the group evicts a worker that stopped heartbeating (failover time)",
         default=10.0,
     )
+    startup_wait: float = _doc(
+        "Seconds a starting worker waits for Kafka to answer before it exits 1", default=30.0
+    )
     security_protocol: str = _doc("Kafka security protocol", default="PLAINTEXT")
     sasl_mechanism: str = _doc("SASL mechanism: PLAIN, SCRAM-SHA-256/512", default="PLAIN")
     sasl_username: str = _doc("SASL user name", default="")
@@ -79,6 +82,10 @@ class Settings:
             raise SettingsError(
                 "DEALSTREAM_SESSION_TIMEOUT", str(self.session_timeout), "must be 6..300 seconds"
             )
+        if not 0 <= self.startup_wait <= 3600:
+            raise SettingsError(
+                "DEALSTREAM_STARTUP_WAIT", str(self.startup_wait), "must be 0..3600 seconds"
+            )
         if not 0 < self.web_port < 65536:
             raise SettingsError("DEALSTREAM_WEB_PORT", str(self.web_port), "must be 1..65535")
         _one_of("DEALSTREAM_STORE", self.store, STORES)
@@ -92,6 +99,16 @@ class Settings:
             raise SettingsError("DEALSTREAM_REDIS_URL", self.redis_url, "expected redis://...")
         if not self.rules_file.is_file():
             raise SettingsError("DEALSTREAM_RULES_FILE", str(self.rules_file), "no such file")
+        if self.ssl_cafile:
+            cafile = Path(self.ssl_cafile)
+            if not cafile.is_file():
+                raise SettingsError("DEALSTREAM_SSL_CAFILE", self.ssl_cafile, "no such file")
+            if not os.access(cafile, os.R_OK):
+                raise SettingsError("DEALSTREAM_SSL_CAFILE", self.ssl_cafile, "not readable")
+        if self.security_protocol.startswith("SASL") and not self.sasl_username:
+            raise SettingsError(
+                "DEALSTREAM_SASL_USERNAME", "", f"required with {self.security_protocol}"
+            )
         if self.clock != "system" and not self.clock.startswith("offset-file:"):
             kind, _, rest = self.clock.partition(":")
             factor, at, anchor = rest.partition("@")
@@ -171,6 +188,7 @@ _PARSERS: dict[str, Callable[[str, str], Any]] = {
     "max_message_bytes": _int,
     "dedupe_window": _int,
     "session_timeout": lambda name, raw: _float(name, raw),
+    "startup_wait": lambda name, raw: _float(name, raw),
     "data_dir": lambda _n, raw: Path(raw),
     "rules_file": lambda _n, raw: Path(raw),
 }

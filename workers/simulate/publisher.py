@@ -11,7 +11,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaProducer
 
 from workers.clock import AcceleratedClock
-from workers.kafka_client import client_options
+from workers.kafka_client import client_options, started
 from workers.settings import Settings
 from workers.simulate.simulator import SimulationConfig, Simulator
 
@@ -38,20 +38,26 @@ class Publisher:
         producer = AIOKafkaProducer(
             **client_options(self.settings), acks="all", enable_idempotence=True, linger_ms=5
         )
-        await producer.start()
-        started = time.monotonic()
-        try:
-            while duration is None or time.monotonic() - started < duration:
-                tick = time.monotonic()
-                now = self.clock.now().timestamp()
-                futures = []
-                for _, topic, key, value in self.simulator.until(now):
-                    futures.append(await producer.send(self.settings.topic(topic), value, key=key))
-                    self.sent[topic] += 1
-                if futures:
-                    await asyncio.gather(*futures)
-                if on_tick is not None:
-                    on_tick(self)
-                await asyncio.sleep(max(0.0, interval - (time.monotonic() - tick)))
-        finally:
-            await producer.stop()
+        async with started(producer):
+            await self._loop(producer, duration, on_tick, interval)
+
+    async def _loop(
+        self,
+        producer: AIOKafkaProducer,
+        duration: float | None,
+        on_tick: Callable[[Publisher], None] | None,
+        interval: float,
+    ) -> None:
+        begun = time.monotonic()
+        while duration is None or time.monotonic() - begun < duration:
+            tick = time.monotonic()
+            now = self.clock.now().timestamp()
+            futures = []
+            for _, topic, key, value in self.simulator.until(now):
+                futures.append(await producer.send(self.settings.topic(topic), value, key=key))
+                self.sent[topic] += 1
+            if futures:
+                await asyncio.gather(*futures)
+            if on_tick is not None:
+                on_tick(self)
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - tick)))

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from workers.kafka_client import client_options
+from workers.kafka_client import client_options, started
 from workers.settings import Settings
 from workers.topics.errors import TopicError
 from workers.topics.plan import TopicSpec, planned_topics
@@ -21,8 +21,7 @@ class CreateReport:
 async def create_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> CreateReport:
     specs = planned_topics(settings) if specs is None else specs
     admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=15000)
-    await admin.start()
-    try:
+    async with started(admin):
         existing = set(await admin.list_topics())
         report = CreateReport()
         missing = [s for s in specs if s.name not in existing]
@@ -41,8 +40,6 @@ async def create_topics(settings: Settings, specs: list[TopicSpec] | None = None
             )
             report.created = [s.name for s in missing]
         return report
-    finally:
-        await admin.close()
 
 
 async def _check_partitions(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> None:
