@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from workers.devstack import LocalStack
-from workers.devstack.processes import free_port
+from workers.devstack.processes import free_port, tied
 from workers.settings import Settings
 from workers.topics.admin import create_topics
 
@@ -51,7 +51,7 @@ def worker(env: dict[str, str], log: Path, ready_within: float = 90) -> Iterator
     port = free_port()
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli.main", "worker"],
+            tied([sys.executable, "-m", "workers.cli.main", "worker"]),
             env={**os.environ, **env, "DEALSTREAM_WEB_PORT": str(port)},
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -12,7 +12,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workers.devstack.processes import free_port
+from workers.devstack.processes import free_port, tied
 
 
 @dataclass
@@ -32,7 +32,7 @@ class WorkerProcess:
         }
         with self.log_file.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "workers.cli.main", "worker"],
+                tied([sys.executable, "-m", "workers.cli.main", "worker"]),
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

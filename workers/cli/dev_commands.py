@@ -41,7 +41,7 @@ def dev(action: str, workdir: Path) -> int:
         return 0
     if existing:
         existing.stop()
-    stack = LocalStack.create(workdir)
+    stack = LocalStack.create(workdir, detached=True)
     stack.start()
     print("local stack: up (stop it with `dealstream dev down`)")
     _print_env(stack)

@@ -19,7 +19,7 @@ from rich.live import Live
 from workers.demo.feed import Feed, follow, poll_worker
 from workers.demo.view import parse_metrics, render, summary, total
 from workers.devstack import LocalStack
-from workers.devstack.processes import free_port
+from workers.devstack.processes import free_port, tied
 from workers.settings import Settings
 from workers.simulate.publisher import Publisher, clock_setting
 from workers.simulate.simulator import SimulationConfig
@@ -55,7 +55,7 @@ def run_demo(
         asyncio.run(create_topics(settings))
         log = (workdir / "worker.log").open("ab")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli.main", "worker"],
+            tied([sys.executable, "-m", "workers.cli.main", "worker"]),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

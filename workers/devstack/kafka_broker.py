@@ -80,6 +80,7 @@ class KafkaBroker:
     controller_port: int = field(default_factory=processes.free_port)
     heap: str = "768m"
     pid: int | None = None
+    detached: bool = False  # True: outlives the process that starts it (`dev up`)
 
     @property
     def bootstrap(self) -> str:
@@ -123,7 +124,7 @@ class KafkaBroker:
             "kafka.Kafka",
             str(config),
         ]
-        self.pid = processes.spawn(argv, self.log_file, self.workdir)
+        self.pid = processes.spawn(argv, self.log_file, self.workdir, detached=self.detached)
         processes.wait_until(
             self.answers, timeout=timeout, what="Kafka", pid=self.pid, log_file=self.log_file
         )

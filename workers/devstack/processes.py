@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,12 +26,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def spawn(argv: Sequence[str], log_file: Path, cwd: Path, env: dict[str, str] | None = None) -> int:
-    """Start a server in its own session (so it outlives `dev up`); return its pid."""
+def tied(argv: Sequence[str]) -> list[str]:
+    """`argv`, run so that the kernel kills it when the process that starts it dies, however
+    it dies (SIGTERM, SIGKILL, a crash): util-linux's `setpriv --pdeathsig KILL` sets the
+    parent-death signal and execs it (the signal survives the exec)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise DevStackError("setpriv not found: install util-linux (apt-get install util-linux)")
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv]
+
+
+def spawn(
+    argv: Sequence[str],
+    log_file: Path,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    *,
+    detached: bool = False,
+) -> int:
+    """Start a server in its own process group; return its pid. It dies with this process
+    unless `detached` (`dev up`, whose servers outlive the command)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         proc = subprocess.Popen(
-            list(argv),
+            list(argv) if detached else tied(argv),
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -16,6 +16,7 @@ class RedisServer:
     workdir: Path
     port: int = field(default_factory=processes.free_port)
     pid: int | None = None
+    detached: bool = False  # True: outlives the process that starts it (`dev up`)
 
     @property
     def url(self) -> str:
@@ -49,7 +50,7 @@ class RedisServer:
             "--protected-mode",
             "yes",
         ]
-        self.pid = processes.spawn(argv, self.log_file, self.workdir)
+        self.pid = processes.spawn(argv, self.log_file, self.workdir, detached=self.detached)
         processes.wait_until(
             self.answers, timeout=timeout, what="Redis", pid=self.pid, log_file=self.log_file
         )

@@ -19,8 +19,13 @@ class LocalStack:
     redis: RedisServer
 
     @classmethod
-    def create(cls, workdir: Path) -> LocalStack:
-        return cls(workdir, KafkaBroker(workdir / "kafka"), RedisServer(workdir / "redis"))
+    def create(cls, workdir: Path, *, detached: bool = False) -> LocalStack:
+        """Servers that die with this process, or (`detached`, for `dev up`) outlive it."""
+        return cls(
+            workdir,
+            KafkaBroker(workdir / "kafka", detached=detached),
+            RedisServer(workdir / "redis", detached=detached),
+        )
 
     @property
     def state_file(self) -> Path:
