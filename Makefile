@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
 .PHONY: help install system-deps lock demo test test-unit test-integration lint fmt typecheck \
-        check up down worker bench clean
+        check up down worker bench contract clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ worker: install ## run one worker against the local stack (after `make up`)
 
 bench: install ## run the benchmarks; results go to benchmarks/RESULTS.md
 	$(BIN)/python -m benchmarks.run_all
+
+contract: install ## rewrite docs/contract.md from schemas/*.json (a test checks they agree)
+	$(BIN)/python -m schemas.contract_doc
 
 clean: ## remove the venv, caches and local state (keeps the Kafka jar cache)
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
