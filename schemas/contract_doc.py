@@ -13,6 +13,7 @@ from schemas.catalog import ENGAGEMENT_KINDS, INPUT_TOPICS, OUTPUT_TOPICS, VERSI
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "contract.md"
 COMMON = ("type", "event_id", "occurred_at", "schema_version")
+KINDS = ", ".join(f"`{k}`" for k in ENGAGEMENT_KINDS)
 
 INTRO = f"""# The event contract, version {VERSION}
 
@@ -29,16 +30,16 @@ A later version may add optional fields, never drop or rename one.
   key): an entity's events must land on one partition, in order.
 - Every topic name takes the prefix `DEALSTREAM_TOPIC_PREFIX` (default empty).
 - Every input event has `event_id` (unique per event: the dedupe key), `type` (below),
-  `occurred_at` (RFC 3339 with `Z` or a `+HH:MM` offset) and `schema_version` (optional, `{VERSION}`).
+  `occurred_at` (RFC 3339 with `Z` or a `+HH:MM` offset) and `schema_version` (optional,
+  `{VERSION}`).
 - An input that breaks this contract is never applied and never dropped silently: it goes to
   `crm.dead-letters` with its original bytes and a reason code (table at the end).
 - Every output carries `emitted_at`, and `event_id`: the input event that caused it where one
   did. Outputs have deterministic ids (`firing_id`, `assignment_id`, `move_id`,
   `notification_id`): the workers never publish the same one twice, across restarts and
   rebalances, and a consumer may still dedupe on them.
-- Engagement kinds the contract names: {", ".join(f"`{k}`" for k in ENGAGEMENT_KINDS)}; others
-  are accepted on the topic and scored only when a rules file declares them
-  (`engagement_kinds`).
+- Engagement kinds the contract names: {KINDS}; others are accepted on the topic
+  and scored only when a rules file declares them (`engagement_kinds`).
 """
 
 # The reason codes of crm.dead-letters (`workers.ingest.errors.RejectCode`; a test keeps
