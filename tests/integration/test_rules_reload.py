@@ -31,7 +31,7 @@ scoring:
   profile:
     contact: [{{id: hot, field: lead_status, equals: Hot, points: {hot}}}]
   engagement:
-    rules: [{{id: demo, kind: demo_request, points: 30}}]
+    rules: [{{id: demo, kind: demo_request, points: {demo}}}]
 """
 N = 6
 
@@ -44,8 +44,10 @@ def test_published_rules_switch_every_worker_without_a_restart(
     stack: LocalStack, worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
     v1, v2 = tmp_path / "v1.yaml", tmp_path / "v2.yaml"
-    v1.write_text(RULES.format(version="v1", hot=0))
-    v2.write_text(RULES.format(version="v2", hot=20))  # the profile rule changes: re-score
+    v1.write_text(RULES.format(version="v1", hot=0, demo=25))
+    # the profile rule and a kind's points change: every held contact is re-scored, its past
+    # demo request now worth 30 (issue 14.8)
+    v2.write_text(RULES.format(version="v2", hot=20, demo=30))
     env = {**worker_env, "DEALSTREAM_RULES_FILE": str(v1)}
     settings = Settings.from_env(env)
     asyncio.run(create_topics(settings))
@@ -127,6 +129,8 @@ def test_published_rules_switch_every_worker_without_a_restart(
     }
     v2_scores = Counter(s["contact_id"] for s in scores if s["rules_version"] == "v2")
     assert set(v2_scores.values()) == {1}  # re-scored once each, in the background
+    for w in pair:
+        assert w.metric("dealstream_rules_rescore_remaining") == 0
 
 
 def test_a_fresh_worker_starts_with_the_published_rules(
@@ -135,8 +139,8 @@ def test_a_fresh_worker_starts_with_the_published_rules(
     """Issue 14.2: rules published while no worker runs win over DEALSTREAM_RULES_FILE at
     start-up (an empty store, no reload), and the worker scores by them."""
     v1, v2 = tmp_path / "v1.yaml", tmp_path / "v2.yaml"
-    v1.write_text(RULES.format(version="v1", hot=0))
-    v2.write_text(RULES.format(version="v2", hot=20))
+    v1.write_text(RULES.format(version="v1", hot=0, demo=30))
+    v2.write_text(RULES.format(version="v2", hot=20, demo=30))
     env = {**worker_env, "DEALSTREAM_RULES_FILE": str(v1)}
     settings = Settings.from_env(env)
     asyncio.run(create_topics(settings))

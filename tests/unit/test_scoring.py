@@ -118,6 +118,20 @@ def test_repeat_opens_are_capped_per_window_and_a_replay_counts_once() -> None:
     assert len([e for e in state.ledger if e[0] == "open"]) == 4
 
 
+def test_a_new_rules_version_revalues_past_engagements() -> None:
+    """Issue 14.8: a kind's points raised 25 → 30 re-value the demo request already in the
+    ledger; a rule removed no longer counts."""
+    state = engage(contact({}), "demo_request", 1)
+    at = T0.timestamp()
+    assert scorer.snapshot(state, at).engagement == 2500
+    raised = Scorer(parse_rules(RULES.replace("points: 25", "points: 30")))
+    assert raised.snapshot(state, at).engagement == 3000
+    removed = Scorer(
+        parse_rules(RULES.replace("      - {id: demo, kind: demo_request, points: 25}\n", ""))
+    )
+    assert removed.snapshot(state, at).engagement == 0
+
+
 def test_engagement_decays_with_time_and_is_capped() -> None:
     state = contact({})
     for n in range(4):

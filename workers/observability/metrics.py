@@ -64,6 +64,11 @@ class Metrics:
             "Published rules files that did not validate (the rules in force stayed)",
             registry=r,
         )
+        self.rules_rescore_remaining = Gauge(
+            "dealstream_rules_rescore_remaining",
+            "Contacts of this worker's partitions still scored by an older rules version",
+            registry=r,
+        )
         self.trigger_firings = Counter(
             "dealstream_trigger_firings_total",
             "Time-in-stage trigger firings",

@@ -78,6 +78,7 @@ class ScoringRuntime:
         self.org_fields = raw_topic(app, settings, ORG_FIELDS)
         raw_topic(app, settings, SALES_READY)
         self.indexes: dict[int, DueIndex] = {}
+        self.stale: dict[int, set[str]] = {}  # per partition: contacts an older version scored
         self.resync: set[int] = set()
         self.view = view
         if view is not None:
@@ -85,12 +86,16 @@ class ScoringRuntime:
         app.agent(self.membership, name="org-membership")(self._membership_agent)
         app.agent(self.org_fields, name="org-fields")(self._org_fields_agent)
         ticks.subscribe("scoring", self._process_due, self._reset)
+        ctx.metrics.before_render.append(
+            lambda: ctx.metrics.rules_rescore_remaining.set(sum(map(len, self.stale.values())))
+        )
 
     def reload(self, rules: Rules) -> None:
         """A new rules version: every stored contact is re-scored once, in the background (the
         rebuilt due index has them due now), and only changed scores are published."""
         self.scorer = Scorer(rules)
         self.indexes.clear()
+        self.stale.clear()
 
     # --- contact-keyed inputs -----------------------------------------------------------------
     def _load(self, key: str, partition: int) -> ContactState:
@@ -140,6 +145,9 @@ class ScoringRuntime:
         index = self.indexes.get(partition)
         if index is not None:
             index.set(key, self.scorer.next_rescore(result.state, now.timestamp()))
+        stale = self.stale.get(partition)
+        if stale:
+            stale.discard(key)
 
     async def _publish(
         self, state: ContactState, snap: Snapshot, event_id: str | None, now: dt.datetime
@@ -265,6 +273,8 @@ class ScoringRuntime:
                 continue
             if index.due_at(key) is None:
                 index.set(key, self.scorer.next_rescore(state, now))
+            if state.last is not None and state.last.rules_version != self.scorer.version:
+                self.stale.setdefault(partition, set()).add(key)
             if resync and self.view is not None and state.last is not None:
                 record = score_record(state, state.last, None, self.ctx.clock.now())
                 self.view.submit(key, self._document(state, record))
@@ -276,6 +286,7 @@ class ScoringRuntime:
     def _reset(self, partitions: set[int]) -> None:
         for partition in partitions:
             self.indexes.pop(partition, None)
+            self.stale.pop(partition, None)
         if self.view is not None:
             self.resync |= partitions
 

@@ -67,6 +67,7 @@ class EngagementScorer:
             )
             for r in rules.rules
         ]
+        self.points_by_id = {r.id: r.cents for r in self.rules}
         self.decay_kind = rules.decay.kind
         self.decay_period = parse_duration(rules.decay.period)
         self.max_cents = None if rules.max_total is None else cents(rules.max_total)
@@ -106,10 +107,17 @@ class EngagementScorer:
         return 1.0 if age < self.decay_period else 0.0
 
     def contributions(self, ledger: Sequence[Entry], now: float) -> list[tuple[str, int]]:
-        """(rule id, hundredths) per rule after decay, then the total cap as a negative line."""
+        """(rule id, hundredths) per rule after decay, then the total cap as a negative line.
+
+        Points are the rules' in force: a rule whose points changed re-values the past
+        engagements it matched, a rule that was removed no longer counts (its entries stay in
+        the ledger, so restoring the rule restores them)."""
         per_rule: dict[str, float] = defaultdict(float)
-        for rule_id, points, at, _ in ledger:
-            per_rule[rule_id] += points * self.factor(now - at)
+        points_of = self.points_by_id
+        for rule_id, _, at, _ in ledger:
+            points = points_of.get(rule_id)
+            if points is not None:
+                per_rule[rule_id] += points * self.factor(now - at)
         out = [(rule_id, round(value)) for rule_id, value in per_rule.items() if round(value) != 0]
         total = sum(c for _, c in out)
         if self.max_cents is not None and total > self.max_cents:
