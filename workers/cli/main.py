@@ -11,6 +11,12 @@ from pathlib import Path
 
 from workers.cli import dev_commands, pipeline_commands
 from workers.cli.errors import CliError, OneLineParser, describe
+from workers.observability.log_guard import (
+    RepeatLimiter,
+    guard_handlers,
+    install_redaction,
+    secrets_of,
+)
 from workers.rules.diff import diff_rules
 from workers.rules.loader import load_rules
 from workers.settings import Settings, SettingsError
@@ -116,7 +122,13 @@ def _configure_logging(args: argparse.Namespace) -> None:
         level = logging.INFO
     else:
         level = logging.WARNING
+    try:  # secrets are redacted from every log line, whatever the level
+        settings = Settings.from_env()
+        install_redaction(secrets_of(settings.sasl_password, settings.redis_url))
+    except SettingsError:
+        pass  # the verb reports the bad setting itself
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    guard_handlers(logging.getLogger().handlers, RepeatLimiter())
     if not args.debug and args.command != "worker":
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from workers.devstack import processes
 from workers.devstack.errors import DevStackError
+from workers.devstack.secured import SecuredListener
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POM = REPO_ROOT / "deploy" / "local" / "kafka" / "pom.xml"
@@ -81,6 +82,7 @@ class KafkaBroker:
     heap: str = "768m"
     pid: int | None = None
     detached: bool = False  # True: outlives the process that starts it (`dev up`)
+    secured: SecuredListener | None = None  # a SASL_SSL listener beside PLAINTEXT (tests)
 
     @property
     def bootstrap(self) -> str:
@@ -108,6 +110,7 @@ class KafkaBroker:
                 f"--cluster-id={cluster_id}",  # one "=" word: an id may begin with "-"
                 "-c",
                 str(config),
+                *(self.secured.format_arguments() if self.secured else []),
             ]
             out = subprocess.run(argv, capture_output=True, text=True, check=False)
             if out.returncode != 0:
@@ -177,6 +180,12 @@ class KafkaBroker:
             "log.cleaner.backoff.ms": "5000",
             "message.max.bytes": "2097152",
         }
+        if self.secured is not None:
+            sasl = f"SASL_SSL://127.0.0.1:{self.secured.port}"
+            props["listeners"] += f",{sasl}"
+            props["advertised.listeners"] += f",{sasl}"
+            props["listener.security.protocol.map"] += ",SASL_SSL:SASL_SSL"
+            props |= self.secured.properties(self.workdir)
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         return path
 

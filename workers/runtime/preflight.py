@@ -8,11 +8,13 @@ import logging
 import ssl
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import create_conn
 from aiokafka.errors import (
     AuthenticationFailedError,
     AuthenticationMethodNotSupported,
     ClusterAuthorizationFailedError,
     IllegalSaslStateError,
+    KafkaConnectionError,
     KafkaError,
     SaslAuthenticationFailed,
     UnsupportedSaslMechanismError,
@@ -56,9 +58,13 @@ async def _check(settings: Settings, wait: float) -> None:
     while True:
         admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=5000)
         try:
-            async with started(admin):
-                await admin.list_topics()
-            return
+            try:
+                async with started(admin):
+                    await admin.list_topics()
+                return
+            except KafkaConnectionError:
+                await _diagnose(settings)  # raises the cause the bootstrap error hides
+                raise
         except AUTH_ERRORS as exc:
             raise StartupError(
                 f"Kafka at {brokers} refused the login of {settings.sasl_username!r} with "
@@ -86,3 +92,20 @@ async def _check(settings: Settings, wait: float) -> None:
                 log.warning("Kafka at %s does not answer yet; trying for %g s", brokers, wait)
                 told = True
         await asyncio.sleep(min(2.0, max(0.0, deadline - loop.time())))
+
+
+async def _diagnose(settings: Settings) -> None:
+    """aiokafka says only "Unable to bootstrap": connect to each bootstrap server directly and
+    raise what stopped it (a refused login, a certificate not trusted); return if nothing
+    but the connection itself failed."""
+    options = client_options(settings)
+    options.pop("bootstrap_servers")
+    for broker in settings.broker_list:
+        host, _, port = broker.rpartition(":")
+        try:
+            conn = await create_conn(host, int(port), request_timeout_ms=5000, **options)
+        except (*AUTH_ERRORS, ssl.SSLError):
+            raise
+        except Exception:  # refused, unreachable, timed out: the caller retries
+            continue
+        conn.close()

@@ -9,6 +9,12 @@ from typing import NoReturn
 from aiokafka.errors import KafkaError
 from faust.worker import Worker
 
+from workers.observability.log_guard import (
+    RepeatLimiter,
+    guard_handlers,
+    install_redaction,
+    secrets_of,
+)
 from workers.rules.errors import RulesError
 from workers.rules.loader import load_rules
 from workers.runtime.app import build_app
@@ -16,8 +22,20 @@ from workers.runtime.preflight import check_kafka
 from workers.runtime.rules_topic import latest_published
 from workers.settings import Settings
 
+LIMITER = RepeatLimiter(interval=30.0)
+
+
+class GuardedWorker(Worker):
+    """Faust's worker, with the repeat limiter on every handler of the logging it sets up."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        guard_handlers(logger.handlers, LIMITER)
+
 
 def run_worker(settings: Settings) -> NoReturn:
+    install_redaction(secrets_of(settings.sasl_password, settings.redis_url))
+    guard_handlers(logging.getLogger().handlers, LIMITER)
     rules = load_rules(settings.rules_file)
     loop = asyncio.new_event_loop()  # Faust makes its own loop afterwards
     try:
@@ -49,7 +67,7 @@ def run_worker(settings: Settings) -> NoReturn:
         settings.web_host,
         settings.web_port,
     )
-    worker = Worker(ctx.app, loglevel=settings.log_level.upper(), quiet=True)
+    worker = GuardedWorker(ctx.app, loglevel=settings.log_level.upper(), quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG, which makes every library's
     # debug call build a log record (a tenth of the CPU under load): no spinner for a service.
     worker.spinner = None
