@@ -198,6 +198,9 @@ class DeadLetter(Output, frozen=True, kw_only=True):
     key: str | None
     value: str
     error: DeadLetterError
+    value_size: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    value_sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")] | None = None
+    value_truncated: bool = False
 
 
 class TriggerFiring(Output, frozen=True, kw_only=True):

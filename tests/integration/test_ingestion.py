@@ -117,3 +117,47 @@ def test_valid_processed_invalid_dead_lettered_duplicate_ignored(
     assert worker.get("/healthz")[0] == 200
 
     assert worker.terminate(timeout=30) == 0
+
+
+def pad(value: bytes, size: int) -> bytes:
+    """The JSON object `value` grown to exactly `size` bytes with a `bio` field."""
+    head = value[:-1] + b', "fields": {"bio": "'
+    return head + b"x" * (size - len(head) - 3) + b'"}}'
+
+
+def test_oversize_inputs_of_any_size_the_broker_accepts_are_dead_lettered_once_delivered(
+    stack: LocalStack, worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    """Issue 16.2: 300 KB, 1 MB and the broker's maximum (2 MiB less the batch framing): each
+    is dead-lettered (whole when it fits, else a prefix with size and sha256), counted after
+    delivery, and the next event of the partition is processed."""
+    import hashlib
+
+    settings = Settings.from_env(worker_env)
+    asyncio.run(create_topics(settings))
+    worker = WorkerProcess(worker_env, tmp_path / "worker.log").start()
+    workers.append(worker)
+    boot = stack.kafka.bootstrap
+    sizes = [300_000, 1_000_000, 2_097_152 - 1_024]
+    values = [pad(body(CONTACT, event_id=f"e-{n}"), n) for n in sizes]
+    produce(boot, settings.topic("crm.contacts"), [(b"c-1", v) for v in values])
+    produce(boot, settings.topic("crm.contacts"), [(b"c-1", body(CONTACT))])  # the next event
+
+    letters = consume(boot, settings.topic("crm.dead-letters"), expect=3, timeout=60)
+    decoded = sorted((orjson.loads(m.value) for m in letters), key=lambda d: d["value_size"])
+    assert [d["value_size"] for d in decoded] == sizes
+    assert [d["value_truncated"] for d in decoded] == [False, True, True]
+    for letter, value in zip(decoded, values, strict=True):
+        assert letter["error"]["code"] == "message_too_large"
+        assert letter["value_sha256"] == hashlib.sha256(value).hexdigest()
+        assert value.startswith(base64.b64decode(letter["value"]))
+    assert base64.b64decode(decoded[0]["value"]) == values[0]
+    scores = consume(boot, settings.topic("crm.lead-scores"), expect=1, timeout=60)
+    assert [orjson.loads(m.value)["contact_id"] for m in scores] == ["c-1"]
+    assert (
+        worker.metric(
+            "dealstream_dead_letters_total", topic="crm.contacts", code="message_too_large"
+        )
+        == 3
+    )
+    assert worker.running()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 
 import msgspec
 
@@ -11,6 +12,11 @@ from schemas.records import DeadLetter, DeadLetterError
 from workers.ingest.errors import Rejection
 
 _encoder = msgspec.json.Encoder()
+
+MAX_REQUEST = 1_000_000  # the producer's max_request_size (Faust's default)
+OVERHEAD = 16 * 1024  # the dead letter's other fields (key and message are bounded) + framing
+PREFIX = 64 * 1024  # what a truncated dead letter keeps of the value
+MAX_KEY = 1024
 
 
 def dead_letter(
@@ -22,18 +28,36 @@ def dead_letter(
     value: bytes | None,
     rejection: Rejection,
     now: dt.datetime,
+    max_request: int = MAX_REQUEST,
 ) -> DeadLetter:
-    """The dead letter keeps the original bytes (base64) and says why, where and what."""
+    """The dead letter keeps the original bytes (base64) and says why, where and what.
+
+    A value too large to fit in a dead letter (one produce request, `max_request` bytes, with
+    base64's third more) keeps its first `PREFIX` bytes, `value_truncated: true`; size and
+    SHA-256 of the whole value are always there. The key is cut to `MAX_KEY` characters."""
+    raw = value or b""
+    truncated = len(raw) > inline_limit(max_request)
+    kept = raw[:PREFIX] if truncated else raw
+    shown_key = key.decode("utf-8", "replace")[:MAX_KEY] if key is not None else None
     return DeadLetter(
         emitted_at=now,
         event_id=None,
         topic=topic,
         partition=partition,
         offset=offset,
-        key=key.decode("utf-8", "replace") if key is not None else None,
-        value=base64.b64encode(value or b"").decode("ascii"),
-        error=DeadLetterError(rejection.code.value, rejection.message, rejection.path),
+        key=shown_key,
+        value=base64.b64encode(kept).decode("ascii"),
+        error=DeadLetterError(rejection.code.value, rejection.message[:4000], rejection.path),
+        value_size=len(raw),
+        value_sha256=hashlib.sha256(raw).hexdigest(),
+        value_truncated=truncated,
     )
+
+
+def inline_limit(max_request: int = MAX_REQUEST) -> int:
+    """The largest value a dead letter carries whole: base64 grows it by a third, and the
+    record's other fields and Kafka's framing need room."""
+    return max(0, (max_request - OVERHEAD) * 3 // 4)
 
 
 def encode(record: msgspec.Struct) -> bytes:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
+
+from aiokafka.errors import KafkaError
 
 from workers.interfaces import Clock
 from workers.observability.metrics import Metrics
 from workers.rules import Rules
 from workers.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -28,3 +34,19 @@ class AppContext:
         of the events that caused the record, so a record is delivered before its cause commits.
         """
         await self.app.producer.send(self.settings.topic(topic), key, value, None, None, None)
+
+    async def emit_confirmed(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Send a record and wait until the broker has it; a broker error is retried with
+        back-off (the input that caused it waits: it is never skipped)."""
+        delay = 0.5
+        while True:
+            try:
+                sent = await self.app.producer.send(
+                    self.settings.topic(topic), key, value, None, None, None
+                )
+                await sent
+                return
+            except KafkaError as exc:
+                log.warning("%s: delivery failed (%s); retrying in %.1f s", topic, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from schemas.catalog import INPUT_TOPICS, InputTopic
-from workers.ingest.dead_letter import dead_letter, encode
+from workers.ingest.dead_letter import MAX_KEY, dead_letter, encode
 from workers.ingest.decoder import Decoded, Decoder
 from workers.ingest.dedupe import Seen, remember
 from workers.ingest.errors import RejectCode, Rejection
@@ -81,7 +81,7 @@ def _register_topic(ctx: AppContext, spec: InputTopic, handlers: list[Handler]) 
 
 
 async def _dead_letter(ctx: AppContext, topic: str, message: Any, rejection: Rejection) -> None:
-    ctx.metrics.dead_letters.labels(topic, rejection.code.value).inc()
+    """Send the dead letter, wait for the broker, then count it."""
     record = dead_letter(
         topic=topic,
         partition=message.partition,
@@ -92,4 +92,6 @@ async def _dead_letter(ctx: AppContext, topic: str, message: Any, rejection: Rej
         now=ctx.clock.now(),
     )
     log.info("dead letter %s[%d]@%d: %s", topic, message.partition, message.offset, rejection)
-    await ctx.emit(DEAD_LETTERS, message.key, encode(record))
+    key = message.key if message.key is None or len(message.key) <= MAX_KEY else None
+    await ctx.emit_confirmed(DEAD_LETTERS, key, encode(record))
+    ctx.metrics.dead_letters.labels(topic, rejection.code.value).inc()
