@@ -26,8 +26,9 @@ beside them (`schemas/records.py`); a test proves both give the same verdict on 
 A later version may add optional fields, never drop or rename one.
 
 - Every message is a UTF-8 JSON object. Its key is the UTF-8 bytes of the id named in the
-  *key* column, and producers must partition by Kafka's default partitioner (murmur2 of the
-  key): an entity's events must land on one partition, in order.
+  *key* column; an entity's events must be produced in order to one partition. Kafka's
+  default partitioner (murmur2 of the key) is best; a record another partitioner (CRC32)
+  placed elsewhere is moved to its murmur2 partition by the workers, and counted.
 - Every topic name takes the prefix `DEALSTREAM_TOPIC_PREFIX` (default empty).
 - Every input event has `event_id` (unique per event: the dedupe key), `type` (below),
   `occurred_at` (RFC 3339 with `Z` or a `+HH:MM` offset) and `schema_version` (optional,

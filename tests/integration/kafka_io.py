@@ -24,6 +24,24 @@ def produce(bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, by
     asyncio.run(run())
 
 
+def produce_to(
+    bootstrap: str, topic: str, records: Sequence[tuple[int, bytes | None, bytes]]
+) -> None:
+    """Each (partition, key, value) to the partition given: a producer with its own
+    partitioner (librdkafka's CRC32, say)."""
+
+    async def run() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        await producer.start()
+        try:
+            for partition, key, value in records:
+                await producer.send_and_wait(topic, value, key=key, partition=partition)
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+
+
 def consume(
     bootstrap: str,
     topic: str,

@@ -64,6 +64,12 @@ class Metrics:
             "Published rules files that did not validate (the rules in force stayed)",
             registry=r,
         )
+        self.mispartitioned = Counter(
+            "dealstream_input_mispartitioned_total",
+            "Input records on another partition than murmur2 of their key selects (moved there)",
+            ["topic"],
+            registry=r,
+        )
         self.rules_rescore_remaining = Gauge(
             "dealstream_rules_rescore_remaining",
             "Contacts of this worker's partitions still scored by an older rules version",

@@ -15,6 +15,7 @@ from workers.ingest.dead_letter import MAX_KEY, dead_letter, encode
 from workers.ingest.decoder import Decoded, Decoder
 from workers.ingest.dedupe import Seen, remember
 from workers.ingest.errors import RejectCode, Rejection
+from workers.ingest.partitioning import expected_partition, repartition_topic
 from workers.runtime.context import AppContext
 from workers.runtime.tables import json_table, raw_topic
 
@@ -35,7 +36,11 @@ def register_ingestion(ctx: AppContext, handlers: dict[str, list[Handler]]) -> d
 
 def _register_topic(ctx: AppContext, spec: InputTopic, handlers: list[Handler]) -> Any:
     app, settings, metrics = ctx.app, ctx.settings, ctx.metrics
-    topic = raw_topic(app, settings, spec.name)
+    source = settings.topic(spec.name)
+    moved_to = settings.topic(repartition_topic(spec.name))
+    topic = raw_topic(app, settings, spec.name, also=(repartition_topic(spec.name),))
+    mispartitioned = metrics.mispartitioned.labels(spec.name)
+    partitions = settings.partitions
     seen = json_table(
         app, settings, f"seen-{spec.name}", f"Recent event ids per key of {spec.name}"
     )
@@ -53,6 +58,12 @@ def _register_topic(ctx: AppContext, spec: InputTopic, handlers: list[Handler]) 
             if isinstance(result, Rejection):
                 await _dead_letter(ctx, spec.name, message, result)
                 continue
+            if message.topic == source and message.key is not None:
+                place = expected_partition(message.key, partitions)
+                if place != message.partition:  # a CRC32 (librdkafka) producer: move it
+                    mispartitioned.inc()
+                    await app.producer.send(moved_to, message.key, message.value, place, None, None)
+                    continue
             verdict, ids = remember(
                 seen.get(result.key), result.event.event_id, message.offset, window
             )

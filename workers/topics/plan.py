@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas.catalog import INPUT_TOPICS, OUTPUT_TOPICS
+from workers.ingest.partitioning import repartition_topic
 from workers.settings import Settings
 
 # Internal topics the agents use between themselves, keyed like the tables they feed.
@@ -16,6 +17,8 @@ INTERNAL_TOPICS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("dealstream.org-fields", ()),
     ("dealstream.contact-opportunities", ()),
     ("dealstream.buyer-actions", ()),
+    # input records a producer put on another partition than murmur2 of their key selects
+    *((repartition_topic(t.name), ()) for t in INPUT_TOPICS),
 )
 # The router is a single writer: its topic has one partition whatever DEALSTREAM_PARTITIONS is.
 # The rules topic is read whole by every worker: one partition, compacted (the latest file wins).
