@@ -57,6 +57,8 @@ DEAD_LETTER_CODES: dict[str, str] = {
     "unknown_event_type": "has a `type` this topic does not carry",
     "unsupported_schema_version": "has a `schema_version` this worker does not know",
     "bad_timestamp": "has a time that is not RFC 3339 with `Z` or a `+HH:MM` offset",
+    "implausible_timestamp": "has an `occurred_at` outside `DEALSTREAM_MIN_OCCURRED_AT` .. "
+    "`DEALSTREAM_MAX_OCCURRED_AT` (2000-01-01 .. 2100-01-01 by default)",
     "key_mismatch": "has a key that is not its entity's id",
     "processing_error": "made a handler fail on this input itself",
 }

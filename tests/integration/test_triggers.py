@@ -246,3 +246,40 @@ def test_changed_every_on_restart_replans_without_refiring_and_deactivation_stop
     assert new == sorted(set(new))
     assert len({r["firing_id"] for r in records}) == len(records)
     assert all(d < stopped - t0.timestamp() + 0.5 for d in due["stopper"])  # deactivated: no more
+
+
+def test_an_opportunity_at_the_end_of_time_stalls_nothing_even_after_a_restart(
+    stack: LocalStack, worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    """Issue 16.4: with the plausible window opened wide, opportunities entered at year 9999 and
+    year 1 are accepted into the table; the others of every partition keep firing, before and
+    after a restart rebuilds the schedule from the table. With the default window they are
+    dead-lettered as implausible_timestamp."""
+    env, settings = setup(
+        worker_env, write_rules(tmp_path / "rules.yaml", ("remind", "2s", "latest"))
+    )
+    env |= {"DEALSTREAM_MIN_OCCURRED_AT": "0001-01-01T00:00:00Z",
+            "DEALSTREAM_MAX_OCCURRED_AT": "9999-12-31T23:59:59Z"}  # fmt: skip
+    end = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+    start = dt.datetime(1, 1, 1, 1, 0, tzinfo=dt.UTC)
+    odd = [opportunity(f"odd-{i}", "proposal", end if i % 2 else start, 1) for i in range(8)]
+    normal = [f"n-{i}" for i in range(8)]  # 8 of each: every partition has both
+    workers.append(first := WorkerProcess(env, tmp_path / "w1.log").start())
+    produce(stack.kafka.bootstrap, settings.topic("crm.opportunities"), odd)
+    produce(stack.kafka.bootstrap, settings.topic("crm.opportunities"),
+            [opportunity(o, "proposal", dt.datetime.now(dt.UTC), 1) for o in normal])  # fmt: skip
+    wait_until(time.time() + 5)
+    before = {r["opportunity_id"] for r in firings(stack, settings)}
+    assert set(normal) <= before
+    first.terminate()
+    restarted_at = time.time()
+    workers.append(WorkerProcess(env, tmp_path / "w2.log").start())
+    wait_until(time.time() + 6)
+    after = [r for r in firings(stack, settings)
+             if dt.datetime.fromisoformat(r["fired_at"]).timestamp() > restarted_at]  # fmt: skip
+    assert set(normal) <= {r["opportunity_id"] for r in after}
+    assert (
+        not {r["opportunity_id"] for r in after}
+        - set(normal)
+        - {f"odd-{i}" for i in range(0, 8, 2)}
+    )

@@ -6,6 +6,7 @@ against the records in `schemas.records`, and the key must name the same entity 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +17,15 @@ import orjson
 from schemas.catalog import INPUTS_BY_NAME, InputTopic
 from schemas.records import InputEvent
 from workers.ingest.errors import RejectCode, Rejection
+from workers.ingest.times import bad_time, time_paths
 
 DEFAULT_MAX_BYTES = 256 * 1024
+# Times a CRM event can plausibly carry: later than the settings' defaults refuse as
+# `implausible_timestamp` (a year 9999 or 0001 would otherwise sit in schedules for ever).
+DEFAULT_WINDOW = (
+    dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+    dt.datetime(2100, 1, 1, tzinfo=dt.UTC),
+)
 
 _AT = re.compile(r" - at `(?P<path>[^`]+)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
@@ -32,10 +40,17 @@ class Decoded:
 class Decoder:
     """Decodes the values of one input topic."""
 
-    def __init__(self, topic: InputTopic, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        topic: InputTopic,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        window: tuple[dt.datetime, dt.datetime] = DEFAULT_WINDOW,
+    ) -> None:
         self.topic = topic
         self.max_bytes = max_bytes
         self._union = topic.union
+        self._times = {str(r.__struct_config__.tag): time_paths(r) for r in topic.records}
+        self.earliest, self.latest = window
 
     @classmethod
     def for_topic(cls, name: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Decoder:
@@ -61,10 +76,26 @@ class Decoder:
             return Rejection(RejectCode.NOT_AN_OBJECT, f"expected a JSON object, got {_kind(obj)}")
         if "type" not in obj:  # msgspec treats the tag as optional for single-type topics
             return Rejection(RejectCode.MISSING_FIELD, "required field 'type' is missing", "$.type")
+        bad = bad_time(obj, self._times.get(str(obj["type"]), []))
+        if bad is not None:
+            where, text = bad
+            return Rejection(
+                RejectCode.BAD_TIMESTAMP,
+                f"{_clip(text)!r} is not an RFC 3339 time with Z or a +HH:MM offset",
+                where,
+            )
         try:
             event: InputEvent = msgspec.convert(obj, self._union)
         except msgspec.ValidationError as exc:
             return _classify(str(exc), obj)
+        if not self.earliest <= event.occurred_at <= self.latest:
+            return Rejection(
+                RejectCode.IMPLAUSIBLE_TIMESTAMP,
+                f"occurred_at {event.occurred_at.isoformat()} is outside the plausible window "
+                f"{self.earliest.isoformat()} .. {self.latest.isoformat()} "
+                "(DEALSTREAM_MIN_OCCURRED_AT, DEALSTREAM_MAX_OCCURRED_AT)",
+                "$.occurred_at",
+            )
         return self._check_key(key, event)
 
     def _check_key(self, key: bytes | None, event: InputEvent) -> Decoded | Rejection:

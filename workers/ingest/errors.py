@@ -18,6 +18,7 @@ class RejectCode(StrEnum):
     UNKNOWN_EVENT_TYPE = "unknown_event_type"
     UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
     BAD_TIMESTAMP = "bad_timestamp"
+    IMPLAUSIBLE_TIMESTAMP = "implausible_timestamp"
     KEY_MISMATCH = "key_mismatch"
     PROCESSING_ERROR = "processing_error"
 

@@ -44,7 +44,7 @@ def _register_topic(ctx: AppContext, spec: InputTopic, handlers: list[Handler]) 
     seen = json_table(
         app, settings, f"seen-{spec.name}", f"Recent event ids per key of {spec.name}"
     )
-    decoder = Decoder(spec, settings.max_message_bytes)
+    decoder = Decoder(spec, settings.max_message_bytes, settings.occurred_window)
     valid = metrics.events_valid.labels(spec.name)
     duplicates = metrics.duplicates.labels(spec.name)
     replays = metrics.replays.labels(spec.name)

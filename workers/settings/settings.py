@@ -6,6 +6,7 @@ README and `dealstream config`.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from workers.ingest.times import parse_bound
 from workers.settings.errors import SettingsError
 
 PREFIX = "DEALSTREAM_"
@@ -48,6 +50,14 @@ class Settings:
         "Seconds before the group evicts a worker that stopped heartbeating (failover time)",
         default=10.0,
     )
+    min_occurred_at: str = _doc(
+        "Inputs whose occurred_at is earlier are dead-lettered (implausible_timestamp)",
+        default="2000-01-01T00:00:00Z",
+    )
+    max_occurred_at: str = _doc(
+        "Inputs whose occurred_at is later are dead-lettered (implausible_timestamp)",
+        default="2100-01-01T00:00:00Z",
+    )
     startup_wait: float = _doc(
         "Seconds a starting worker waits for Kafka to answer before it exits 1", default=30.0
     )
@@ -81,6 +91,18 @@ class Settings:
         if not 6.0 <= self.session_timeout <= 300.0:
             raise SettingsError(
                 "DEALSTREAM_SESSION_TIMEOUT", str(self.session_timeout), "must be 6..300 seconds"
+            )
+        for name, value in (
+            ("DEALSTREAM_MIN_OCCURRED_AT", self.min_occurred_at),
+            ("DEALSTREAM_MAX_OCCURRED_AT", self.max_occurred_at),
+        ):
+            try:
+                parse_bound(value)
+            except ValueError as exc:
+                raise SettingsError(name, value, str(exc)) from None
+        if self.occurred_window[0] >= self.occurred_window[1]:
+            raise SettingsError(
+                "DEALSTREAM_MAX_OCCURRED_AT", self.max_occurred_at, "must be after the minimum"
             )
         if not 0 <= self.startup_wait <= 3600:
             raise SettingsError(
@@ -122,6 +144,10 @@ class Settings:
                     self.clock,
                     "expected 'system' or 'accelerated:<factor>[@<anchor unix seconds>]'",
                 )
+
+    @property
+    def occurred_window(self) -> tuple[dt.datetime, dt.datetime]:
+        return parse_bound(self.min_occurred_at), parse_bound(self.max_occurred_at)
 
     @property
     def broker_list(self) -> list[str]:

@@ -17,6 +17,9 @@ from workers.triggers.errors import TriggerConfigError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAY = 86400.0
+# How far a business-day calendar counts from a stage entry (50 years): a time beyond it is
+# never due (an OverflowError the schedule treats as "cannot be computed").
+HORIZON = 50 * 365.25 * DAY
 
 
 class Calendar(Protocol):
@@ -61,6 +64,8 @@ class BusinessDays:
         return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
     def add(self, start: dt.datetime, seconds: float) -> dt.datetime:
+        if seconds > HORIZON:  # counted day by day: never spend a tick on centuries
+            raise OverflowError(f"{seconds:.0f} s is beyond the business calendar's horizon")
         remaining = seconds
         day = start.astimezone(self.zone).date()
         for _ in range(int(seconds / DAY * 7) + 3700):  # bounded: a year of holidays at most

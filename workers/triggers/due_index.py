@@ -8,6 +8,7 @@ opportunity.
 from __future__ import annotations
 
 import heapq
+import math
 
 
 class DueIndex:
@@ -19,8 +20,9 @@ class DueIndex:
         return len(self._due)
 
     def set(self, key: str, due: float | None) -> None:
-        """Schedule `key` at `due` (epoch seconds), or unschedule it with None."""
-        if due is None:
+        """Schedule `key` at `due` (epoch seconds), or unschedule it with None. A due time
+        that is not a finite number is never due (a NaN at the top would stop every pop)."""
+        if due is None or not math.isfinite(due):
             self._due.pop(key, None)
             return
         if self._due.get(key) == due:

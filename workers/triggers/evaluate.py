@@ -17,6 +17,11 @@ class Evaluation:
     next_due: float | None = None
     changed: bool = False
     skipped: dict[str, int] = field(default_factory=dict)
+    unschedulable: list[str] = field(default_factory=list)  # triggers whose time overflows
+
+
+# What a date computation raises for a time outside the calendar's range (year 1..9999).
+UNSCHEDULABLE = (OverflowError, ValueError, OSError)
 
 
 def evaluate(
@@ -27,8 +32,12 @@ def evaluate(
         return result
     upcoming: list[float] = []
     for trigger in triggers.for_stage(state.pipeline_id, state.stage_id):
-        start = _start(state, trigger)
-        decision = decide(trigger, start, result.state.mark(trigger.id), now, grace)
+        try:
+            start = _start(state, trigger)
+            decision = decide(trigger, start, result.state.mark(trigger.id), now, grace)
+        except UNSCHEDULABLE:  # a time beyond what a calendar can count: never due
+            result.unschedulable.append(trigger.id)
+            continue
         result.firings.extend((trigger, due) for due in decision.fire)
         if decision.skipped:
             result.skipped[trigger.id] = decision.skipped
@@ -47,10 +56,13 @@ def next_due(state: OpportunityState, triggers: TriggerSet) -> float | None:
         return None
     upcoming = []
     for trigger in triggers.for_stage(state.pipeline_id, state.stage_id):
-        start = _start(state, trigger)
-        period = next_period(trigger, start, state.mark(trigger.id))
-        if trigger.max_firings is None or period <= trigger.max_firings:
-            upcoming.append(trigger.due_at(start, period).timestamp())
+        try:
+            start = _start(state, trigger)
+            period = next_period(trigger, start, state.mark(trigger.id))
+            if trigger.max_firings is None or period <= trigger.max_firings:
+                upcoming.append(trigger.due_at(start, period).timestamp())
+        except UNSCHEDULABLE:
+            continue  # never due: it must not stop the others (see evaluate)
     return min(upcoming, default=None)
 
 

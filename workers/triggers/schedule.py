@@ -12,7 +12,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from workers.triggers.calendar import CalendarDays
+from workers.triggers.calendar import HORIZON, CalendarDays
 from workers.triggers.plan import Trigger
 
 
@@ -60,6 +60,8 @@ def last_period_due_by(trigger: Trigger, entered_at: dt.datetime, at: float) -> 
 
     if due(1) > at:
         return 0
+    if at - entered_at.timestamp() > HORIZON:
+        raise OverflowError("the stage entry is beyond the business calendar's horizon")
     lo, hi = 1, 2
     while due(hi) <= at:
         lo, hi = hi, hi * 2
@@ -70,6 +72,11 @@ def last_period_due_by(trigger: Trigger, entered_at: dt.datetime, at: float) -> 
         else:
             hi = mid
     return lo
+
+
+# The most periods one decision fires: a catch-up of years of daily periods (a worker down for
+# long, an entry far in the past) goes out in chunks, one per tick, never in one blocking burst.
+MAX_PER_DECISION = 500
 
 
 def decide(
@@ -96,6 +103,12 @@ def decide(
     else:  # none: only periods within the grace, i.e. not missed
         on_time_from = last_period_due_by(trigger, entered_at, now.timestamp() - grace) + 1
         periods = range(max(first, on_time_from), last + 1)
+    if len(periods) > MAX_PER_DECISION:  # a long catch-up goes out a chunk per tick
+        periods = periods[:MAX_PER_DECISION]
+        through = periods[-1]
+        fire = tuple(Due(k, trigger.due_at(entered_at, k)) for k in periods)
+        mark = Mark(trigger.plan, through, fire[-1].due_at.timestamp())
+        return Decision(fire, mark, trigger.due_at(entered_at, through + 1), periods[0] - first)
     fire = tuple(Due(k, trigger.due_at(entered_at, k)) for k in periods)
     last_due = trigger.due_at(entered_at, last).timestamp()
     following = last + 1
