@@ -201,6 +201,7 @@ class DeadLetter(Output, frozen=True, kw_only=True):
     value_size: Annotated[int, msgspec.Meta(ge=0)] | None = None
     value_sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")] | None = None
     value_truncated: bool = False
+    dead_letter_id: Id | None = None
 
 
 class TriggerFiring(Output, frozen=True, kw_only=True):

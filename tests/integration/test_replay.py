@@ -34,7 +34,7 @@ automation:
   stage_moves: [{id: demo-meeting, when: demo_request, from: [qualification], to: meeting}]
 """
 OUTPUTS = ("crm.trigger-firings", "crm.lead-scores", "crm.lead-assignments", "crm.owner-changes",
-           "crm.stage-moves", "crm.rep-notifications")  # fmt: skip
+           "crm.stage-moves", "crm.rep-notifications", "crm.dead-letters")  # fmt: skip
 
 
 def stamp(**fields: Any) -> bytes:
@@ -71,6 +71,7 @@ def test_replay_from_a_time_reprocesses_without_duplicates(
                              for i in range(6) for j, kind in enumerate(kinds)])  # fmt: skip
     send("crm.contacts", [(f"c{i}", stamp(event_id=f"v{i}", type="contact.upserted", contact_id=f"c{i}",
                                           owner_id="owner-b")) for i in range(0, 6, 3)])  # fmt: skip
+    send("crm.contacts", [("c0", b'{"event_id": "bad", "type": "contact.upserted"}')])  # invalid
     time.sleep(6.0)  # both periods of every proposal trigger have fired
 
     def outputs() -> dict[str, list[dict[str, Any]]]:
@@ -98,6 +99,8 @@ def test_replay_from_a_time_reprocesses_without_duplicates(
     assert second.metric("dealstream_replayed_events_total", topic="crm.engagements") >= 18
     time.sleep(4.0)
     after = outputs()
+    assert len(before["crm.dead-letters"]) == 1  # the invalid one, not one valid event (16.5)
+    assert second.metric("dealstream_dead_letters_not_repeated_total", topic="crm.contacts") == 1
     for topic in OUTPUTS:
         assert len(after[topic]) == len(before[topic]), (
             topic,

@@ -29,12 +29,14 @@ def dead_letter(
     rejection: Rejection,
     now: dt.datetime,
     max_request: int = MAX_REQUEST,
+    source: str | None = None,
 ) -> DeadLetter:
     """The dead letter keeps the original bytes (base64) and says why, where and what.
 
     A value too large to fit in a dead letter (one produce request, `max_request` bytes, with
     base64's third more) keeps its first `PREFIX` bytes, `value_truncated: true`; size and
-    SHA-256 of the whole value are always there. The key is cut to `MAX_KEY` characters."""
+    SHA-256 of the whole value are always there. The key is cut to `MAX_KEY` characters.
+    `source`: the topic actually read (an internal repartition topic), for the id."""
     raw = value or b""
     truncated = len(raw) > inline_limit(max_request)
     kept = raw[:PREFIX] if truncated else raw
@@ -51,7 +53,14 @@ def dead_letter(
         value_size=len(raw),
         value_sha256=hashlib.sha256(raw).hexdigest(),
         value_truncated=truncated,
+        dead_letter_id=dead_letter_id(source or topic, partition, offset),
     )
+
+
+def dead_letter_id(topic: str, partition: int, offset: int) -> str:
+    """The same input (topic, partition, offset) always gives the same id."""
+    raw = f"{topic}|{partition}|{offset}".encode()
+    return "dl_" + hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 
 def inline_limit(max_request: int = MAX_REQUEST) -> int:

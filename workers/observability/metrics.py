@@ -64,6 +64,18 @@ class Metrics:
             "Published rules files that did not validate (the rules in force stayed)",
             registry=r,
         )
+        self.handler_retries = Counter(
+            "dealstream_handler_retries_total",
+            "Handler attempts retried after an infrastructure error (never dead-lettered)",
+            ["error"],
+            registry=r,
+        )
+        self.dead_letters_repeated = Counter(
+            "dealstream_dead_letters_not_repeated_total",
+            "Invalid inputs processed again (replay, crash) whose dead letter was already sent",
+            ["topic"],
+            registry=r,
+        )
         self.mispartitioned = Counter(
             "dealstream_input_mispartitioned_total",
             "Input records on another partition than murmur2 of their key selects (moved there)",

@@ -5,10 +5,14 @@ Bad input goes to crm.dead-letters with the reason; the agent goes on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from aiokafka.errors import KafkaError
+from redis.exceptions import RedisError
 
 from schemas.catalog import INPUT_TOPICS, InputTopic
 from workers.ingest.dead_letter import MAX_KEY, dead_letter, encode
@@ -24,6 +28,9 @@ log = logging.getLogger(__name__)
 # A handler gets the decoded event and the Faust event (for the source partition/offset).
 Handler = Callable[[Decoded, Any], Awaitable[None]]
 DEAD_LETTERS = "crm.dead-letters"
+DEAD_LETTERED = "__dead_lettered__:"  # key prefix in the seen table: topic:partition → offset
+# Errors that are not the input's fault (retried, never dead-lettered).
+INFRASTRUCTURE = (KafkaError, RedisError, ConnectionError, TimeoutError, asyncio.TimeoutError)
 
 
 def register_ingestion(ctx: AppContext, handlers: dict[str, list[Handler]]) -> dict[str, Any]:
@@ -56,7 +63,7 @@ def _register_topic(ctx: AppContext, spec: InputTopic, handlers: list[Handler]) 
             message = event.message
             result = decoder.decode(message.key, message.value)
             if isinstance(result, Rejection):
-                await _dead_letter(ctx, spec.name, message, result)
+                await _dead_letter_once(ctx, spec.name, message, result, seen)
                 continue
             if message.topic == source and message.key is not None:
                 place = expected_partition(message.key, partitions)
@@ -76,19 +83,73 @@ def _register_topic(ctx: AppContext, spec: InputTopic, handlers: list[Handler]) 
                 seen[result.key] = ids
                 valid.inc()
             for handler in handlers:
-                try:
-                    await handler(result, event)
-                except Exception as exc:  # a bug must not stop the partition: dead-letter it
-                    log.exception("handler %s failed on %s", handler.__name__, spec.name)
-                    rejection = Rejection(
-                        RejectCode.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}"
-                    )
-                    await _dead_letter(ctx, spec.name, message, rejection)
+                failure = await _run(ctx, handler, result, event)
+                if failure is _MOVED:
+                    break  # the partition went to another worker: it re-processes the event
+                if failure is not None:  # this input made a handler fail: dead-letter it
+                    log.error("handler %s failed on %s: %s", handler.__name__, spec.name, failure)
+                    rejection = Rejection(RejectCode.PROCESSING_ERROR, failure)
+                    await _dead_letter_once(ctx, spec.name, message, rejection, seen)
             if message.timestamp:
                 latency.observe(max(0.0, time.time() - message.timestamp))
 
     app.agent(topic, name=f"ingest-{spec.name}")(ingest)
     return topic
+
+
+_MOVED = "moved"
+
+
+async def _run(ctx: AppContext, handler: Handler, decoded: Decoded, event: Any) -> str | None:
+    """Run a handler: None when it succeeded, its error when the input made it fail.
+
+    An infrastructure error (broker, Redis, a rebalance: "partition not assigned") is not the
+    input's fault: the handler is retried with back-off (handlers are idempotent) while this
+    worker still owns the partition; once it does not, `_MOVED`, and the new owner
+    re-processes the event from the committed offset. Never a dead letter.
+    """
+    delay = 0.2
+    while True:
+        try:
+            await handler(decoded, event)
+            return None
+        except INFRASTRUCTURE as exc:
+            message = event.message
+            if not _assigned(ctx, message.topic, message.partition):
+                log.warning("%s[%d]@%d: partition moved while handling (%s); the new owner "
+                            "re-processes it", message.topic, message.partition, message.offset,
+                            exc)  # fmt: skip
+                return _MOVED
+            ctx.metrics.handler_retries.labels(type(exc).__name__).inc()
+            log.warning("%s: %s; retrying in %.1f s", handler.__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        except Exception as exc:
+            log.exception("handler %s failed", handler.__name__)
+            return f"{type(exc).__name__}: {exc}"
+
+
+def _assigned(ctx: AppContext, topic: str, partition: int) -> bool:
+    consumer = ctx.app.consumer
+    if consumer is None:
+        return False
+    return any(tp.topic == topic and tp.partition == partition for tp in consumer.assignment())
+
+
+async def _dead_letter_once(
+    ctx: AppContext, topic: str, message: Any, rejection: Rejection, seen: Any
+) -> None:
+    """Dead-letter an input once, even when its offset is processed again (a crash, a
+    rebalance, `dealstream replay`): a partition's inputs are handled in offset order and the
+    highest dead-lettered offset is recorded after delivery, so an invalid input at or below
+    it was dead-lettered already."""
+    mark = f"{DEAD_LETTERED}{message.topic}:{message.partition}"
+    through = seen.get(mark)
+    if isinstance(through, int) and message.offset <= through:
+        ctx.metrics.dead_letters_repeated.labels(topic).inc()
+        return
+    await _dead_letter(ctx, topic, message, rejection)
+    seen[mark] = message.offset
 
 
 async def _dead_letter(ctx: AppContext, topic: str, message: Any, rejection: Rejection) -> None:
@@ -101,6 +162,7 @@ async def _dead_letter(ctx: AppContext, topic: str, message: Any, rejection: Rej
         value=message.value,
         rejection=rejection,
         now=ctx.clock.now(),
+        source=message.topic,
     )
     log.info("dead letter %s[%d]@%d: %s", topic, message.partition, message.offset, rejection)
     key = message.key if message.key is None or len(message.key) <= MAX_KEY else None
