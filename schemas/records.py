@@ -182,7 +182,13 @@ class Output(msgspec.Struct, frozen=True, kw_only=True):
     """Fields every output carries."""
 
     emitted_at: Timestamp
-    event_id: Id | None = None
+
+
+class CausedOutput(Output, frozen=True, kw_only=True):
+    """An output some input caused: it names that input (a timer's output: the input its timer
+    began with)."""
+
+    event_id: Id
 
 
 class DeadLetterError(msgspec.Struct, frozen=True):
@@ -192,6 +198,7 @@ class DeadLetterError(msgspec.Struct, frozen=True):
 
 
 class DeadLetter(Output, frozen=True, kw_only=True):
+    event_id: Id | None  # the input's own event_id when it had one
     topic: Id
     partition: Annotated[int, msgspec.Meta(ge=0)]
     offset: Annotated[int, msgspec.Meta(ge=0)]
@@ -204,7 +211,7 @@ class DeadLetter(Output, frozen=True, kw_only=True):
     dead_letter_id: Id | None = None
 
 
-class TriggerFiring(Output, frozen=True, kw_only=True):
+class TriggerFiring(CausedOutput, frozen=True, kw_only=True):
     firing_id: Id
     trigger_id: Id
     opportunity_id: Id
@@ -222,7 +229,7 @@ class ScoreContribution(msgspec.Struct, frozen=True):
     points: float
 
 
-class LeadScore(Output, frozen=True, kw_only=True):
+class LeadScore(CausedOutput, frozen=True, kw_only=True):
     contact_id: Id
     fit: float
     engagement: float
@@ -241,7 +248,7 @@ class Reason(msgspec.Struct, frozen=True):
     text: Text
 
 
-class LeadAssignment(Output, frozen=True, kw_only=True):
+class LeadAssignment(CausedOutput, frozen=True, kw_only=True):
     assignment_id: Id
     contact_id: Id
     product_line: Id | None
@@ -251,7 +258,7 @@ class LeadAssignment(Output, frozen=True, kw_only=True):
     candidates: list[Id] = []
 
 
-class OwnerChange(Output, frozen=True, kw_only=True):
+class OwnerChange(CausedOutput, frozen=True, kw_only=True):
     opportunity_id: Id
     contact_id: Id
     old_owner_id: Id | None
@@ -259,7 +266,7 @@ class OwnerChange(Output, frozen=True, kw_only=True):
     reason: Text
 
 
-class StageMove(Output, frozen=True, kw_only=True):
+class StageMove(CausedOutput, frozen=True, kw_only=True):
     move_id: Id
     opportunity_id: Id
     contact_id: Id
@@ -270,7 +277,7 @@ class StageMove(Output, frozen=True, kw_only=True):
     cause: dict[str, FieldValue]
 
 
-class RepNotification(Output, frozen=True, kw_only=True):
+class RepNotification(CausedOutput, frozen=True, kw_only=True):
     notification_id: Id
     rep_id: Id
     contact_id: Id

@@ -33,6 +33,7 @@ routing:
 automation:
   stage_moves: [{id: demo-meeting, when: demo_request, from: [qualification], to: meeting}]
 """
+INPUTS = ("crm.reps", "crm.contacts", "crm.opportunities", "crm.engagements")
 OUTPUTS = ("crm.trigger-firings", "crm.lead-scores", "crm.lead-assignments", "crm.owner-changes",
            "crm.stage-moves", "crm.rep-notifications", "crm.dead-letters")  # fmt: skip
 
@@ -81,6 +82,11 @@ def test_replay_from_a_time_reprocesses_without_duplicates(
     before = outputs()
     for topic in OUTPUTS:
         assert before[topic], topic  # every kind of output is there to be duplicated, or not
+    inputs = {orjson.loads(m.value).get("event_id") for t in INPUTS
+              for m in consume(boot, settings.topic(t), idle=1.0)}  # fmt: skip
+    for topic, records in before.items():  # issue 16.1: every output names the input it came from
+        for record in records:
+            assert record["event_id"] in inputs, (topic, record)
     assert first.terminate() == 0
 
     replayed = subprocess.run(

@@ -49,6 +49,7 @@ class World:
         self.decisions += [
             (d.contact_id, d.decision, d.rep_id, d.code, d.assignment_id) for d in out.decisions
         ]
+        assert all(d.event_id for d in out.decisions)  # every decision names its cause
         return out
 
     def signal(self, contact: str, pl: str, now: float, n: int = 1) -> Outcome:
@@ -212,6 +213,7 @@ def test_after_every_tick_no_queued_lead_has_an_eligible_rep(
         for pl, queue in w.queues.items():
             assert len(queue) == len(set(queue)), (pl, queue)
             assert all(w.leads[k].status == "queued" for k in queue)
+            assert all(w.leads[k].product_line == pl for k in queue)
 
 
 def _fields(rep: Rep) -> dict[str, object]:

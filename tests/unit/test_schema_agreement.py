@@ -65,6 +65,7 @@ NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 OUTPUT_SAMPLES: list[msgspec.Struct] = [
     r.DeadLetter(
         emitted_at=NOW,
+        event_id=None,
         topic="crm.contacts",
         partition=0,
         offset=3,
@@ -88,6 +89,7 @@ OUTPUT_SAMPLES: list[msgspec.Struct] = [
     ),
     r.LeadScore(
         emitted_at=NOW,
+        event_id="e1",
         contact_id="c1",
         fit=10,
         engagement=5.5,
@@ -99,6 +101,7 @@ OUTPUT_SAMPLES: list[msgspec.Struct] = [
     ),
     r.LeadAssignment(
         emitted_at=NOW,
+        event_id="e1",
         assignment_id="a1",
         contact_id="c1",
         product_line="crm",
@@ -109,6 +112,7 @@ OUTPUT_SAMPLES: list[msgspec.Struct] = [
     ),
     r.OwnerChange(
         emitted_at=NOW,
+        event_id="e1",
         opportunity_id="o1",
         contact_id="c1",
         old_owner_id=None,
@@ -117,6 +121,7 @@ OUTPUT_SAMPLES: list[msgspec.Struct] = [
     ),
     r.StageMove(
         emitted_at=NOW,
+        event_id="e1",
         move_id="m1",
         opportunity_id="o1",
         contact_id="c1",
@@ -128,6 +133,7 @@ OUTPUT_SAMPLES: list[msgspec.Struct] = [
     ),
     r.RepNotification(
         emitted_at=NOW,
+        event_id="e1",
         notification_id="n1",
         rep_id="rep-1",
         contact_id="c1",

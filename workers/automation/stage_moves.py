@@ -146,7 +146,7 @@ def make_move(
     state: OpportunityState,
     move: Move,
     cause: dict[str, str | float | None],
-    event_id: str | None,
+    event_id: str,
     now: dt.datetime,
 ) -> StageMove:
     return StageMove(

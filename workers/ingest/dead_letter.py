@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 
 import msgspec
+import orjson
 
 from schemas.records import DeadLetter, DeadLetterError
 from workers.ingest.errors import Rejection
@@ -43,7 +44,7 @@ def dead_letter(
     shown_key = key.decode("utf-8", "replace")[:MAX_KEY] if key is not None else None
     return DeadLetter(
         emitted_at=now,
-        event_id=None,
+        event_id=own_event_id(raw),
         topic=topic,
         partition=partition,
         offset=offset,
@@ -71,3 +72,15 @@ def inline_limit(max_request: int = MAX_REQUEST) -> int:
 
 def encode(record: msgspec.Struct) -> bytes:
     return _encoder.encode(record)
+
+
+def own_event_id(value: bytes) -> str | None:
+    """The input's `event_id`, when it is a JSON object that has a usable one."""
+    if len(value) > MAX_REQUEST:
+        return None
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    found = obj.get("event_id") if isinstance(obj, dict) else None
+    return found if isinstance(found, str) and 0 < len(found) <= 256 else None

@@ -31,6 +31,7 @@ class Notice:
     contact_id: str
     kind: str
     context: dict[str, Any] = field(default_factory=dict)
+    event_id: str = ""  # the input that caused it
 
 
 class Reply(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,8 +52,13 @@ def notification_id(kind: str, cause: str, rep_id: str) -> str:
     return "ntf_" + hashlib.blake2b(raw.encode(), digest_size=12).hexdigest()
 
 
-def _notice(kind: str, cause: str, rep_id: str, contact_id: str, **context: Any) -> Notice:
-    return Notice(notification_id(kind, cause, rep_id), rep_id, contact_id, kind, context)
+def _notice(
+    kind: str, cause: str, rep_id: str, contact_id: str, caused_by: str, **context: Any
+) -> Notice:
+    """`cause`: what the id derives from; `caused_by`: the input event it names."""
+    return Notice(
+        notification_id(kind, cause, rep_id), rep_id, contact_id, kind, context, caused_by
+    )
 
 
 def sales_ready(
@@ -64,6 +70,7 @@ def sales_ready(
     total: float,
     stars: int,
     breakdown: Iterable[tuple[str, float]],
+    event_id: str | None = None,
 ) -> Notice | None:
     if not owner_id:
         return None
@@ -72,6 +79,7 @@ def sales_ready(
         signal_id,
         owner_id,
         contact_id,
+        event_id or signal_id,
         signal_id=signal_id,
         product_line=product_line,
         total=total,
@@ -98,6 +106,7 @@ def assigned(
                 d.assignment_id,
                 d.rep_id,
                 d.contact_id,
+                d.event_id,
                 assignment_id=d.assignment_id,
                 product_line=d.product_line,
                 reason=d.code,
@@ -125,6 +134,7 @@ def sla_warnings(
             f"{lead.key}|{lead.attempt}",
             lead.rep_id,
             lead.contact_id,
+            lead.cause_event_id or lead.signal_id,
             product_line=lead.product_line,
             sla_due=lead.sla_due,
             seconds_left=round(lead.sla_due - now, 3),
@@ -164,5 +174,6 @@ def reply(r: Reply, leads: Iterable[Lead]) -> Notice | None:
         answers["assignment_id"] = lead.assignment_id or f"asg:{lead.signal_id}"
         answers["product_line"] = lead.product_line
     return _notice(
-        "reply_received", r.event_id, rep, r.contact_id, event_id=r.event_id, via=via, **answers
-    )
+        "reply_received", r.event_id, rep, r.contact_id, r.event_id, event_id=r.event_id,
+        via=via, **answers,
+    )  # fmt: skip

@@ -38,6 +38,7 @@ class Lead(msgspec.Struct, kw_only=True):
     warned_attempt: int = 0  # the assignment attempt an SLA warning was sent for
     assignment_id: str = ""  # the decision that gave it to its current rep
     round: int = 1  # a new round starts when every rep of the line has passed over it
+    cause_event_id: str = ""  # the input that made it sales-ready: what its decisions name
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Decision:
     code: str
     text: str
     candidates: tuple[str, ...]
+    event_id: str = ""  # the input that caused it (a tick's decision: its lead's cause)
 
 
 @dataclass
@@ -113,6 +115,7 @@ class Router:
         now: float,
         seq: int,
         ready_at: float | None = None,
+        event_id: str | None = None,
     ) -> Outcome:
         pl = product_line or GENERAL
         key = self.lead_key(contact_id, pl)
@@ -126,10 +129,12 @@ class Router:
             signal_id=signal_id,
             breakdown=breakdown,
             ready_at=ready_at or now,
+            cause_event_id=event_id or signal_id,
         )
         out = Outcome(seq=seq)
         if existing is not None and existing.status in ("assigned", "accepted", "contacted"):
             # already with a rep (single model: latest interest): keep it there, say so
+            cause = lead.cause_event_id
             lead = msgspec.structs.replace(existing, signal_id=signal_id, product_line=pl)
             out.leads[key] = lead
             out.decisions.append(
@@ -142,6 +147,7 @@ class Router:
                     "already_assigned",
                     f"already with {existing.rep_id}",
                     (),
+                    cause,
                 )
             )
             return out
@@ -163,6 +169,7 @@ class Router:
                     "relationship_owner",
                     "the contact's owner keeps the relationship",
                     (owner_id,),
+                    lead.cause_event_id,
                 )
             )
             return out
@@ -178,11 +185,14 @@ class Router:
         assignment_id: str,
         decision: str,
         code: str | None = None,
+        cause: str | None = None,
     ) -> Outcome:
+        """`cause`: the input this decision names (default: the lead's own cause)."""
+        event_id = cause or lead.cause_event_id or lead.signal_id
         lead, choice = self.resolve(reps, lead, now)
         escalating = self.rules.policy_for(lead.product_line).all_passed == "escalate"
         if choice.code == ALL_PASSED and choice.rep_id is not None and escalating:
-            return self._escalate(reps, lead, queue, now, out, assignment_id, choice)
+            return self._escalate(reps, lead, queue, now, out, assignment_id, choice, event_id)
         if choice.rep_id is None:
             lead = msgspec.structs.replace(
                 lead, status="queued", rep_id=None, queued_at=lead.queued_at or now
@@ -199,6 +209,7 @@ class Router:
                     choice.code,
                     f"{code}: {choice.text}" if code else choice.text,
                     choice.candidates,
+                    event_id,
                 )
             )
             return out
@@ -231,6 +242,7 @@ class Router:
                 ALL_PASSED if choice.code == ALL_PASSED else code or choice.code,
                 choice.text,
                 choice.candidates,
+                event_id,
             )
         )
         return out
@@ -270,6 +282,7 @@ class Router:
         out: Outcome,
         assignment_id: str,
         choice: Choice,
+        event_id: str,
     ) -> Outcome:
         """To the line's manager, beyond capacity and hours, with no SLA."""
         assert choice.rep_id is not None
@@ -300,6 +313,7 @@ class Router:
                 ALL_PASSED,
                 choice.text,
                 choice.candidates,
+                event_id,
             )
         )
         return out
@@ -341,6 +355,7 @@ class Router:
             f"asg:{lead.key}:rejected:{event_id}",
             "reassigned",
             "rejected",
+            event_id,
         )
 
     def on_time(
@@ -380,8 +395,8 @@ class Router:
             remaining = list(out.queues.get(pl, queue))
             for key in list(remaining):
                 found = out.leads.get(key) or leads.get(key)
-                if found is None or found.status != "queued":
-                    remaining.remove(key)
+                if found is None or found.status != "queued" or found.product_line != pl:
+                    remaining.remove(key)  # gone, or queued again under another line
                     continue
                 _, choice = self.resolve(current, found, now)
                 if choice.rep_id is None:

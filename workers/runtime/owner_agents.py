@@ -174,7 +174,7 @@ class OwnerSyncRuntime:
             self.owners[link.contact_id] = msgspec.to_builtins(state)
             self._checkpoint(partition, delivered)
 
-    async def _emit(self, todo: list[Command], event_id: str | None) -> dict[str, int]:
+    async def _emit(self, todo: list[Command], event_id: str) -> dict[str, int]:
         """Send the commands and wait for the broker: {output partition: last offset}."""
         now = self.ctx.clock.now()
         futures = []

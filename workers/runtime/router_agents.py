@@ -174,6 +174,7 @@ class RouterRuntime:
                 now=now,
                 seq=self.seq,
                 ready_at=s.emitted_at.timestamp(),
+                event_id=s.event_id,
             )
             if self.notify.lead_sales_ready and not self._replay(key, s.signal_id):
                 said.append(
@@ -185,6 +186,7 @@ class RouterRuntime:
                         total=s.total,
                         stars=s.stars,
                         breakdown=s.breakdown,
+                        event_id=s.event_id,
                     )
                 )
         elif message.kind == "reply":
@@ -293,6 +295,7 @@ class RouterRuntime:
                 continue  # delivered before a crash or rebalance: never twice
             record = LeadAssignment(
                 emitted_at=now,
+                event_id=d.event_id,
                 assignment_id=d.assignment_id,
                 contact_id=d.contact_id,
                 product_line=d.product_line,
@@ -320,7 +323,7 @@ class RouterRuntime:
                 continue
             notification = RepNotification(
                 emitted_at=now,
-                event_id=None,
+                event_id=n.event_id,
                 notification_id=n.notification_id,
                 rep_id=n.rep_id,
                 contact_id=n.contact_id,

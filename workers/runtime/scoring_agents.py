@@ -135,6 +135,11 @@ class ScoringRuntime:
     async def _rescore(
         self, key: str, state: ContactState, event_id: str | None, partition: int
     ) -> None:
+        """Re-score after an input (`event_id`: it is the cause of what is published) or with
+        time (None: the last input applied is)."""
+        if event_id is not None and event_id != state.cause_event_id:
+            state = msgspec.structs.replace(state, cause_event_id=event_id)
+        event_id = state.cause()
         now = self.ctx.clock.now()
         result = self.scorer.rescore(state, now.timestamp())
         self.contacts[key] = to_table(result.state)
@@ -150,7 +155,7 @@ class ScoringRuntime:
             stale.discard(key)
 
     async def _publish(
-        self, state: ContactState, snap: Snapshot, event_id: str | None, now: dt.datetime
+        self, state: ContactState, snap: Snapshot, event_id: str, now: dt.datetime
     ) -> None:
         record = score_record(state, snap, event_id, now)
         await self.ctx.emit(LEAD_SCORES, state.contact_id.encode(), _encode(record))
@@ -171,7 +176,7 @@ class ScoringRuntime:
         return dict(doc)
 
     async def _signal(
-        self, state: ContactState, snap: Snapshot, event_id: str | None, now: dt.datetime
+        self, state: ContactState, snap: Snapshot, event_id: str, now: dt.datetime
     ) -> None:
         signal = SalesReadySignal(
             signal_id=f"{state.contact_id}:ready:{state.ready_entries}",
@@ -205,10 +210,10 @@ class ScoringRuntime:
         if at < org["updated_at"]:
             return
         fields = {} if isinstance(change, OrganizationDeleted) else dict(change.fields)
-        org = {**org, "fields": fields, "updated_at": at}
+        org = {**org, "fields": fields, "updated_at": at, "event_id": change.event_id}
         self.organizations[decoded.key] = org
         for contact in org["members"]:
-            await self._send_fields(contact, decoded.key, fields, at)
+            await self._send_fields(contact, decoded.key, fields, at, change.event_id)
 
     async def _membership_agent(self, stream: Any) -> None:
         async for event in stream.events():
@@ -224,11 +229,18 @@ class ScoringRuntime:
             self.organizations[m.organization_id] = {**org, "members": members}
             if m.member and org["updated_at"]:
                 await self._send_fields(
-                    m.contact_id, m.organization_id, org["fields"], org["updated_at"]
-                )
+                    m.contact_id, m.organization_id, org["fields"], org["updated_at"],
+                    org.get("event_id"),
+                )  # fmt: skip
 
-    async def _send_fields(self, contact: str, org: str, fields: dict[str, Any], at: float) -> None:
-        body = _encode(OrgFields(organization_id=org, contact_id=contact, fields=fields, at=at))
+    async def _send_fields(
+        self, contact: str, org: str, fields: dict[str, Any], at: float, event_id: str | None
+    ) -> None:
+        body = _encode(
+            OrgFields(
+                organization_id=org, contact_id=contact, fields=fields, at=at, event_id=event_id
+            )
+        )
         await self.ctx.emit(ORG_FIELDS, contact.encode(), body)
 
     async def _org_fields_agent(self, stream: Any) -> None:
@@ -244,7 +256,7 @@ class ScoringRuntime:
                 continue  # the contact moved on meanwhile
             new = apply_organization(state, f.fields, f.at)
             if new is not None:
-                await self._rescore(f.contact_id, new, None, partition)
+                await self._rescore(f.contact_id, new, f.event_id, partition)
 
     # --- time: decay, new rules version, Redis resync ---------------------------------------
     async def _process_due(self, partition: int) -> None:
@@ -276,7 +288,7 @@ class ScoringRuntime:
             if state.last is not None and state.last.rules_version != self.scorer.version:
                 self.stale.setdefault(partition, set()).add(key)
             if resync and self.view is not None and state.last is not None:
-                record = score_record(state, state.last, None, self.ctx.clock.now())
+                record = score_record(state, state.last, state.cause(), self.ctx.clock.now())
                 self.view.submit(key, self._document(state, record))
         return index
 
@@ -291,9 +303,7 @@ class ScoringRuntime:
             self.resync |= partitions
 
 
-def score_record(
-    state: ContactState, snap: Snapshot, event_id: str | None, now: dt.datetime
-) -> LeadScore:
+def score_record(state: ContactState, snap: Snapshot, event_id: str, now: dt.datetime) -> LeadScore:
     return LeadScore(
         emitted_at=now,
         event_id=event_id,

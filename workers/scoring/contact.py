@@ -51,6 +51,14 @@ class ContactState(msgspec.Struct, kw_only=True):
     ready_entries: int = 0
     deleted: bool = False
     known: bool = False  # seen in the CRM or a form (engagement alone does not make a lead)
+    cause_event_id: str | None = None  # the last input applied: what a later re-score names
+
+    def cause(self) -> str:
+        """The input a score of this state names: the last one applied (a decay or a new rules
+        version re-scores what that input left), else the last engagement in the ledger."""
+        if self.cause_event_id:
+            return self.cause_event_id
+        return self.ledger[-1][3] if self.ledger else f"contact:{self.contact_id}"
 
     @property
     def fields(self) -> dict[str, Scalar]:

@@ -25,6 +25,7 @@ class OrgFields(msgspec.Struct, frozen=True, kw_only=True):
     contact_id: str
     fields: dict[str, Scalar]
     at: float
+    event_id: str | None = None  # the organization event that set these fields
 
 
 class SalesReadySignal(msgspec.Struct, frozen=True, kw_only=True):
