@@ -190,9 +190,10 @@ class Router:
         """`cause`: the input this decision names (default: the lead's own cause)."""
         event_id = cause or lead.cause_event_id or lead.signal_id
         lead, choice = self.resolve(reps, lead, now)
-        escalating = self.rules.policy_for(lead.product_line).all_passed == "escalate"
-        if choice.code == ALL_PASSED and choice.rep_id is not None and escalating:
-            return self._escalate(reps, lead, queue, now, out, assignment_id, choice, event_id)
+        escalated = (
+            choice.code == ALL_PASSED
+            and self.rules.policy_for(lead.product_line).all_passed == "escalate"
+        )  # to the line's manager, beyond capacity and hours, with no SLA
         if choice.rep_id is None:
             lead = msgspec.structs.replace(
                 lead, status="queued", rep_id=None, queued_at=lead.queued_at or now
@@ -217,7 +218,7 @@ class Router:
         rep = record_assignment(reps[choice.rep_id], now, out.seq)
         reps = {**reps, rep.rep_id: rep}
         out.reps[rep.rep_id] = rep
-        sla = self.sla_seconds(lead.product_line)
+        sla = None if escalated else self.sla_seconds(lead.product_line)
         lead = msgspec.structs.replace(
             lead,
             status="assigned",
@@ -238,7 +239,7 @@ class Router:
                 lead.contact_id,
                 lead.product_line,
                 rep.rep_id,
-                decision,
+                "reassigned" if escalated else decision,
                 ALL_PASSED if choice.code == ALL_PASSED else code or choice.code,
                 choice.text,
                 choice.candidates,
@@ -272,51 +273,6 @@ class Router:
             return lead, again
         text = f"{choice.text}: round {lead.round}, {again.text}"
         return lead, Choice(again.rep_id, ALL_PASSED, text, again.candidates)
-
-    def _escalate(
-        self,
-        reps: dict[str, Rep],
-        lead: Lead,
-        queue: list[str],
-        now: float,
-        out: Outcome,
-        assignment_id: str,
-        choice: Choice,
-        event_id: str,
-    ) -> Outcome:
-        """To the line's manager, beyond capacity and hours, with no SLA."""
-        assert choice.rep_id is not None
-        out.seq += 1
-        rep = record_assignment(reps[choice.rep_id], now, out.seq)
-        out.reps[rep.rep_id] = rep
-        lead = msgspec.structs.replace(
-            lead,
-            status="assigned",
-            rep_id=rep.rep_id,
-            assigned_at=now,
-            sla_due=None,
-            attempt=lead.attempt + 1,
-            assignment_id=assignment_id,
-        )
-        out.leads[lead.key] = lead
-        if lead.product_line in out.queues or lead.key in queue:
-            out.queues[lead.product_line] = [
-                k for k in out.queues.get(lead.product_line, queue) if k != lead.key
-            ]
-        out.decisions.append(
-            Decision(
-                assignment_id,
-                lead.contact_id,
-                lead.product_line,
-                rep.rep_id,
-                "reassigned",
-                ALL_PASSED,
-                choice.text,
-                choice.candidates,
-                event_id,
-            )
-        )
-        return out
 
     def on_activity(
         self,
