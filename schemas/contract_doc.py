@@ -34,7 +34,10 @@ A later version may add optional fields, never drop or rename one.
   `occurred_at` (RFC 3339 with `Z` or a `+HH:MM` offset) and `schema_version` (optional,
   `{VERSION}`).
 - An input that breaks this contract is never applied and never dropped silently: it goes to
-  `crm.dead-letters` with its original bytes and a reason code (table at the end).
+  `crm.dead-letters` with its original bytes and a reason code (table at the end), whatever
+  its size (too large for a dead letter: its first 64 KiB, `value_truncated`, with size and
+  SHA-256), once (`dead_letter_id` from topic, partition and offset; a replay repeats none).
+  An error that is not the input's fault (broker, Redis, a rebalance) never dead-letters it.
 - Every output carries `emitted_at`, and `event_id`: the input event that caused it where one
   did. Outputs have deterministic ids (`firing_id`, `assignment_id`, `move_id`,
   `notification_id`): the workers never publish the same one twice, across restarts and
