@@ -7,6 +7,7 @@ after its checkpoint are read back and their marks restored, so nothing is sent 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable
 
 import msgspec
@@ -22,13 +23,18 @@ class ReadBack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._reader: AIOKafkaConsumer | None = None
+        self._starting = asyncio.Lock()
 
     async def reader(self) -> AIOKafkaConsumer:
-        if self._reader is None:
-            self._reader = AIOKafkaConsumer(
-                **client_options(self.settings), enable_auto_commit=False, group_id=None
-            )
-            await self._reader.start()
+        """The started reader (two partitions that ask at once share one start: a reader handed
+        out before its start finished has no fetcher yet)."""
+        async with self._starting:
+            if self._reader is None:
+                reader = AIOKafkaConsumer(
+                    **client_options(self.settings), enable_auto_commit=False, group_id=None
+                )
+                await reader.start()
+                self._reader = reader
         return self._reader
 
     async def between(

@@ -228,6 +228,14 @@ class TriggerRuntime:
     async def _build_index(self, partition: int) -> DueIndex:
         index = DueIndex()
         self.indexes[partition] = index  # live updates land here while we scan
+        try:
+            return await self._fill_index(partition, index)
+        except BaseException:  # half an index would leave the rest unscheduled: next tick anew
+            if self.indexes.get(partition) is index:
+                del self.indexes[partition]
+            raise
+
+    async def _fill_index(self, partition: int, index: DueIndex) -> DueIndex:
         if self.moves is not None:
             await self.moves.reconcile(partition)
         await self._reconcile(partition)
