@@ -69,3 +69,12 @@ def test_repeated_errors_are_one_line_per_interval_with_a_count(
         'ERROR Unable connect to "127.0.0.1:9092": refused (and 29 more like it in the last 30 s)',
     ]
     assert stream.getvalue().count("info lines are not limited") == 35
+
+
+def test_a_record_seen_by_two_handlers_is_judged_once() -> None:
+    limiter = RepeatLimiter(interval=30.0, clock=lambda: 0.0)
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom %s", ("a",), None)
+    assert limiter.filter(record) is True
+    assert limiter.filter(record) is True  # the second handler of the same line
+    again = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom %s", ("b",), None)
+    assert limiter.filter(again) is False

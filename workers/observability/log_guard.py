@@ -87,10 +87,18 @@ class RepeatLimiter(logging.Filter):
         self.interval = interval
         self.clock = clock
         self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+        self._last: tuple[logging.LogRecord | None, bool] = (None, True)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
+        if self._last[0] is record:  # the same record at a second handler: the same verdict
+            return self._last[1]
+        verdict = self._decide(record)
+        self._last = (record, verdict)
+        return verdict
+
+    def _decide(self, record: logging.LogRecord) -> bool:
         kind = (record.name, record.levelno, str(record.msg)[:200])
         now = self.clock()
         since, held = self._seen.get(kind, (-float("inf"), 0))

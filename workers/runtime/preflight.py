@@ -74,7 +74,8 @@ async def _check(settings: Settings, wait: float) -> None:
         except ClusterAuthorizationFailedError:
             raise StartupError(
                 f"Kafka at {brokers}: {settings.sasl_username!r} may not describe the cluster: "
-                "grant it the ACLs in README (Operations, secure)"
+                "grant it Describe on the cluster and Read/Write on the deployment's topics "
+                "and group (Kafka ACLs)"
             ) from None
         except ssl.SSLError as exc:
             raise StartupError(
