@@ -45,7 +45,11 @@ def _register_topic(ctx: AppContext, spec: InputTopic, handlers: list[Handler]) 
     app, settings, metrics = ctx.app, ctx.settings, ctx.metrics
     source = settings.topic(spec.name)
     moved_to = settings.topic(repartition_topic(spec.name))
-    topic = raw_topic(app, settings, spec.name, also=(repartition_topic(spec.name),))
+    topic = raw_topic(app, settings, spec.name)
+    # Misplaced records come back through their own agent (same code). One Faust channel over
+    # both topics lost a taken-over partition's input in the scale-out test (3 failures in 8
+    # runs; 0 in 5 with two agents).
+    moved_topic = raw_topic(app, settings, repartition_topic(spec.name))
     mispartitioned = metrics.mispartitioned.labels(spec.name)
     partitions = settings.partitions
     seen = json_table(
@@ -94,6 +98,7 @@ def _register_topic(ctx: AppContext, spec: InputTopic, handlers: list[Handler]) 
                 latency.observe(max(0.0, time.time() - message.timestamp))
 
     app.agent(topic, name=f"ingest-{spec.name}")(ingest)
+    app.agent(moved_topic, name=f"ingest-moved-{spec.name}")(ingest)
     return topic
 
 

@@ -33,18 +33,15 @@ def raw_topic(
     settings: Settings,
     name: str,
     partitions: int | None = None,
-    also: tuple[str, ...] = (),
     **kw: Any,
 ) -> Any:
-    """A topic of the contract or an internal one (prefix applied), read and written as bytes;
-    with `also`, one channel over several co-partitioned topics (one agent reads them all).
+    """A topic of the contract or an internal one (prefix applied), read and written as bytes.
 
     Every topic has the configured partition count (the tables co-partitioned with it need
     that), except the single-writer router's.
     """
     return app.topic(
         settings.topic(name),
-        *(settings.topic(other) for other in also),
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
