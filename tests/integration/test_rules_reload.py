@@ -36,6 +36,15 @@ scoring:
 N = 6
 
 
+def publish(env: dict[str, str], rules: Path) -> None:
+    """`dealstream rules publish RULES`, as an operator runs it."""
+    published = subprocess.run(
+        [sys.executable, "-m", "workers.cli.main", "rules", "publish", str(rules)],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert published.returncode == 0, published.stderr
+
+
 def stamp(**fields: Any) -> bytes:
     return orjson.dumps({"occurred_at": dt.datetime.now(dt.UTC).isoformat(), **fields})
 
@@ -79,11 +88,7 @@ def test_published_rules_switch_every_worker_without_a_restart(
     ])  # fmt: skip
     time.sleep(3.0)
 
-    published = subprocess.run(
-        [sys.executable, "-m", "workers.cli.main", "rules", "publish", str(v2)],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert published.returncode == 0, published.stderr
+    publish(env, v2)
     switched_at = time.time()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -144,11 +149,7 @@ def test_a_fresh_worker_starts_with_the_published_rules(
     env = {**worker_env, "DEALSTREAM_RULES_FILE": str(v1)}
     settings = Settings.from_env(env)
     asyncio.run(create_topics(settings))
-    published = subprocess.run(
-        [sys.executable, "-m", "workers.cli.main", "rules", "publish", str(v2)],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert published.returncode == 0, published.stderr
+    publish(env, v2)
     worker = WorkerProcess(
         {**env, "DEALSTREAM_DATA_DIR": str(tmp_path / "fresh")}, tmp_path / "w.log"
     )

@@ -41,6 +41,16 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def run_verb(
+    env: dict[str, str], tmp_path: Path, args: tuple[str, ...]
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run a verb (`{events}` in an argument: a file with one valid event); its stderr lines."""
+    events = tmp_path / "events.jsonl"
+    events.write_text(EVENT)
+    done = run(env, *(a.format(events=events) for a in args))
+    return done, done.stderr.strip().splitlines()
+
+
 EVENT = '{"type":"contact.upserted","event_id":"e1","contact_id":"c1","occurred_at":"2026-11-29T10:00:00Z"}\n'
 RULES = str(DEFAULT_RULES)
 
@@ -135,10 +145,7 @@ BAD_USAGE = [
 def test_a_stopped_stack_is_one_line_and_exit_1(
     stopped_stack_env: dict[str, str], tmp_path: Path, args: tuple[str, ...], says: str
 ) -> None:
-    events = tmp_path / "events.jsonl"
-    events.write_text(EVENT)
-    done = run(stopped_stack_env, *(a.format(events=events) for a in args))
-    lines = done.stderr.strip().splitlines()
+    done, lines = run_verb(stopped_stack_env, tmp_path, args)
     assert done.returncode == 1, done.stderr
     if args[0] == "worker":  # a service logs that it waits, then says why it gives up
         assert "does not answer yet" in lines.pop(0)
@@ -155,10 +162,7 @@ def test_a_stopped_stack_is_one_line_and_exit_1(
 def test_bad_usage_is_one_line_and_exit_2(
     stopped_stack_env: dict[str, str], tmp_path: Path, args: tuple[str, ...], says: str
 ) -> None:
-    events = tmp_path / "events.jsonl"
-    events.write_text(EVENT)
-    done = run(stopped_stack_env, *(a.format(events=events) for a in args))
-    lines = done.stderr.strip().splitlines()
+    done, lines = run_verb(stopped_stack_env, tmp_path, args)
     assert done.returncode == 2, done.stderr
     assert len(lines) == 1, done.stderr
     assert says in lines[0]

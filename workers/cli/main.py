@@ -99,7 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _configure_logging(args)
+    try:  # None: the verb reports the bad setting itself
+        settings: Settings | None = Settings.from_env()
+    except SettingsError:
+        settings = None
+    _configure_logging(args, settings)
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
@@ -107,13 +111,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        brokers, redis_url = _service_addresses()
+        if settings is None:
+            brokers, redis_url = "DEALSTREAM_BROKERS", "DEALSTREAM_REDIS_URL"
+        else:
+            brokers, redis_url = ",".join(settings.broker_list), settings.redis_url
         message, code = describe(exc, brokers, redis_url)
         print(f"dealstream {args.command}: {message}", file=sys.stderr)
         return code
 
 
-def _configure_logging(args: argparse.Namespace) -> None:
+def _configure_logging(args: argparse.Namespace, settings: Settings | None) -> None:
     """A service logs at INFO; a one-shot verb says only what went wrong (its own line), so
     the clients' connection retries stay quiet unless --debug."""
     if args.debug:
@@ -122,23 +129,12 @@ def _configure_logging(args: argparse.Namespace) -> None:
         level = logging.INFO
     else:
         level = logging.WARNING
-    try:  # secrets are redacted from every log line, whatever the level
-        settings = Settings.from_env()
+    if settings is not None:  # secrets are redacted from every log line, whatever the level
         install_redaction(secrets_of(settings.sasl_password, settings.redis_url))
-    except SettingsError:
-        pass  # the verb reports the bad setting itself
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     guard_handlers(logging.getLogger().handlers, RepeatLimiter())
     if not args.debug and args.command != "worker":
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-
-
-def _service_addresses() -> tuple[str, str]:
-    try:
-        settings = Settings.from_env()
-    except SettingsError:
-        return "DEALSTREAM_BROKERS", "DEALSTREAM_REDIS_URL"
-    return ",".join(settings.broker_list), settings.redis_url
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -90,8 +90,7 @@ def _register_topic(ctx: AppContext, spec: InputTopic, handlers: list[Handler]) 
                 failure = await _run(ctx, handler, result, event)
                 if failure is _MOVED:
                     break  # the partition went to another worker: it re-processes the event
-                if failure is not None:  # this input made a handler fail: dead-letter it
-                    log.error("handler %s failed on %s: %s", handler.__name__, spec.name, failure)
+                if failure is not None:  # this input made a handler fail (logged): dead-letter it
                     rejection = Rejection(RejectCode.PROCESSING_ERROR, failure)
                     await _dead_letter_once(ctx, spec.name, message, rejection, seen)
             if message.timestamp:
@@ -130,7 +129,7 @@ async def _run(ctx: AppContext, handler: Handler, decoded: Decoded, event: Any) 
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
         except Exception as exc:
-            log.exception("handler %s failed", handler.__name__)
+            log.exception("handler %s failed on %s", handler.__name__, event.message.topic)
             return f"{type(exc).__name__}: {exc}"
 
 
