@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from workers.engine.records import Record
+from workers.interfaces import OutputsSeen, Sent
 
 
 @dataclass
@@ -28,3 +35,99 @@ class RecordingSink:
 
     async def send(self, topic: str, key: bytes | None, value: bytes) -> None:
         self.sent.append((topic, key, value))
+
+
+# --- the state engine's seams -----------------------------------------------------------------
+@dataclass
+class DictStore:
+    """A table store in a dict: {partition: {key: value}}; `changelog_offsets` as applied."""
+
+    name: str
+    data: dict[int, dict[str, Any]] = field(default_factory=dict)
+    offsets: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def changelog_topic(self) -> str:
+        return f"{self.name}-changelog"
+
+    def get(self, partition: int, key: str) -> Any:
+        return self.data.get(partition, {}).get(key)
+
+    def encode(self, key: str, value: Any) -> tuple[bytes, bytes | None]:
+        return orjson.dumps(key), None if value is None else orjson.dumps(value)
+
+    def apply(self, partition: int, items: Mapping[str, Any], offset: int | None) -> None:
+        data = self.data.setdefault(partition, {})
+        for key, value in items.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = orjson.loads(orjson.dumps(value))  # stored as JSON, like the real one
+        if offset is not None:
+            self.offsets[partition] = offset
+
+    def restore(self, log: RecordingLog) -> None:
+        """Rebuild from the changelog (what Faust's recovery does after a wiped store)."""
+        self.data.clear()
+        for record in log.records_of(self.changelog_topic):
+            items = {
+                orjson.loads(record.key or b"null"): (
+                    None if record.value is None else orjson.loads(record.value)
+                )
+            }
+            self.apply(record.partition, items, None)
+
+
+@dataclass
+class RecordingLog:
+    """A broker in a list: every record sent, in order, with its offset in its partition.
+
+    `fail_next` makes the next sends fail (the records of the failed partition batches are not
+    written), `crash_after` raises `Crash` after that many successful sends."""
+
+    records: list[Record] = field(default_factory=list)
+    offsets: dict[str, int] = field(default_factory=dict)
+    fail_next: int = 0
+    crash_after: int | None = None
+    sends: int = 0
+
+    async def send(self, records: Sequence[Record]) -> Sent:
+        if self.crash_after is not None and self.sends >= self.crash_after:
+            raise Crash(f"crashed before send {self.sends + 1}")
+        self.sends += 1
+        if self.fail_next:
+            self.fail_next -= 1
+            return Sent({}, list(records), ConnectionError("broker down"))
+        offsets: dict[str, int] = {}
+        for record in records:
+            offset = self.offsets.get(record.tp, -1) + 1
+            self.offsets[record.tp] = offsets[record.tp] = offset
+            self.records.append(record)
+        return Sent(offsets, [])
+
+    def records_of(self, topic: str) -> list[Record]:
+        return [r for r in self.records if r.topic == topic]
+
+    def positions(self) -> dict[str, list[Record]]:
+        by_tp: dict[str, list[Record]] = {}
+        for record in self.records:
+            by_tp.setdefault(record.tp, []).append(record)
+        return by_tp
+
+    async def ids_since(
+        self, starts: Mapping[str, int], topics: Sequence[str], source: str
+    ) -> OutputsSeen:
+        ids: set[str] = set()
+        ends: dict[str, int] = {}
+        for tp, records in self.positions().items():
+            if records[0].topic not in topics:
+                continue
+            ends[tp] = len(records) - 1
+            for record in records[starts.get(tp, 0) :]:
+                if record.source == source and record.output_id:
+                    ids.add(record.output_id)
+        return OutputsSeen(ids, ends)
+
+
+class Crash(Exception):
+    """A simulated kill -9 of the worker."""

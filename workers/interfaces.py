@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable
-from typing import Protocol, runtime_checkable
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+from workers.engine.records import Record
 
 
 @runtime_checkable
@@ -20,3 +22,53 @@ class OutputSink(Protocol):
     """Where agents emit records. Delivery is confirmed before the causing offset commits."""
 
     def send(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[object]: ...
+
+
+# --- the state engine's seams (workers/engine; on Faust and Kafka: workers/runtime/engine_io.py)
+class TableStore(Protocol):
+    """One table's local store, partitioned like its changelog topic."""
+
+    name: str
+    changelog_topic: str
+
+    def get(self, partition: int, key: str) -> Any:
+        """The JSON value of `key` in `partition`, None when absent."""
+        ...
+
+    def encode(self, key: str, value: Any) -> tuple[bytes, bytes | None]:
+        """Key and value as the changelog (and the store) hold them; None deletes."""
+        ...
+
+    def apply(self, partition: int, items: Mapping[str, Any], offset: int | None) -> None:
+        """Write confirmed values (one write batch) and the changelog offset they reached."""
+        ...
+
+
+class RecordSender(Protocol):
+    """Sends records in partition batches and waits for the broker to confirm them."""
+
+    async def send(self, records: Sequence[Record]) -> Sent:
+        """Send every record; a broker error fails only the partition batches it hit."""
+        ...
+
+
+class Sent(NamedTuple):
+    offsets: dict[str, int]  # "topic:partition" -> last offset written (confirmed records)
+    failed: list[Record]  # records of the partition batches the broker did not confirm
+    error: BaseException | None = None  # the first failure
+
+
+class OutputLog(Protocol):
+    """Reads back what was published, by output id (the engine's outbox read-back)."""
+
+    async def ids_since(
+        self, starts: Mapping[str, int], topics: Sequence[str], source: str
+    ) -> OutputsSeen:
+        """Ids of the outputs sent by `source` (their source header), in every partition of
+        `topics` from `starts["topic:partition"]` (0 when absent) to the end as of now."""
+        ...
+
+
+class OutputsSeen(NamedTuple):
+    ids: set[str]
+    ends: dict[str, int]  # "topic:partition" -> last offset present (partitions with records)

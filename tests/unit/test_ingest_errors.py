@@ -8,11 +8,13 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from aiokafka.errors import IllegalStateError, KafkaTimeoutError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from workers.engine.errors import PartitionMoved
 from workers.observability.metrics import Metrics
-from workers.runtime.ingest_agents import _MOVED, _run
+from workers.runtime.ingest_agents import _run
 
 TP = SimpleNamespace(topic="crm.contacts", partition=2)
 
@@ -47,8 +49,9 @@ def test_broker_and_redis_errors_are_retried_until_the_handler_succeeds() -> Non
 
 
 def test_a_partition_that_moved_away_is_left_to_its_new_owner() -> None:
-    result = run(_run(ctx(assigned=False), flaky(IllegalStateError("not assigned")), None, EVENT))  # type: ignore[arg-type]
-    assert result is _MOVED
+    handler = flaky(IllegalStateError("not assigned"))
+    with pytest.raises(PartitionMoved, match="new owner re-processes it"):
+        run(_run(ctx(assigned=False), handler, None, EVENT))  # type: ignore[arg-type]
 
 
 def test_a_bug_on_this_input_is_its_dead_letter() -> None:

@@ -236,6 +236,32 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
             registry=r,
         )
+        self.engine_batch_events = Histogram(
+            "dealstream_engine_batch_events",
+            "Inputs per committed engine batch",
+            ["engine"],
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000),
+            registry=r,
+        )
+        self.engine_batch_seconds = Histogram(
+            "dealstream_engine_batch_seconds",
+            "Seconds from a batch's start to its commit (outputs, state, checkpoint confirmed)",
+            ["engine"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+        self.engine_outputs = Counter(
+            "dealstream_engine_outputs_total",
+            "Records sent through an engine's outbox (confirmed by the broker)",
+            ["engine"],
+            registry=r,
+        )
+        self.engine_outputs_suppressed = Counter(
+            "dealstream_engine_outputs_suppressed_total",
+            "Outputs a replay re-derived that had been delivered before: not sent again",
+            ["engine"],
+            registry=r,
+        )
         self.rebalances = Counter(
             "dealstream_rebalances_total", "Partition assignments received", registry=r
         )

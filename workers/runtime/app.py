@@ -14,8 +14,10 @@ from workers.observability.metrics import Metrics
 from workers.rules import Rules
 from workers.runtime.consumer_metrics import register_consumer_metrics
 from workers.runtime.context import AppContext
-from workers.runtime.ingest_agents import Handler, register_ingestion
+from workers.runtime.engines import Engines
+from workers.runtime.ingest_agents import Consumers, register_ingestion
 from workers.runtime.move_agents import MoveRuntime
+from workers.runtime.organization_agents import OrganizationRuntime
 from workers.runtime.owner_agents import OwnerSyncRuntime
 from workers.runtime.router_agents import RouterRuntime
 from workers.runtime.rules_topic import RulesWatcher
@@ -51,6 +53,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "broker_session_timeout": settings.session_timeout,
         "broker_heartbeat_interval": max(1.0, settings.session_timeout / 4),
         "stream_recovery_delay": 0.0,
+        "producer_max_batch_size": 512 * 1024,  # the engine sends partition batches
         "key_serializer": "raw",
         "value_serializer": "raw",
         "TableManager": "workers.runtime.recovery:SeekFirstTableManager",
@@ -82,22 +85,28 @@ def build_app(settings: Settings, rules: Rules, clock: Clock | None = None) -> A
         app=app,
     )
     ctx.metrics.rules_info.labels(rules.version).set(1)
+    engines = Engines(ctx)
     ticks = Ticks(ctx, parse_duration(rules.scheduler.tick_interval))
     triggers = TriggerRuntime(ctx, ticks)
     view = RedisLeadView(settings.redis_url, f"{settings.app_id}")
-    scoring = ScoringRuntime(ctx, ticks, view)
+    scoring = ScoringRuntime(ctx, engines, ticks, view)
+    organizations = OrganizationRuntime(ctx, engines)
     router = RouterRuntime(ctx, parse_duration(rules.scheduler.tick_interval))
     owners = OwnerSyncRuntime(ctx)
     moves = MoveRuntime(ctx, triggers, owners)
     router.owner_of = owners.owner_of
-    handlers: dict[str, list[Handler]] = {
-        "crm.opportunities": [triggers.on_opportunity, owners.on_opportunity],
-        "crm.contacts": [scoring.on_contact, owners.on_contact],
-        "crm.form-submissions": [scoring.on_form],
-        "crm.engagements": [scoring.on_engagement, moves.on_engagement, router.on_engagement],
-        "crm.organizations": [scoring.on_organization],
-        "crm.reps": [router.on_rep],
-        "crm.rep-activities": [router.on_activity],
+    consumers = {
+        "crm.opportunities": Consumers(
+            "opportunities", handlers=[triggers.on_opportunity, owners.on_opportunity]
+        ),
+        "crm.contacts": Consumers("contacts", [scoring.on_contact], [owners.on_contact]),
+        "crm.form-submissions": Consumers("contacts", [scoring.on_form]),
+        "crm.engagements": Consumers(
+            "contacts", [scoring.on_engagement], [moves.on_engagement, router.on_engagement]
+        ),
+        "crm.organizations": Consumers("organizations", [organizations.on_organization]),
+        "crm.reps": Consumers("reps", handlers=[router.on_rep]),
+        "crm.rep-activities": Consumers("reps", handlers=[router.on_activity]),
     }
 
     @app.task
@@ -111,7 +120,7 @@ def build_app(settings: Settings, rules: Rules, clock: Clock | None = None) -> A
     ctx.metrics.before_render.append(view_gauges)
     ctx.view = view
     ctx.pipelines = triggers.pipeline_report
-    register_ingestion(ctx, handlers)
+    register_ingestion(ctx, engines, consumers)
     register_web(ctx)
     register_consumer_metrics(ctx)
     runtimes = (triggers, scoring, router, owners, moves)

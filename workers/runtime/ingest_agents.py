@@ -1,6 +1,10 @@
-"""One agent per input topic: decode, validate, dedupe, then hand the event to the handlers.
+"""One agent per input topic: decode, validate, dedupe, then hand the event to the features.
 
-Bad input goes to crm.dead-letters with the reason; the agent goes on.
+Each poll's events go through the engine of the topic's group as one batch: features that run
+on the engine (`Step`) change their tables and emit outputs in the batch's transaction; older
+per-event handlers (`Handler`) run in turn, awaited. Bad input goes to crm.dead-letters with
+the reason (through the outbox: once, even when its offset is processed again); the agent goes
+on. Broker and Redis errors are retried, never dead-lettered.
 """
 
 from __future__ import annotations
@@ -8,100 +12,202 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
 from schemas.catalog import INPUT_TOPICS, InputTopic
+from workers.engine.errors import PartitionMoved
+from workers.engine.transaction import Transaction
 from workers.ingest.dead_letter import MAX_KEY, dead_letter, encode
 from workers.ingest.decoder import Decoded, Decoder
 from workers.ingest.dedupe import Seen, remember
 from workers.ingest.errors import RejectCode, Rejection
 from workers.ingest.partitioning import expected_partition, repartition_topic
 from workers.runtime.context import AppContext
+from workers.runtime.engine_io import as_current
+from workers.runtime.engines import Engines
 from workers.runtime.tables import json_table, raw_topic
 
 log = logging.getLogger(__name__)
 
 # A handler gets the decoded event and the Faust event (for the source partition/offset).
 Handler = Callable[[Decoded, Any], Awaitable[None]]
+# A step runs in the batch's transaction: (tx, decoded, partition). It must not await.
+Step = Callable[[Transaction, Decoded, int], None]
 DEAD_LETTERS = "crm.dead-letters"
 DEAD_LETTERED = "__dead_lettered__:"  # key prefix in the seen table: topic:partition → offset
 # Errors that are not the input's fault (retried, never dead-lettered).
 INFRASTRUCTURE = (KafkaError, RedisError, ConnectionError, TimeoutError, asyncio.TimeoutError)
 
 
-def register_ingestion(ctx: AppContext, handlers: dict[str, list[Handler]]) -> dict[str, Any]:
-    """Create the input topics, dedupe tables and agents; return the Faust topics by name."""
-    topics = {}
+@dataclass
+class Consumers:
+    """What an input topic feeds, and the engine group whose tables it changes."""
+
+    group: str
+    steps: list[Step] = field(default_factory=list)
+    handlers: list[Handler] = field(default_factory=list)
+
+
+def register_ingestion(ctx: AppContext, engines: Engines, consumers: dict[str, Consumers]) -> None:
+    """Create the input topics, dedupe tables and agents."""
     for spec in INPUT_TOPICS:
-        topics[spec.name] = _register_topic(ctx, spec, handlers.get(spec.name, []))
-    return topics
+        IngestTopic(ctx, engines, spec, consumers.get(spec.name) or Consumers(spec.name))
 
 
-def _register_topic(ctx: AppContext, spec: InputTopic, handlers: list[Handler]) -> Any:
-    app, settings, metrics = ctx.app, ctx.settings, ctx.metrics
-    source = settings.topic(spec.name)
-    moved_to = settings.topic(repartition_topic(spec.name))
-    topic = raw_topic(app, settings, spec.name)
-    # Misplaced records come back through their own agent (same code). One Faust channel over
-    # both topics lost a taken-over partition's input in the scale-out test (3 failures in 8
-    # runs; 0 in 5 with two agents).
-    moved_topic = raw_topic(app, settings, repartition_topic(spec.name))
-    mispartitioned = metrics.mispartitioned.labels(spec.name)
-    partitions = settings.partitions
-    seen = json_table(
-        app, settings, f"seen-{spec.name}", f"Recent event ids per key of {spec.name}"
-    )
-    decoder = Decoder(spec, settings.max_message_bytes, settings.occurred_window)
-    valid = metrics.events_valid.labels(spec.name)
-    duplicates = metrics.duplicates.labels(spec.name)
-    replays = metrics.replays.labels(spec.name)
-    window = settings.dedupe_window
-    latency = metrics.processing_latency.labels(spec.name)
+class IngestTopic:
+    def __init__(
+        self, ctx: AppContext, engines: Engines, spec: InputTopic, consumers: Consumers
+    ) -> None:
+        self.ctx, self.engines, self.spec = ctx, engines, spec
+        app, settings = ctx.app, ctx.settings
+        self.group = group = consumers.group
+        self.steps, self.handlers = consumers.steps, consumers.handlers
+        self.source = settings.topic(spec.name)
+        moved = repartition_topic(spec.name)
+        self.seen = json_table(
+            app, settings, f"seen-{spec.name}", f"Recent event ids of {spec.name}"
+        )
+        engines.table(group, self.seen)
+        engines.input(group, spec.name)
+        engines.input(group, moved)
+        self.dead_letters = engines.output(group, DEAD_LETTERS)
+        self.moved_to = engines.output(group, moved)
+        self.decoder = Decoder(spec, settings.max_message_bytes, settings.occurred_window)
+        self.window = settings.dedupe_window
+        self.partitions = settings.partitions
+        # Misplaced records come back through their own agent (same code). One Faust channel
+        # over both topics lost a taken-over partition's input in the scale-out test.
+        app.agent(raw_topic(app, settings, spec.name), name=f"ingest-{spec.name}")(self._agent)
+        app.agent(raw_topic(app, settings, moved), name=f"ingest-moved-{spec.name}")(self._agent)
 
-    async def ingest(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            result = decoder.decode(message.key, message.value)
-            if isinstance(result, Rejection):
-                await _dead_letter_once(ctx, spec.name, message, result, seen)
-                continue
-            if message.topic == source and message.key is not None:
-                place = expected_partition(message.key, partitions)
-                if place != message.partition:  # a CRC32 (librdkafka) producer: move it
-                    mispartitioned.inc()
-                    await app.producer.send(moved_to, message.key, message.value, place, None, None)
-                    continue
-            verdict, ids = remember(
-                seen.get(result.key), result.event.event_id, message.offset, window
-            )
-            if verdict is Seen.DUPLICATE:
-                duplicates.inc()
-                continue
-            if verdict is Seen.REPLAY:
-                replays.inc()
-            else:
-                seen[result.key] = ids
-                valid.inc()
-            for handler in handlers:
-                failure = await _run(ctx, handler, result, event)
-                if failure is _MOVED:
-                    break  # the partition went to another worker: it re-processes the event
-                if failure is not None:  # this input made a handler fail (logged): dead-letter it
-                    rejection = Rejection(RejectCode.PROCESSING_ERROR, failure)
-                    await _dead_letter_once(ctx, spec.name, message, rejection, seen)
-            if message.timestamp:
-                latency.observe(max(0.0, time.time() - message.timestamp))
+    async def _agent(self, stream: Any) -> None:
+        await self.engines.run_agent(self.group, stream, self._work)
 
-    app.agent(topic, name=f"ingest-{spec.name}")(ingest)
-    app.agent(moved_topic, name=f"ingest-moved-{spec.name}")(ingest)
-    return topic
+    def _work(self, events: list[Any]) -> Callable[[Transaction], Awaitable[None] | None]:
+        counts: Counter[str] = Counter()
 
+        def done(tx: Transaction) -> None:
+            tx.after_commit(lambda: self._observe(events, counts))
 
-_MOVED = "moved"
+        if not self.handlers:
+
+            def work(tx: Transaction) -> None:
+                for event in events:
+                    self._apply(tx, event, counts)
+                done(tx)
+
+            return work
+
+        async def work_with_handlers(tx: Transaction) -> None:
+            for event in events:
+                decoded = self._apply(tx, event, counts)
+                if decoded is not None:
+                    await self._handlers(tx, decoded, event, counts)
+            done(tx)
+
+        return work_with_handlers
+
+    def _apply(self, tx: Transaction, event: Any, counts: Counter[str]) -> Decoded | None:
+        message = event.message
+        partition, offset = message.partition, message.offset
+        tx.applied(message.topic, partition, offset)
+        result = self.decoder.decode(message.key, message.value)
+        if isinstance(result, Rejection):
+            self._dead_letter(tx, message, result, counts)
+            return None
+        if message.topic == self.source and message.key is not None:
+            place = expected_partition(message.key, self.partitions)
+            if place != partition:  # a CRC32 (librdkafka) producer: move it
+                counts["mispartitioned"] += 1
+                move_id = f"moved:{self.spec.name}:{partition}:{offset}"
+                tx.emit(partition, self.moved_to, message.key, message.value, move_id, place)
+                return None
+        verdict, ids = remember(
+            tx.get(self.seen.name, partition, result.key),
+            result.event.event_id,
+            offset,
+            self.window,
+        )
+        if verdict is Seen.DUPLICATE:
+            counts["duplicates"] += 1
+            return None
+        if verdict is Seen.REPLAY:
+            counts["replays"] += 1
+        else:
+            tx.put(self.seen.name, partition, result.key, ids)
+            counts["valid"] += 1
+        for step in self.steps:
+            try:
+                step(tx, result, partition)
+            except Exception as exc:  # this input made a feature fail: dead-letter it
+                log.exception("%s failed on %s", getattr(step, "__name__", step), message.topic)
+                rejection = Rejection(RejectCode.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}")
+                self._dead_letter(tx, message, rejection, counts)
+        return result
+
+    async def _handlers(
+        self, tx: Transaction, decoded: Decoded, event: Any, counts: Counter[str]
+    ) -> None:
+        as_current(event)  # handlers write tables the Faust way
+        for handler in self.handlers:
+            failure = await _run(self.ctx, handler, decoded, event)
+            if failure is not None:  # this input made a handler fail (logged): dead-letter it
+                rejection = Rejection(RejectCode.PROCESSING_ERROR, failure)
+                self._dead_letter(tx, event.message, rejection, counts)
+
+    def _dead_letter(
+        self, tx: Transaction, message: Any, rejection: Rejection, counts: Counter[str]
+    ) -> None:
+        """Dead-letter an input once: the outbox never sends its id twice, and the highest
+        dead-lettered offset per partition (in the seen table) covers any later replay."""
+        partition = message.partition
+        mark = f"{DEAD_LETTERED}{message.topic}:{partition}"
+        through = tx.get(self.seen.name, partition, mark)
+        if isinstance(through, int) and message.offset <= through:
+            counts["repeated"] += 1
+            return
+        record = dead_letter(
+            topic=self.spec.name,
+            partition=partition,
+            offset=message.offset,
+            key=message.key,
+            value=message.value,
+            rejection=rejection,
+            now=self.ctx.clock.now(),
+            source=message.topic,
+        )
+        log.info("dead letter %s[%d]@%d: %s", self.spec.name, partition, message.offset, rejection)
+        key = message.key if message.key is None or len(message.key) <= MAX_KEY else None
+        tx.emit(partition, self.dead_letters, key, encode(record), record.dead_letter_id or "")
+        tx.put(self.seen.name, partition, mark, message.offset)
+        counts[f"dead:{rejection.code.value}"] += 1
+
+    def _observe(self, events: list[Any], counts: Counter[str]) -> None:
+        m, name = self.ctx.metrics, self.spec.name
+        for what, n in counts.items():
+            if what.startswith("dead:"):
+                m.dead_letters.labels(name, what[5:]).inc(n)
+            elif what == "repeated":
+                m.dead_letters_repeated.labels(name).inc(n)
+            elif what == "mispartitioned":
+                m.mispartitioned.labels(name).inc(n)
+            elif what == "duplicates":
+                m.duplicates.labels(name).inc(n)
+            elif what == "replays":
+                m.replays.labels(name).inc(n)
+            elif what == "valid":
+                m.events_valid.labels(name).inc(n)
+        latency = m.processing_latency.labels(name)
+        now = time.time()
+        for event in events:
+            if event.message.timestamp:
+                latency.observe(max(0.0, now - event.message.timestamp))
 
 
 async def _run(ctx: AppContext, handler: Handler, decoded: Decoded, event: Any) -> str | None:
@@ -109,8 +215,8 @@ async def _run(ctx: AppContext, handler: Handler, decoded: Decoded, event: Any) 
 
     An infrastructure error (broker, Redis, a rebalance: "partition not assigned") is not the
     input's fault: the handler is retried with back-off (handlers are idempotent) while this
-    worker still owns the partition; once it does not, `_MOVED`, and the new owner
-    re-processes the event from the committed offset. Never a dead letter.
+    worker still owns the partition; once it does not, PartitionMoved: the batch is abandoned
+    and the new owner re-processes it from the committed offset. Never a dead letter.
     """
     delay = 0.2
     while True:
@@ -120,10 +226,10 @@ async def _run(ctx: AppContext, handler: Handler, decoded: Decoded, event: Any) 
         except INFRASTRUCTURE as exc:
             message = event.message
             if not _assigned(ctx, message.topic, message.partition):
-                log.warning("%s[%d]@%d: partition moved while handling (%s); the new owner "
-                            "re-processes it", message.topic, message.partition, message.offset,
-                            exc)  # fmt: skip
-                return _MOVED
+                raise PartitionMoved(
+                    f"{message.topic}[{message.partition}]@{message.offset}: partition moved "
+                    f"while handling ({exc}); the new owner re-processes it"
+                ) from exc
             ctx.metrics.handler_retries.labels(type(exc).__name__).inc()
             log.warning("%s: %s; retrying in %.1f s", handler.__name__, exc, delay)
             await asyncio.sleep(delay)
@@ -138,37 +244,3 @@ def _assigned(ctx: AppContext, topic: str, partition: int) -> bool:
     if consumer is None:
         return False
     return any(tp.topic == topic and tp.partition == partition for tp in consumer.assignment())
-
-
-async def _dead_letter_once(
-    ctx: AppContext, topic: str, message: Any, rejection: Rejection, seen: Any
-) -> None:
-    """Dead-letter an input once, even when its offset is processed again (a crash, a
-    rebalance, `dealstream replay`): a partition's inputs are handled in offset order and the
-    highest dead-lettered offset is recorded after delivery, so an invalid input at or below
-    it was dead-lettered already."""
-    mark = f"{DEAD_LETTERED}{message.topic}:{message.partition}"
-    through = seen.get(mark)
-    if isinstance(through, int) and message.offset <= through:
-        ctx.metrics.dead_letters_repeated.labels(topic).inc()
-        return
-    await _dead_letter(ctx, topic, message, rejection)
-    seen[mark] = message.offset
-
-
-async def _dead_letter(ctx: AppContext, topic: str, message: Any, rejection: Rejection) -> None:
-    """Send the dead letter, wait for the broker, then count it."""
-    record = dead_letter(
-        topic=topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        value=message.value,
-        rejection=rejection,
-        now=ctx.clock.now(),
-        source=message.topic,
-    )
-    log.info("dead letter %s[%d]@%d: %s", topic, message.partition, message.offset, rejection)
-    key = message.key if message.key is None or len(message.key) <= MAX_KEY else None
-    await ctx.emit_confirmed(DEAD_LETTERS, key, encode(record))
-    ctx.metrics.dead_letters.labels(topic, rejection.code.value).inc()

@@ -57,8 +57,8 @@ class ReadBack:
         """The partitions of `topic` (asking the broker when this reader has not seen it)."""
         reader = await self.reader()
         found = reader.partitions_for_topic(topic)
-        if not found:
-            await reader._client.force_metadata_update()
+        if not found:  # assign() narrowed the topics the reader asks metadata for
+            await reader._client.add_topic(topic)
             found = reader.partitions_for_topic(topic)
         return sorted(found or ())
 

@@ -49,6 +49,7 @@ class ContactState(msgspec.Struct, kw_only=True):
     interest_at: float = 0.0
     last: Snapshot | None = None
     ready_entries: int = 0
+    scores: int = 0  # scores published: the n-th one's output id is `score:<contact>:<n>`
     deleted: bool = False
     known: bool = False  # seen in the CRM or a form (engagement alone does not make a lead)
     cause_event_id: str | None = None  # the last input applied: what a later re-score names

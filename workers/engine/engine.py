@@ -1,0 +1,236 @@
+"""The state engine: every stateful feature runs its inputs through one `Engine.run`.
+
+A batch is committed in this order, each step confirmed by the broker before the next:
+
+1. **outputs** (the outbox): every output carries a deterministic id and the source partition
+   whose state it belongs to; an id already delivered (read back after an assignment) is not
+   sent again;
+2. **state**: one changelog record per touched key, in partition batches;
+3. **checkpoint** of each touched partition: how far its outputs are reflected in its state,
+   plus the ids delivered but not yet re-derived by a replay (`carry`).
+
+Only then are the local stores written and the batch's inputs acknowledged (by the caller), so
+the committed input offset never passes an input whose effects could be lost. A crash between
+1 and 2 leaves delivered outputs the state does not reflect: the partition's next owner reads
+back the outputs after the checkpoint, and the replayed inputs, which re-derive the same ids,
+send nothing twice. One lock per engine: a table has one writer, whatever agent feeds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from workers.engine.errors import PartitionMoved
+from workers.engine.records import Record, tp_name
+from workers.engine.transaction import Placement, Transaction
+from workers.interfaces import OutputLog, RecordSender, TableStore
+
+log = logging.getLogger(__name__)
+
+CARRY_TTL = 86400.0  # a delivered output no replay re-derived is forgotten after a day
+Work = Callable[[Transaction], Awaitable[None] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStats:
+    outputs: int  # sent
+    suppressed: int  # delivered before (read back): not sent again
+    writes: int  # changelog records of state
+    seconds: float
+
+
+@dataclass
+class EngineIO:
+    """What an engine talks to (Kafka and Faust's stores in a worker; doubles in tests)."""
+
+    stores: Mapping[str, TableStore]
+    sender: RecordSender
+    output_log: OutputLog
+    place: Placement  # (topic, key) -> partition
+    owns: Callable[[int], bool]  # is this source partition still assigned here?
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    on_retry: Callable[[BaseException], None] = lambda error: None
+
+
+class Engine:
+    def __init__(
+        self, name: str, io: EngineIO, checkpoints: str, output_topics: Sequence[str]
+    ) -> None:
+        self.name = name
+        self.io = io
+        self.checkpoints = checkpoints  # the table holding "<name>:<partition>" checkpoints
+        self.output_topics = list(output_topics)
+        self.lock = asyncio.Lock()
+        self.verified: set[int] = set()
+        self.sent: dict[int, dict[str, float]] = {}  # delivered ids a replay may re-derive
+        self.high: dict[str, int] = {}  # last offset per output partition, delivered or seen
+
+    # --- assignment -------------------------------------------------------------------------
+    def reset(self, partitions: Collection[int]) -> None:
+        """Partitions revoked or (re)assigned: read back their outputs before their next batch."""
+        for partition in partitions:
+            self.verified.discard(partition)
+            self.sent.pop(partition, None)
+
+    def source(self, partition: int) -> str:
+        return f"{self.name}:{partition}"
+
+    def checkpoint_key(self, partition: int) -> str:
+        return self.source(partition)
+
+    async def _verify(self, partition: int) -> None:
+        started = time.perf_counter()
+        saved = self.io.stores[self.checkpoints].get(partition, self.checkpoint_key(partition))
+        saved = saved if isinstance(saved, dict) else {}
+        outputs = {str(k): int(v) for k, v in (saved.get("outputs") or {}).items()}
+        carry = {str(k): float(v) for k, v in (saved.get("carry") or {}).items()}
+        starts = {tp: offset + 1 for tp, offset in outputs.items()}
+        seen = await self._retrying(
+            lambda: self.io.output_log.ids_since(
+                starts, self.output_topics, self.source(partition)
+            ),
+            {partition},
+        )
+        now = self.io.clock()
+        self.sent[partition] = carry | {output_id: now for output_id in seen.ids}
+        for tp, offset in {**outputs, **seen.ends}.items():
+            self.high[tp] = max(self.high.get(tp, -1), offset)
+        self.verified.add(partition)
+        log.info(
+            "%s: partition %d verified in %.3f s (%d outputs to not resend)",
+            self.name, partition, time.perf_counter() - started, len(self.sent[partition]),
+        )  # fmt: skip
+
+    # --- one batch --------------------------------------------------------------------------
+    async def run(self, partitions: Collection[int], work: Work) -> BatchStats:
+        """Run `work` on a new transaction for inputs of `partitions`, then commit it."""
+        async with self.lock:
+            started = time.perf_counter()
+            for partition in sorted(set(partitions)):
+                if partition not in self.verified:
+                    await self._verify(partition)
+            tx = Transaction(self.io.stores, self.io.place)
+            done = work(tx)
+            if inspect.isawaitable(done):
+                await done
+            for partition in tx.partitions - self.verified:  # wrote to a partition not verified
+                await self._verify(partition)
+            stats = await self._commit(tx, started)
+            tx.committed()
+            return stats
+
+    async def _commit(self, tx: Transaction, started: float) -> BatchStats:
+        outputs, suppressed = self._outbox(tx)
+        delivered = await self._send(outputs, tx.partitions)
+        for tp, offset in delivered.items():
+            self.high[tp] = max(self.high.get(tp, -1), offset)
+        changelog: list[Record] = []
+        for (table, partition), items in tx.writes.items():
+            store = self.io.stores[table]
+            for key, value in items.items():
+                k, v = store.encode(key, value)
+                changelog.append(Record(store.changelog_topic, partition, k, v))
+        written = await self._send(changelog, tx.partitions)
+        checkpoint = self._checkpoints(tx.partitions)
+        written |= await self._send(self._encoded(checkpoint), tx.partitions)
+        for (table, partition), items in [*tx.writes.items(), *checkpoint.items()]:
+            store = self.io.stores[table]
+            store.apply(partition, items, written.get(tp_name(store.changelog_topic, partition)))
+        return BatchStats(len(outputs), suppressed, len(changelog), time.perf_counter() - started)
+
+    def _outbox(self, tx: Transaction) -> tuple[list[Record], int]:
+        outputs: list[Record] = []
+        suppressed = 0
+        for source, record in tx.outputs:
+            sent = self.sent.get(source)
+            if sent and record.output_id in sent:
+                del sent[record.output_id]  # re-derived: the state will reflect it from now on
+                suppressed += 1
+                continue
+            outputs.append(
+                Record(
+                    record.topic,
+                    record.partition,
+                    record.key,
+                    record.value,
+                    record.output_id,
+                    self.source(source),
+                )
+            )
+        return outputs, suppressed
+
+    def _checkpoints(self, partitions: Collection[int]) -> dict[tuple[str, int], dict[str, Any]]:
+        """Every touched partition's outputs are all delivered and reflected in its state (or
+        in `carry`) up to the engine's high marks."""
+        now = self.io.clock()
+        result = {}
+        for partition in partitions:
+            sent = self.sent.get(partition, {})
+            for output_id in [i for i, at in sent.items() if at < now - CARRY_TTL]:
+                del sent[output_id]
+            value = {"outputs": dict(self.high), "carry": dict(sent)}
+            result[(self.checkpoints, partition)] = {self.checkpoint_key(partition): value}
+        return result
+
+    def _encoded(self, checkpoint: dict[tuple[str, int], dict[str, Any]]) -> list[Record]:
+        store = self.io.stores[self.checkpoints]
+        records = []
+        for (_, partition), items in checkpoint.items():
+            for key, value in items.items():
+                k, v = store.encode(key, value)
+                records.append(Record(store.changelog_topic, partition, k, v))
+        return records
+
+    async def _send(self, records: Sequence[Record], partitions: Collection[int]) -> dict[str, int]:
+        """Send and confirm all of `records`, retrying what the broker did not confirm while
+        the partitions are still ours (PartitionMoved when one is not)."""
+        offsets: dict[str, int] = {}
+        pending = list(records)
+        delay = 0.2
+        while pending:
+            sent = await self.io.sender.send(pending)
+            for tp, offset in sent.offsets.items():
+                offsets[tp] = max(offsets.get(tp, -1), offset)
+            pending = sent.failed
+            if pending:
+                self._still_owned(partitions, sent.error)
+                self.io.on_retry(sent.error or RuntimeError("not confirmed"))
+                await self.io.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        return offsets
+
+    async def _retrying(self, call: Callable[[], Awaitable[Any]], partitions: set[int]) -> Any:
+        delay = 0.2
+        retry: BaseException
+        while True:
+            try:
+                return await call()
+            except (OSError, TimeoutError) as error:
+                retry = error
+            except Exception as error:  # a broker error (aiokafka's KafkaError and kin)
+                if not _is_infrastructure(error):
+                    raise
+                retry = error
+            self._still_owned(partitions, retry)
+            self.io.on_retry(retry)
+            await self.io.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _still_owned(self, partitions: Collection[int], error: BaseException | None) -> None:
+        gone = sorted(p for p in partitions if not self.io.owns(p))
+        if gone:
+            self.reset(gone)
+            raise PartitionMoved(f"{self.name}: partitions {gone} moved ({error})")
+
+
+def _is_infrastructure(error: BaseException) -> bool:
+    """Broker and connection errors, by their module (the engine imports no client)."""
+    module = type(error).__module__ or ""
+    return module.startswith(("aiokafka", "kafka", "redis"))

@@ -1,0 +1,78 @@
+"""One batch's view of an engine's tables, and what the batch will send.
+
+Reads see the batch's own writes first; writes are kept per key (the last one wins), so a key
+touched by many inputs of a batch costs one changelog record. Nothing leaves the transaction
+until the engine commits it: outputs first, then state, then the checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from workers.engine.errors import UnknownTable
+from workers.engine.records import Record
+from workers.interfaces import TableStore
+
+Placement = Callable[[str, bytes | None], int]  # (topic, key) -> partition
+
+
+class Transaction:
+    def __init__(self, stores: Mapping[str, TableStore], place: Placement) -> None:
+        self._stores = stores
+        self._place = place
+        self.writes: dict[tuple[str, int], dict[str, Any]] = {}
+        self.outputs: list[tuple[int, Record]] = []  # (source partition, record)
+        self.inputs: dict[tuple[str, int], int] = {}  # (input topic, partition) -> last offset
+        self._after: list[Callable[[], None]] = []
+
+    def get(self, table: str, partition: int, key: str) -> Any:
+        """The value of `key` (None when absent), as this batch left it so far."""
+        pending = self.writes.get((table, partition))
+        if pending is not None and key in pending:
+            return pending[key]
+        store = self._stores.get(table)
+        if store is None:
+            raise UnknownTable(table, list(self._stores))
+        return store.get(partition, key)
+
+    def put(self, table: str, partition: int, key: str, value: Any) -> None:
+        """Set `key` of `table` in `partition` (None deletes it). Values are JSON data."""
+        if table not in self._stores:
+            raise UnknownTable(table, list(self._stores))
+        self.writes.setdefault((table, partition), {})[key] = value
+
+    def emit(
+        self,
+        source: int,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        output_id: str,
+        partition: int | None = None,
+    ) -> None:
+        """Send `value` on `topic` once: `output_id` must derive from the cause alone, so that a
+        replayed input re-creates the same id (and the engine sends it only if it was lost).
+        `source` is the partition whose state the output belongs to."""
+        where = self._place(topic, key) if partition is None else partition
+        self.outputs.append((source, Record(topic, where, key, value, output_id)))
+
+    def applied(self, topic: str, partition: int, offset: int) -> None:
+        """Record that the input at `offset` of `topic[partition]` is part of this batch."""
+        tp = (topic, partition)
+        if offset > self.inputs.get(tp, -1):
+            self.inputs[tp] = offset
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` once the batch is committed (metrics, caches, the Redis view)."""
+        self._after.append(action)
+
+    def committed(self) -> None:
+        for action in self._after:
+            action()
+        self._after.clear()
+
+    @property
+    def partitions(self) -> set[int]:
+        touched = {p for _, p in self.writes} | {p for p, _ in self.outputs}
+        return touched | {p for _, p in self.inputs}

@@ -1,0 +1,124 @@
+"""The app's engines: one per group of tables (an entity), each the single writer of its tables.
+
+Features register the tables they write and the topics they read and write under a group;
+every agent that changes those tables runs its batches through the group's engine.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from workers.engine.engine import Engine, EngineIO, Work
+from workers.engine.errors import PartitionMoved
+from workers.ingest.partitioning import expected_partition
+from workers.runtime.context import AppContext
+from workers.runtime.engine_io import FaustTableStore, KafkaOutputLog, KafkaSender, ack, batches
+from workers.runtime.tables import json_table
+
+log = logging.getLogger(__name__)
+
+BatchHandler = Callable[[list[Any]], Work]  # a batch of Faust events -> the engine's work
+
+OUTBOX = "outbox"
+MAX_BATCH = 2000
+
+
+class Engines:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.outbox = json_table(ctx.app, ctx.settings, OUTBOX, "Engine checkpoints per partition")
+        self.sender = KafkaSender(ctx.app)
+        self.output_log = KafkaOutputLog(ctx.settings)
+        self.groups: dict[str, Engine] = {}
+        self.inputs: dict[str, set[str]] = {}
+        self.single: set[str] = set()  # single-partition topics (the router's)
+        ctx.app.on_partitions_assigned.connect(self._reset)
+        ctx.app.on_partitions_revoked.connect(self._reset)
+
+        @ctx.app.task
+        async def warm_output_log() -> None:  # the first batch need not wait for it
+            topics = sorted({t for e in self.groups.values() for t in e.output_topics})
+            await self.output_log.warm(topics)
+
+    def engine(self, group: str) -> Engine:
+        found = self.groups.get(group)
+        if found is None:
+            io = EngineIO(
+                stores={OUTBOX: FaustTableStore(self.outbox)},
+                sender=self.sender,
+                output_log=self.output_log,
+                place=self.place,
+                owns=lambda partition: self.owns(group, partition),
+                on_retry=lambda error: self._retried(group, error),
+            )
+            found = self.groups[group] = Engine(group, io, OUTBOX, [])
+            self.inputs[group] = set()
+        return found
+
+    def table(self, group: str, table: Any) -> Any:
+        """`table` (a Faust table) is written by `group`'s engine only."""
+        self.engine(group).io.stores[table.name] = FaustTableStore(table)  # type: ignore[index]
+        return table
+
+    def output(self, group: str, topic: str) -> str:
+        """`topic` (contract name) may receive outputs of `group`; returns the full name."""
+        name = self.ctx.settings.topic(topic)
+        outputs = self.engine(group).output_topics
+        if name not in outputs:
+            outputs.append(name)
+        return name
+
+    def input(self, group: str, topic: str) -> None:
+        self.engine(group)
+        self.inputs[group].add(self.ctx.settings.topic(topic))
+
+    def place(self, topic: str, key: bytes | None) -> int:
+        if topic in self.single or key is None:
+            return 0
+        return expected_partition(key, self.ctx.settings.partitions)
+
+    def owns(self, group: str, partition: int) -> bool:
+        consumer = self.ctx.app.consumer
+        if consumer is None:
+            return False
+        topics = self.inputs.get(group, set())
+        return any(tp.partition == partition and tp.topic in topics for tp in consumer.assignment())
+
+    def _retried(self, group: str, error: BaseException) -> None:
+        self.ctx.metrics.handler_retries.labels(type(error).__name__).inc()
+        log.warning("%s: %s; retrying", group, error)
+
+    async def _reset(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        tps = args[0] if args else kwargs.get("revoked") or kwargs.get("assigned") or set()
+        partitions = {tp.partition for tp in tps}
+        for engine in self.groups.values():
+            engine.reset(partitions)
+
+    async def run_agent(self, group: str, stream: Any, handle: BatchHandler) -> None:
+        """The body of an agent whose batches go through `group`'s engine: `handle(events)`
+        gives the work of a batch; its events are acknowledged once the batch is committed."""
+        engine = self.engine(group)
+        async for events in batches(stream, MAX_BATCH):
+            await self.commit(group, engine, events, handle)
+
+    async def commit(
+        self, group: str, engine: Engine, events: list[Any], handle: BatchHandler
+    ) -> None:
+        started = time.perf_counter()
+        while events:
+            try:
+                stats = await engine.run({e.message.partition for e in events}, handle(events))
+            except PartitionMoved as moved:
+                log.warning("%s", moved)  # the new owner processes them from the committed offset
+                events = [e for e in events if self.owns(group, e.message.partition)]
+                continue
+            ack(events)
+            metrics = self.ctx.metrics
+            metrics.engine_batch_events.labels(group).observe(len(events))
+            metrics.engine_batch_seconds.labels(group).observe(time.perf_counter() - started)
+            metrics.engine_outputs.labels(group).inc(stats.outputs)
+            metrics.engine_outputs_suppressed.labels(group).inc(stats.suppressed)
+            return
