@@ -1,4 +1,4 @@
-"""Goal (issue 4): scoring events per second per worker process, end to end through Kafka,
+"""Goal (issues 4, 15): scoring events per second per worker process, end to end through Kafka,
 and p99 event-to-score latency at a steady 2,000 events/s (goal: ≥ 10,000 events/s and
 p99 ≤ 250 ms), with raw aiokafka consume + orjson decode measured in the same run.
 
@@ -159,7 +159,8 @@ def main() -> None:
         "Lead scoring throughput and latency (benchmarks/scoring_throughput.py)",
         f"""
 One worker process, 4 partitions, rocksdict store, real Kafka 4.1.1 on loopback; every
-engagement changes its contact's score (no caps, no decay), so each event gives one output.
+engagement changes its contact's score (no caps, no decay), so each event gives one output
+(its score) and one dedupe-window write, and the contact's state is written once per batch.
 
 | measure | value | goal |
 | --- | --- | --- |
@@ -173,16 +174,10 @@ engagement changes its contact's score (no caps, no decay), so each event gives 
 | **event → score latency p99** | **{q[98] * 1000:.0f} ms** | ≤ 250 ms |
 | below capacity: steady {low:,} events/s, p50 / p99 | {ql[49] * 1000:.0f} ms / {ql[98] * 1000:.0f} ms | |
 
-The goals are **not met, and cannot be met inside Faust on this machine**: the references above,
-measured in the same run against the same topic, put Faust's own ceiling below them. A Faust
-agent that only decodes each event tops out near the bare figure, and a single table write per
-event (Faust's changelog path: `send_soon`, the producer buffer, one aiokafka send and one
-acknowledgement callback per write, whatever the store) brings it to the table figure, below
-2,000 events/s. Scoring must write the contact's state once per event, so its ceiling in Faust is
-that second figure; dealstream writes two tables per event (the dedupe window and the contact
-state) plus an output, which explains the rest (py-spy profile, 2026-11-22/23: the time is spread
-over Faust's stream, producer-buffer, sender and callback code; the scoring core is under 5 %).
-Faust's terminal spinner had also set the root logger to DEBUG (10 % of the CPU; fixed).
+Scoring runs on the state engine (docs/design.md): each poll is one batch, the core runs per
+event, each touched key is written once, outputs and changelog go out in partition batches and
+are confirmed once per batch before the offsets are acknowledged. The Faust references above are
+one event at a time, as every agent was before the engine.
 """,
     )
 

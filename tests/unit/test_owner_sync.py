@@ -41,16 +41,3 @@ def test_a_new_open_opportunity_without_owner_is_flagged_and_older_links_are_ign
         state, sync_open=True, sync_closed=False, only={"o9"}, reason="created_without_owner"
     )
     assert [(c.opportunity_id, c.new_owner_id) for c in todo] == [("o9", "rep")]
-
-
-def test_a_command_read_back_after_a_crash_is_marked_sent_once() -> None:
-    from workers.ownership.sync import ContactOwnership, commands, link_opportunity, restore_command
-
-    state = ContactOwnership(contact_id="c1", partition=2, owner_id="r1")
-    state, _ = link_opportunity(state, "o1", "open", "r0", 1.0)
-    restored = restore_command(state, "o1", "r1")
-    assert restored is not None
-    assert restore_command(restored, "o1", "r1") is None  # already marked
-    assert restore_command(state, "o-unknown", "r1") is None
-    _, todo = commands(restored, sync_open=True, sync_closed=False, reason="replay")
-    assert todo == []  # the replayed input asks nothing again

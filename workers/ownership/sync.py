@@ -22,7 +22,7 @@ class LinkedOpportunity(msgspec.Struct, kw_only=True):
 
 class ContactOwnership(msgspec.Struct, kw_only=True):
     contact_id: str
-    partition: int = -1  # of the contact's key (read-back after a crash restores its marks)
+    partition: int = -1  # of the contact's key
     owner_id: str | None = None
     owner_at: float = 0.0
     opportunities: dict[str, LinkedOpportunity] = {}
@@ -62,20 +62,6 @@ def commands(
         out.append(Command(opp_id, state.contact_id, link.owner_id, owner, reason))
         opportunities[opp_id] = msgspec.structs.replace(link, commanded=owner)
     return msgspec.structs.replace(state, opportunities=opportunities), out
-
-
-def restore_command(
-    state: ContactOwnership, opp_id: str, new_owner: str
-) -> ContactOwnership | None:
-    """A command found delivered after a crash: mark it sent (None when nothing changes)."""
-    link = state.opportunities.get(opp_id)
-    if link is None or link.commanded == new_owner or link.owner_id == new_owner:
-        return None
-    opportunities = {
-        **state.opportunities,
-        opp_id: msgspec.structs.replace(link, commanded=new_owner),
-    }
-    return msgspec.structs.replace(state, opportunities=opportunities)
 
 
 def link_opportunity(

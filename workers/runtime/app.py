@@ -87,26 +87,26 @@ def build_app(settings: Settings, rules: Rules, clock: Clock | None = None) -> A
     ctx.metrics.rules_info.labels(rules.version).set(1)
     engines = Engines(ctx)
     ticks = Ticks(ctx, parse_duration(rules.scheduler.tick_interval))
-    triggers = TriggerRuntime(ctx, ticks)
+    triggers = TriggerRuntime(ctx, engines, ticks)
     view = RedisLeadView(settings.redis_url, f"{settings.app_id}")
     scoring = ScoringRuntime(ctx, engines, ticks, view)
     organizations = OrganizationRuntime(ctx, engines)
-    router = RouterRuntime(ctx, parse_duration(rules.scheduler.tick_interval))
-    owners = OwnerSyncRuntime(ctx)
-    moves = MoveRuntime(ctx, triggers, owners)
-    router.owner_of = owners.owner_of
+    owners = OwnerSyncRuntime(ctx, engines)
+    router = RouterRuntime(ctx, engines, parse_duration(rules.scheduler.tick_interval))
+    router.inputs.owner_of = owners.owner_of
+    moves = MoveRuntime(ctx, engines, triggers, owners)
     consumers = {
         "crm.opportunities": Consumers(
-            "opportunities", handlers=[triggers.on_opportunity, owners.on_opportunity]
+            "opportunities", [triggers.on_opportunity, owners.on_opportunity]
         ),
-        "crm.contacts": Consumers("contacts", [scoring.on_contact], [owners.on_contact]),
+        "crm.contacts": Consumers("contacts", [scoring.on_contact, owners.on_contact]),
         "crm.form-submissions": Consumers("contacts", [scoring.on_form]),
         "crm.engagements": Consumers(
-            "contacts", [scoring.on_engagement], [moves.on_engagement, router.on_engagement]
+            "contacts", [scoring.on_engagement, moves.on_engagement, router.inputs.on_engagement]
         ),
         "crm.organizations": Consumers("organizations", [organizations.on_organization]),
-        "crm.reps": Consumers("reps", handlers=[router.on_rep]),
-        "crm.rep-activities": Consumers("reps", handlers=[router.on_activity]),
+        "crm.reps": Consumers("reps", [router.inputs.on_rep]),
+        "crm.rep-activities": Consumers("reps", [router.inputs.on_activity]),
     }
 
     @app.task

@@ -2,7 +2,8 @@
 
 - An engagement (contact's partition) is forwarded as a `BuyerAction` to each open opportunity
   of the contact (known from the contact → opportunities index of owner sync), on
-  `dealstream.buyer-actions`, co-partitioned with `crm.opportunities`.
+  `dealstream.buyer-actions`, co-partitioned with `crm.opportunities`: an output of the
+  contacts engine, sent once.
 - There, with the opportunity's own state at hand, the rules decide (pure core in
   `workers.automation`); the action also re-arms inactivity triggers.
 - A move is sent to partition `p` of `crm.stage-moves`, confirmed by the broker, and only then
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +30,11 @@ from workers.automation.stage_moves import (
     make_move,
     with_pending,
 )
+from workers.engine.transaction import Transaction
 from workers.ingest.decoder import Decoded
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
+from workers.runtime.engines import Engines
 from workers.runtime.read_back import ReadBack
 from workers.runtime.tables import raw_topic
 from workers.triggers.opportunity import apply_activity, from_table, to_table
@@ -48,8 +52,17 @@ _encode = msgspec.json.Encoder().encode
 
 
 class MoveRuntime:
-    def __init__(self, ctx: AppContext, triggers: TriggerRuntime, owners: OwnerSyncRuntime) -> None:
+    def __init__(
+        self,
+        ctx: AppContext,
+        engines: Engines,
+        triggers: TriggerRuntime,
+        owners: OwnerSyncRuntime,
+    ) -> None:
         self.ctx = ctx
+        self.actions_topic = engines.output("contacts", BUYER_ACTIONS)
+        self.engine = engines.engine("opportunities")
+        engines.input("opportunities", BUYER_ACTIONS)
         self.rules = StageMoves(ctx.rules.automation.stage_moves, ctx.rules.pipelines)
         self.triggers = triggers
         self.owners = owners
@@ -64,12 +77,12 @@ class MoveRuntime:
     def reload(self, rules: Rules) -> None:
         self.rules = StageMoves(rules.automation.stage_moves, rules.pipelines)
 
-    # --- the contact's partition: forward -----------------------------------------------------
-    async def on_engagement(self, decoded: Decoded, event: Any) -> None:
+    # --- the contact's partition: forward (a step of the contacts engine) ---------------------
+    def on_engagement(self, tx: Transaction, decoded: Decoded, partition: int) -> None:
         engagement: EngagementRecorded = decoded.event  # type: ignore[assignment]
         if not (self.triggers.triggers.has_inactivity or engagement.kind in self.rules.kinds):
             return
-        for opportunity_id in self.owners.open_opportunities(engagement.contact_id):
+        for opportunity_id in self.owners.open_opportunities(tx, partition, engagement.contact_id):
             action = BuyerAction(
                 opportunity_id=opportunity_id,
                 contact_id=engagement.contact_id,
@@ -79,7 +92,9 @@ class MoveRuntime:
                 product_line=engagement.product_line,
                 source=engagement.source,
             )
-            await self.ctx.emit(BUYER_ACTIONS, opportunity_id.encode(), _encode(action))
+            output_id = f"action:{opportunity_id}:{engagement.event_id}"
+            body = _encode(action)
+            tx.emit(partition, self.actions_topic, opportunity_id.encode(), body, output_id)
 
     # --- the opportunity's partition: decide ----------------------------------------------------
     async def _agent(self, stream: Any) -> None:
@@ -89,7 +104,12 @@ class MoveRuntime:
             except msgspec.DecodeError:
                 log.exception("bad buyer action message")
                 continue
-            await self.on_action(action, event.message.partition)
+            partition = event.message.partition
+            # under the opportunities engine's lock: the table has one writer at a time
+            await self.engine.run({partition}, functools.partial(self._act, action, partition))
+
+    async def _act(self, action: BuyerAction, partition: int, tx: Transaction) -> None:
+        await self.on_action(action, partition)
 
     async def on_action(self, action: BuyerAction, partition: int) -> None:
         triggers = self.triggers

@@ -16,13 +16,11 @@ replayed input that re-derives a delivered decision does not publish it again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from schemas.records import (
-    EngagementRecorded,
     LeadAssignment,
     Reason,
     RepActivity,
@@ -30,23 +28,22 @@ from schemas.records import (
     RepNotification,
     RepUpserted,
 )
-from workers.ingest.decoder import Decoded
 from workers.notify import notices
 from workers.notify.notices import Notice, Reply
 from workers.routing.roster import Rep, apply_rep_event
 from workers.routing.router import GENERAL, Lead, Outcome, Router
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
+from workers.runtime.engines import Engines
 from workers.runtime.read_back import ReadBack
 from workers.runtime.router_dashboard import RouterDashboard
-from workers.runtime.scoring_agents import SALES_READY
+from workers.runtime.router_inputs import ROUTER, RouterInputs, RouterMessage
 from workers.runtime.tables import json_table, raw_topic
 from workers.scoring.signals import SalesReadySignal
 from workers.triggers.durations import parse_duration
 
 log = logging.getLogger(__name__)
 
-ROUTER = "dealstream.router"
 ASSIGNMENTS = "crm.lead-assignments"
 NOTIFICATIONS = "crm.rep-notifications"
 REPLY_MEMORY = 86400.0
@@ -58,22 +55,20 @@ def checkpoint_key(topic: str, partition: int) -> str:
     return f"n{partition}" if topic.endswith(NOTIFICATIONS) else str(partition)
 
 
-class RouterMessage(msgspec.Struct, frozen=True, kw_only=True):
-    """What travels on the router topic."""
-
-    kind: str  # signal | rep | activity | reply | tick
-    body: bytes = b""
-
-
 class RouterRuntime:
-    def __init__(self, ctx: AppContext, tick_interval: float) -> None:
+    def __init__(
+        self,
+        ctx: AppContext,
+        engines: Engines,
+        tick_interval: float,
+    ) -> None:
         self.ctx = ctx
         self.reload(ctx.rules)
-        self.owner_of: Callable[[str], str | None] = lambda contact_id: None
         app, s = ctx.app, ctx.settings
         self.topic = raw_topic(app, s, ROUTER, partitions=1)
+        self.topic_name = self.topic.get_topic_name()
+        self.inputs = RouterInputs(ctx, engines, self.topic_name)
         self.table = json_table(app, s, "router", "Router state: reps, leads, queues", partitions=1)
-        self.sales_ready = raw_topic(app, s, SALES_READY)
         self.loaded = False
         self.reps: dict[str, Rep] = {}
         self.leads: dict[str, Lead] = {}
@@ -87,50 +82,23 @@ class RouterRuntime:
             lambda: ctx.view, s.app_id, lambda: (self.reps, self.queues)
         )
         app.agent(self.topic, name="router")(self._agent)
-        app.agent(self.sales_ready, name="router-signals")(self._forward_signals)
+
         app.timer(tick_interval, name="router-tick")(self._tick)
         app.on_partitions_assigned.connect(self._on_assigned)
         ctx.metrics.before_render.append(self._gauges)
 
     def reload(self, rules: Rules) -> None:
+        if hasattr(self, "inputs"):
+            self.inputs.reload(rules)
         self.router = Router(rules.routing)
         self.notify = rules.notifications
         warn = self.notify.sla_warning_before
         self.warn_before = parse_duration(warn) if warn else None
 
-    # --- forwarding into the single partition -------------------------------------------------
     async def _send(self, kind: str, body: bytes) -> None:
+        """A tick: no state and no guarantee needed (a lost tick is followed by the next)."""
         value = _encode(RouterMessage(kind=kind, body=body))
-        await self.ctx.app.producer.send(
-            self.topic.get_topic_name(), b"router", value, 0, None, None
-        )
-
-    async def on_rep(self, decoded: Decoded, event: Any) -> None:
-        await self._send("rep", event.message.value)
-
-    async def on_activity(self, decoded: Decoded, event: Any) -> None:
-        await self._send("activity", event.message.value)
-
-    async def on_engagement(self, decoded: Decoded, event: Any) -> None:
-        """An email reply goes to the router, which knows the assignments (with the owner)."""
-        e: EngagementRecorded = decoded.event  # type: ignore[assignment]
-        if e.kind != "email_reply" or not self.notify.reply_received:
-            return
-        reply = Reply(
-            event_id=e.event_id,
-            contact_id=e.contact_id,
-            at=e.occurred_at.timestamp(),
-            rep_id=e.rep_id,
-            owner_id=self.owner_of(e.contact_id),
-            product_line=e.product_line,
-            source=e.source,
-            campaign_id=e.campaign_id,
-        )
-        await self._send("reply", _encode(reply))
-
-    async def _forward_signals(self, stream: Any) -> None:
-        async for event in stream.events():
-            await self._send("signal", event.message.value)
+        await self.ctx.app.producer.send(self.topic_name, b"router", value, 0, None, None)
 
     async def _tick(self) -> None:
         consumer = self.ctx.app.consumer

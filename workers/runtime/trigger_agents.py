@@ -26,11 +26,13 @@ import msgspec
 
 from schemas.records import OpportunityEvent, StageMove
 from workers.automation.stage_moves import firing_move, make_move, with_pending
+from workers.engine.transaction import Transaction
 from workers.ingest.decoder import Decoded
 from workers.pipeline.book import PipelineBook, PipelineConfig
 from workers.pipeline.report import build_report
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
+from workers.runtime.engines import Engines
 from workers.runtime.read_back import ReadBack
 from workers.runtime.tables import iter_partition, json_table
 from workers.runtime.ticks import Ticks
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+GROUP = "opportunities"  # the engine
 FIRINGS = "crm.trigger-firings"
 CHECKPOINT = "__firings_checkpoint__:{}"
 SCAN_CHUNK = 2000
@@ -56,15 +59,18 @@ _encode = msgspec.json.Encoder().encode
 
 
 class TriggerRuntime:
-    def __init__(self, ctx: AppContext, ticks: Ticks) -> None:
+    def __init__(self, ctx: AppContext, engines: Engines, ticks: Ticks) -> None:
         self.ctx = ctx
         app, settings = ctx.app, ctx.settings
+        self.engine = engines.engine(GROUP)
         rules = ctx.rules
         self.triggers = TriggerSet.from_rules(rules.triggers)
         self.inactivity_ids = {t.id for t in self.triggers.all if t.inactivity}
         self.moves: MoveRuntime | None = None  # stage automation, when built
         self.grace = parse_duration(rules.scheduler.catch_up_grace)
-        self.table = json_table(app, settings, "opportunities", "Opportunity state and schedule")
+        self.table = engines.table(
+            GROUP, json_table(app, settings, "opportunities", "Opportunity state and schedule")
+        )
         self.firings_topic = settings.topic(FIRINGS)
         self.indexes: dict[int, DueIndex] = {}
         self.pipeline_config = PipelineConfig.from_rules(rules.pipelines, rules.analytics.window)
@@ -87,22 +93,33 @@ class TriggerRuntime:
         self.pipeline_config = PipelineConfig.from_rules(rules.pipelines, rules.analytics.window)
         self.indexes.clear()
 
-    # --- opportunity events ---------------------------------------------------------------
-    async def on_opportunity(self, decoded: Decoded, event: Any) -> None:
+    # --- opportunity events (a step of the opportunities engine) -----------------------------
+    def on_opportunity(self, tx: Transaction, decoded: Decoded, partition: int) -> None:
         opportunity: OpportunityEvent = decoded.event  # type: ignore[assignment]
-        partition = event.message.partition
-        old = self.state(partition, decoded.key)
+        key = decoded.key
+        written = tx.writes.get((self.table.name, partition), {})
+        old = from_table(written[key]) if key in written else self.state(partition, key, tx)
         new = apply_event(old, opportunity, partition)
         if new is None:
             return
-        self.store(partition, decoded.key, new)
+        tx.put(self.table.name, partition, key, to_table(new))
+        tx.after_commit(lambda: self._stored(partition, key, old, new))
+
+    def _stored(
+        self, partition: int, key: str, old: OpportunityState | None, new: OpportunityState
+    ) -> None:
+        self.deferred.get(partition, {}).pop(key, None)  # the new state supersedes its marks
+        self._touched.add(key)
+        index = self.indexes.get(partition)
+        if index is not None:
+            index.set(key, next_due(new, self.triggers))
         self._count(partition, old, new)
         book = self.books.get(partition)
         if book is not None:
             book.apply(new)
 
     def store(self, partition: int, key: str, new: OpportunityState) -> None:
-        """Write an opportunity's new state (from a stream event) and reschedule it."""
+        """Write an opportunity's new state (from a buyer action) and reschedule it."""
         self.table[key] = to_table(new)
         self.deferred.get(partition, {}).pop(key, None)
         self._touched.add(key)
@@ -112,6 +129,10 @@ class TriggerRuntime:
 
     # --- ticks ------------------------------------------------------------------------------
     async def _process_due(self, partition: int) -> None:
+        """Under the opportunities engine's lock: the table has one writer at a time."""
+        await self.engine.run({partition}, lambda tx: self._due(partition))
+
+    async def _due(self, partition: int) -> None:
         index = self.indexes.get(partition)
         if index is None:
             index = await self._build_index(partition)
@@ -202,11 +223,15 @@ class TriggerRuntime:
             result.changed = True
         return moves
 
-    def state(self, partition: int, key: str) -> OpportunityState | None:
+    def state(
+        self, partition: int, key: str, tx: Transaction | None = None
+    ) -> OpportunityState | None:
         """The opportunity's state, with marks not yet written to the table."""
         deferred = self.deferred.get(partition)
         if deferred and key in deferred:
             return deferred[key]
+        if tx is not None:
+            return from_table(tx.get(self.table.name, partition, key))
         return from_table(self.table.get(key))
 
     def _flush_marks(self, partition: int, limit: int) -> None:
