@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 
@@ -79,5 +80,55 @@ def consume(
         finally:
             await consumer.stop()
         return out
+
+    return asyncio.run(run())
+
+
+def produce_many(bootstrap: str, records: Sequence[tuple[str, bytes, bytes]]) -> None:
+    """(topic, key, value) records, batched by the producer, all confirmed before returning."""
+
+    async def run() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=262144
+        )
+        await producer.start()
+        try:
+            futures = [await producer.send(t, v, key=k) for t, k, v in records]
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+
+
+def group_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
+    """Records of `topics` the consumer group has not committed yet (all partitions)."""
+
+    async def run() -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await admin.start()
+        await consumer.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(group)
+            tps = [
+                TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()
+            ]
+            if len(tps) < len(topics):
+                await consumer._client.set_topics(list(topics))
+                tps = [
+                    TopicPartition(t, p)
+                    for t in topics
+                    for p in consumer.partitions_for_topic(t) or ()
+                ]
+            ends = await consumer.end_offsets(tps) if tps else {}
+            lag = 0
+            for tp, end in ends.items():
+                meta = committed.get(tp)
+                lag += end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+            return lag
+        finally:
+            await consumer.stop()
+            await admin.close()
 
     return asyncio.run(run())

@@ -127,6 +127,7 @@ class Engine:
             return stats
 
     async def _commit(self, tx: Transaction, started: float) -> BatchStats:
+        self._still_owned(tx.partitions, None)  # a partition that moved meanwhile: not a word
         outputs, suppressed = self._outbox(tx)
         delivered = await self._send(outputs, tx.partitions)
         for tp, offset in delivered.items():
