@@ -19,7 +19,7 @@ import datetime as dt
 import random
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,7 @@ def expected_totals(records: list[tuple[str, bytes, bytes]]) -> dict[str, float]
     return {c: scorer.snapshot(s, time.time()).total / 100 for c, s in states.items()}
 
 
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("store", ["rocksdict", "memory"])
 def test_three_kill_9s_lose_nothing_and_repeat_nothing(
     stack: LocalStack,
@@ -164,6 +165,7 @@ def test_three_kill_9s_lose_nothing_and_repeat_nothing(
             time.sleep(1.0)
         produced.set()
 
+    began = time.monotonic()
     thread = threading.Thread(target=producer, daemon=True)
     thread.start()
     rng = random.Random(7)
@@ -174,12 +176,14 @@ def test_three_kill_9s_lose_nothing_and_repeat_nothing(
         live.append(worker())
     thread.join(timeout=300)
     assert produced.is_set()
+    print(f"produced after {time.monotonic() - began:.0f} s")
 
     topics = [settings.topic(t) for t in (*INPUTS, *INTERNAL)]
     deadline = time.monotonic() + 300
     while (lag := group_lag(boot, settings.app_id, topics)) > 0:  # caught up: the facts
         assert time.monotonic() < deadline, f"still {lag} records behind"
         time.sleep(1.0)
+    print(f"caught up after {time.monotonic() - began:.0f} s")
     router = [settings.topic("dealstream.router")]
     while group_lag(boot, settings.app_id, router) > 3:  # ticks keep arriving there
         assert time.monotonic() < deadline, "the router is behind"
@@ -201,17 +205,14 @@ def test_three_kill_9s_lose_nothing_and_repeat_nothing(
     wrong = {c: (latest.get(c), t) for c, t in expected.items() if latest.get(c) != t}
     assert not wrong, list(wrong.items())[:10]
 
-    ready = {orjson.loads(m.value)["contact_id"] for m in read("dealstream.sales-ready")}
-    decisions: dict[str, list[str]] = defaultdict(list)
-    assignment_ids: Counter[str] = Counter()
+    signals = [orjson.loads(m.value) for m in read("dealstream.sales-ready")]
+    ready = {s["contact_id"] for s in signals}
+    assert ready == {c for c, total in expected.items() if total >= 60}
+    decided: Counter[str] = Counter()
     for m in read("crm.lead-assignments"):
         body = orjson.loads(m.value)
-        decisions[body["contact_id"]].append(body["decision"])
-        assignment_ids[body["assignment_id"]] += 1
-    assert max(assignment_ids.values()) == 1
-    assert set(decisions) == ready
-    once = [("assigned",), ("owner_notified",)]
-    assert all(tuple(d) in once for d in decisions.values()), [
-        (c, d) for c, d in decisions.items() if tuple(d) not in once
-    ][:10]
+        assert body["decision"] in ("assigned", "owner_notified"), body
+        decided[body["assignment_id"]] += 1
+    # every entry into sales-ready (a contact can leave and enter again) is routed once
+    assert decided == {f"asg:{s['signal_id']}": 1 for s in signals}
     assert not read("crm.dead-letters")

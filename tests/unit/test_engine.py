@@ -22,7 +22,9 @@ OUT = "totals"
 Event = tuple[int, int, str, int]  # partition, offset, key, amount
 
 
-def make_engine(log: RecordingLog, stores: dict[str, DictStore], owns: Any = None) -> Engine:
+def make_engine(
+    log: RecordingLog, stores: dict[str, DictStore], owns: Any = None, epoch: Any = None
+) -> Engine:
     async def no_sleep(_: float) -> None:
         return None
 
@@ -34,6 +36,7 @@ def make_engine(log: RecordingLog, stores: dict[str, DictStore], owns: Any = Non
         owns=owns or (lambda partition: True),
         clock=lambda: 1_000.0,
         sleep=no_sleep,
+        epoch=epoch or (lambda: 0),
     )
     return Engine("totals", io, "outbox", [OUT])
 
@@ -105,6 +108,26 @@ def test_a_partition_that_moves_mid_batch_commits_nothing() -> None:
         run(engine.run({0}, running_total([(0, 1, "a", 1)])))
     assert stores["totals"].get(0, "a")["offset"] == 0  # the second input left no trace
     assert 0 not in engine.verified  # read back again when it comes back
+
+
+def test_a_rebalance_during_the_batch_gives_it_up_before_its_next_step() -> None:
+    log, stores = RecordingLog(), new_stores()
+    generation = [1]
+    engine = make_engine(log, stores, epoch=lambda: generation[0])
+    run(engine.run({0}, running_total([(0, 0, "a", 1)])))
+    sends = log.sends
+
+    async def rebalance_after_outputs(records: Any) -> Any:
+        sent = await RecordingLog.send(log, records)
+        generation[0] += 1  # the partitions were revoked and assigned while outputs went out
+        return sent
+
+    log.send = rebalance_after_outputs  # type: ignore[method-assign]
+    with pytest.raises(PartitionMoved, match="rebalance"):
+        run(engine.run({0}, running_total([(0, 1, "a", 2)])))
+    assert log.sends == sends + 1  # the outputs only: no state, no checkpoint
+    assert stores["totals"].get(0, "a")["offset"] == 0  # nothing applied locally
+    assert 0 not in engine.verified  # read back again before its next batch
 
 
 def replay(events: list[Event], batches: list[int], crash_after: int | None, wiped: bool) -> Any:

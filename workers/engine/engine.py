@@ -57,6 +57,7 @@ class EngineIO:
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     on_retry: Callable[[BaseException], None] = lambda error: None
+    epoch: Callable[[], int] = lambda: 0  # the consumer generation: it changes on a rebalance
 
 
 class Engine:
@@ -113,6 +114,7 @@ class Engine:
         """Run `work` on a new transaction for inputs of `partitions`, then commit it."""
         async with self.lock:
             started = time.perf_counter()
+            epoch = self.io.epoch()
             for partition in sorted(set(partitions)):
                 if partition not in self.verified:
                     await self._verify(partition)
@@ -122,12 +124,16 @@ class Engine:
                 await done
             for partition in tx.partitions - self.verified:  # wrote to a partition not verified
                 await self._verify(partition)
-            stats = await self._commit(tx, started)
+            stats = await self._commit(tx, started, epoch)
             tx.committed()
             return stats
 
-    async def _commit(self, tx: Transaction, started: float) -> BatchStats:
-        self._still_owned(tx.partitions, None)  # a partition that moved meanwhile: not a word
+    async def _commit(self, tx: Transaction, started: float, epoch: int) -> BatchStats:
+        """A rebalance during the batch gives it up before its next step: the partitions may be
+        recovering from their changelog already, which the batch's local writes would race (an
+        older changelog value written over a newer one); the inputs come again from the
+        committed offset."""
+        self._check(tx.partitions, epoch)
         outputs, suppressed = self._outbox(tx)
         delivered = await self._send(outputs, tx.partitions)
         for tp, offset in delivered.items():
@@ -138,9 +144,12 @@ class Engine:
             for key, value in items.items():
                 k, v = store.encode(key, value)
                 changelog.append(Record(store.changelog_topic, partition, k, v))
+        self._check(tx.partitions, epoch)
         written = await self._send(changelog, tx.partitions)
         checkpoint = self._checkpoints(tx.partitions)
+        self._check(tx.partitions, epoch)
         written |= await self._send(self._encoded(checkpoint), tx.partitions)
+        self._check(tx.partitions, epoch)  # no await from here to the end: one step
         for (table, partition), items in [*tx.writes.items(), *checkpoint.items()]:
             store = self.io.stores[table]
             store.apply(partition, items, written.get(tp_name(store.changelog_topic, partition)))
@@ -223,6 +232,12 @@ class Engine:
             self.io.on_retry(retry)
             await self.io.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    def _check(self, partitions: Collection[int], epoch: int) -> None:
+        if self.io.epoch() != epoch:
+            self.reset(list(partitions))
+            raise PartitionMoved(f"{self.name}: a rebalance during the batch; it is given up")
+        self._still_owned(partitions, None)
 
     def _still_owned(self, partitions: Collection[int], error: BaseException | None) -> None:
         gone = sorted(p for p in partitions if not self.io.owns(p))

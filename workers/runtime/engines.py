@@ -45,6 +45,7 @@ class Engines:
 
     def engine(self, group: str) -> Engine:
         found = self.groups.get(group)
+        ctx_app = self.ctx.app
         if found is None:
             io = EngineIO(
                 stores={OUTBOX: FaustTableStore(self.outbox)},
@@ -53,6 +54,7 @@ class Engines:
                 place=self.place,
                 owns=lambda partition: self.owns(group, partition),
                 on_retry=lambda error: self._retried(group, error),
+                epoch=lambda: int(ctx_app.consumer_generation_id or 0),
             )
             found = self.groups[group] = Engine(group, io, OUTBOX, [])
             self.inputs[group] = set()
@@ -108,17 +110,17 @@ class Engines:
         self, group: str, engine: Engine, events: list[Any], handle: BatchHandler
     ) -> None:
         started = time.perf_counter()
-        while events:
-            try:
-                stats = await engine.run({e.message.partition for e in events}, handle(events))
-            except PartitionMoved as moved:
-                log.warning("%s", moved)  # the new owner processes them from the committed offset
-                events = [e for e in events if self.owns(group, e.message.partition)]
-                continue
-            ack(events)
-            metrics = self.ctx.metrics
-            metrics.engine_batch_events.labels(group).observe(len(events))
-            metrics.engine_batch_seconds.labels(group).observe(time.perf_counter() - started)
-            metrics.engine_outputs.labels(group).inc(stats.outputs)
-            metrics.engine_outputs_suppressed.labels(group).inc(stats.suppressed)
+        try:
+            stats = await engine.run({e.message.partition for e in events}, handle(events))
+        except PartitionMoved as moved:
+            # Nothing of the batch is acknowledged: after the rebalance Faust seeks every
+            # assigned partition to its committed offset, and whoever owns them processes
+            # the inputs again (the outbox keeps what was delivered from being sent twice).
+            log.warning("%s", moved)
             return
+        ack(events)
+        metrics = self.ctx.metrics
+        metrics.engine_batch_events.labels(group).observe(len(events))
+        metrics.engine_batch_seconds.labels(group).observe(time.perf_counter() - started)
+        metrics.engine_outputs.labels(group).inc(stats.outputs)
+        metrics.engine_outputs_suppressed.labels(group).inc(stats.suppressed)
