@@ -218,9 +218,11 @@ class KafkaOutputLog:
 
 async def batches(stream: Any, max_events: int) -> AsyncIterator[list[Any]]:
     """What an agent's channel holds, up to `max_events` at a time (at least one: it waits for
-    the first). Every event must be acknowledged with `ack` once processed; events of an
-    older consumer generation (a rebalance since they were fetched) are acknowledged and
-    dropped here, as Faust's own stream iteration does."""
+    the first). Every event must be acknowledged with `ack` once processed. Events of an older
+    consumer generation (a rebalance since they were fetched) are dropped here without an
+    acknowledgement: Faust's own stream iteration acknowledges them, which lets the committed
+    offset pass inputs nobody processed (after a rebalance Faust seeks every assigned
+    partition to its committed offset, so they come again)."""
     app = stream.app
     channel = stream.channel
     queue = channel.queue
@@ -240,8 +242,7 @@ async def batches(stream: Any, max_events: int) -> AsyncIterator[list[Any]]:
             if not app.flow_control.is_active() or (
                 message.generation_id != app.consumer_generation_id
             ):
-                event.ack()
-                continue
+                continue  # fetched before a rebalance: it comes again from the committed offset
             if message.topic in acking and not message.tracked:
                 message.tracked = True
                 consumer.track_message(message)

@@ -34,6 +34,7 @@ from workers.engine.transaction import Transaction
 from workers.ingest.decoder import Decoded
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
+from workers.runtime.engine_io import ack, as_current, batches
 from workers.runtime.engines import Engines
 from workers.runtime.read_back import ReadBack
 from workers.runtime.tables import raw_topic
@@ -98,15 +99,20 @@ class MoveRuntime:
 
     # --- the opportunity's partition: decide ----------------------------------------------------
     async def _agent(self, stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                action = msgspec.json.decode(event.message.value, type=BuyerAction)
-            except msgspec.DecodeError:
-                log.exception("bad buyer action message")
-                continue
-            partition = event.message.partition
-            # under the opportunities engine's lock: the table has one writer at a time
-            await self.engine.run({partition}, functools.partial(self._act, action, partition))
+        # batches(): a message fetched before a rebalance is dropped, not acknowledged
+        async for events in batches(stream, 100):
+            for event in events:
+                try:
+                    action = msgspec.json.decode(event.message.value, type=BuyerAction)
+                except msgspec.DecodeError:
+                    log.exception("bad buyer action message")
+                    continue
+                partition = event.message.partition
+                # under the opportunities engine's lock: the table has one writer at a time
+                as_current(event)  # the opportunities table is written the Faust way here
+                act = functools.partial(self._act, action, partition)
+                await self.engine.run({partition}, act)
+            ack(events)
 
     async def _act(self, action: BuyerAction, partition: int, tx: Transaction) -> None:
         await self.on_action(action, partition)

@@ -34,6 +34,7 @@ from workers.routing.roster import Rep, apply_rep_event
 from workers.routing.router import GENERAL, Lead, Outcome, Router
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
+from workers.runtime.engine_io import ack, as_current, batches
 from workers.runtime.engines import Engines
 from workers.runtime.read_back import ReadBack
 from workers.runtime.router_dashboard import RouterDashboard
@@ -113,14 +114,18 @@ class RouterRuntime:
 
     # --- the single writer ---------------------------------------------------------------------
     async def _agent(self, stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                if not self.loaded:
-                    await self._load()
-                message = msgspec.json.decode(event.message.value, type=RouterMessage)
-                await self._handle(message)
-            except Exception:
-                log.exception("router failed on %r", event.message.value[:200])
+        # batches(): a message fetched before a rebalance is dropped, not acknowledged
+        async for events in batches(stream, 100):
+            for event in events:
+                as_current(event)  # the router table is written the Faust way
+                try:
+                    if not self.loaded:
+                        await self._load()
+                    message = msgspec.json.decode(event.message.value, type=RouterMessage)
+                    await self._handle(message)
+                except Exception:
+                    log.exception("router failed on %r", event.message.value[:200])
+            ack(events)
 
     async def _handle(self, message: RouterMessage) -> None:
         now = self.ctx.clock.now().timestamp()
