@@ -70,5 +70,5 @@ def build() -> faust.App:
 
 
 if __name__ == "__main__":  # pragma: no cover - the benchmark runs it
-    sys.argv = [sys.argv[0], "worker", "-l", "warning"]
+    sys.argv = [sys.argv[0], "worker", "-l", "warn"]
     build().main()

@@ -89,7 +89,9 @@ async def setup(boot: str, events: int, contacts: int) -> None:
     await producer.stop()
 
 
-async def output_rate(boot: str, topic: str, events: int, within: float) -> float:
+async def output_rate(
+    boot: str, topic: str, events: int, within: float, job: subprocess.Popen[bytes]
+) -> float:
     """Outputs per second between the first output and the `events`-th, by broker time."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=boot, auto_offset_reset="earliest",
                                 enable_auto_commit=False)  # fmt: skip
@@ -98,6 +100,8 @@ async def output_rate(boot: str, topic: str, events: int, within: float) -> floa
     deadline = time.monotonic() + within
     try:
         while seen < events:
+            if job.poll() is not None:
+                raise RuntimeError(f"{topic}: the job exited ({job.returncode}); see its log")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{topic}: {seen} of {events} outputs after {within:.0f} s")
             batch = await consumer.getmany(timeout_ms=1000)
@@ -164,7 +168,7 @@ def main() -> None:
             topic = "peer-out-quix" if name.startswith("Quix") else "peer-out-engine"
             job = run_job(command, env, work / f"{topic}.log")
             try:
-                rate = asyncio.run(output_rate(boot, topic, args.events, within=600))
+                rate = asyncio.run(output_rate(boot, topic, args.events, within=600, job=job))
             finally:
                 job.terminate()
                 job.wait(60)
