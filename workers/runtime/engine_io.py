@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
+import msgspec
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.streams import _current_event
@@ -28,6 +29,7 @@ from workers.kafka_client import client_options
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _ID = OUTPUT_ID_HEADER
 _SOURCE = OUTPUT_SOURCE_HEADER
 
@@ -249,6 +251,16 @@ async def batches(stream: Any, max_events: int) -> AsyncIterator[list[Any]]:
             current.append(event)
         if current:
             yield current
+
+
+def decoded(events: Sequence[Any], kind: type[T], what: str) -> Iterator[tuple[Any, T]]:
+    """(event, value) of an internal topic's events; a value that does not decode (a bug on
+    the sending side, not the CRM's input) is logged and skipped."""
+    for event in events:
+        try:
+            yield event, msgspec.json.decode(event.message.value, type=kind)
+        except msgspec.DecodeError:
+            log.exception("bad %s message", what)
 
 
 def ack(events: Sequence[Any]) -> None:

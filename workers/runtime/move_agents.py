@@ -34,7 +34,7 @@ from workers.engine.transaction import Transaction
 from workers.ingest.decoder import Decoded
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
-from workers.runtime.engine_io import ack, as_current, batches
+from workers.runtime.engine_io import ack, as_current, batches, decoded
 from workers.runtime.engines import Engines
 from workers.runtime.read_back import ReadBack
 from workers.runtime.tables import raw_topic
@@ -101,12 +101,7 @@ class MoveRuntime:
     async def _agent(self, stream: Any) -> None:
         # batches(): a message fetched before a rebalance is dropped, not acknowledged
         async for events in batches(stream, 100):
-            for event in events:
-                try:
-                    action = msgspec.json.decode(event.message.value, type=BuyerAction)
-                except msgspec.DecodeError:
-                    log.exception("bad buyer action message")
-                    continue
+            for event, action in decoded(events, BuyerAction, "buyer action"):
                 partition = event.message.partition
                 # under the opportunities engine's lock: the table has one writer at a time
                 as_current(event)  # the opportunities table is written the Faust way here

@@ -18,6 +18,7 @@ from schemas.records import OrganizationDeleted, OrganizationUpserted
 from workers.engine.transaction import Transaction
 from workers.ingest.decoder import Decoded
 from workers.runtime.context import AppContext
+from workers.runtime.engine_io import decoded
 from workers.runtime.engines import Engines
 from workers.runtime.tables import json_table, raw_topic
 from workers.scoring.signals import OrgFields, OrgMembership
@@ -66,13 +67,8 @@ class OrganizationRuntime:
 
     def _memberships(self, events: list[Any]) -> Callable[[Transaction], None]:
         def work(tx: Transaction) -> None:
-            for event in events:
+            for event, m in decoded(events, OrgMembership, "membership"):
                 partition = event.message.partition
-                try:
-                    m = msgspec.json.decode(event.message.value, type=OrgMembership)
-                except msgspec.DecodeError:
-                    log.exception("bad membership message")
-                    continue
                 org = self._organization(tx, partition, m.organization_id)
                 members = [c for c in org["members"] if c != m.contact_id]
                 if m.member:

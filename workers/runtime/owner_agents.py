@@ -29,6 +29,7 @@ from workers.ingest.decoder import Decoded
 from workers.ownership.sync import Command, ContactOwnership, commands, link_opportunity
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
+from workers.runtime.engine_io import decoded
 from workers.runtime.engines import Engines
 from workers.runtime.tables import json_table, raw_topic
 
@@ -137,12 +138,7 @@ class OwnerSyncRuntime:
 
     def _links(self, events: list[Any]) -> Callable[[Transaction], None]:
         def work(tx: Transaction) -> None:
-            for event in events:
-                try:
-                    link = msgspec.json.decode(event.message.value, type=Link)
-                except msgspec.DecodeError:
-                    log.exception("bad link message")
-                    continue
+            for event, link in decoded(events, Link, "link"):
                 self._on_link(tx, event.message.partition, link)
 
         return work

@@ -64,11 +64,11 @@ class RouterRuntime:
         tick_interval: float,
     ) -> None:
         self.ctx = ctx
-        self.reload(ctx.rules)
         app, s = ctx.app, ctx.settings
         self.topic = raw_topic(app, s, ROUTER, partitions=1)
         self.topic_name = self.topic.get_topic_name()
         self.inputs = RouterInputs(ctx, engines, self.topic_name)
+        self.reload(ctx.rules)
         self.table = json_table(app, s, "router", "Router state: reps, leads, queues", partitions=1)
         self.loaded = False
         self.reps: dict[str, Rep] = {}
@@ -89,8 +89,7 @@ class RouterRuntime:
         ctx.metrics.before_render.append(self._gauges)
 
     def reload(self, rules: Rules) -> None:
-        if hasattr(self, "inputs"):
-            self.inputs.reload(rules)
+        self.inputs.reload(rules)
         self.router = Router(rules.routing)
         self.notify = rules.notifications
         warn = self.notify.sla_warning_before

@@ -19,6 +19,7 @@ from workers.ingest.decoder import Decoded
 from workers.notify.notices import Reply
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
+from workers.runtime.engine_io import decoded
 from workers.runtime.engines import Engines
 from workers.runtime.scoring_agents import SALES_READY
 from workers.runtime.tables import raw_topic
@@ -91,13 +92,8 @@ class RouterInputs:
 
     def _signals(self, events: list[Any]) -> Callable[[Transaction], None]:
         def work(tx: Transaction) -> None:
-            for event in events:
-                value = event.message.value
-                try:
-                    signal_id = msgspec.json.decode(value, type=SalesReadySignal).signal_id
-                except msgspec.DecodeError:
-                    log.exception("bad sales-ready signal")
-                    continue
-                self._forward(tx, event.message.partition, "signal", value, f"signal:{signal_id}")
+            for event, signal in decoded(events, SalesReadySignal, "sales-ready signal"):
+                output_id = f"signal:{signal.signal_id}"
+                self._forward(tx, event.message.partition, "signal", event.message.value, output_id)
 
         return work

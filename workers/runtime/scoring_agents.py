@@ -36,6 +36,7 @@ from workers.engine.transaction import Transaction
 from workers.ingest.decoder import Decoded
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
+from workers.runtime.engine_io import decoded
 from workers.runtime.engines import Engines
 from workers.runtime.organization_agents import ORG_FIELDS, ORG_MEMBERSHIP
 from workers.runtime.tables import iter_partition, json_table, raw_topic
@@ -144,12 +145,7 @@ class ScoringRuntime:
 
     def _org_fields(self, events: list[Any]) -> Callable[[Transaction], None]:
         def work(tx: Transaction) -> None:
-            for event in events:
-                try:
-                    f = msgspec.json.decode(event.message.value, type=OrgFields)
-                except msgspec.DecodeError:
-                    log.exception("bad organization fields message")
-                    continue
+            for event, f in decoded(events, OrgFields, "organization fields"):
                 partition = event.message.partition
                 state = self._load(tx, f.contact_id, partition)
                 if state.organization_id != f.organization_id:
