@@ -62,10 +62,7 @@ def build() -> faust.App:
 
         return work
 
-    async def agent(stream: Any) -> None:
-        await engines.run_agent(GROUP, stream, handle)
-
-    app.agent(raw_topic(app, settings, "peer-in"), name="peer")(agent)
+    engines.agent(GROUP, raw_topic(app, settings, "peer-in"), "peer", handle)
     return app
 
 

@@ -2,7 +2,7 @@
 dealstream's engine, same broker, same run.
 
 The job: a running total per contact in state with a changelog, and one output per event
-(60,000 events, 5,000 contacts, 4 partitions). Quix Streams runs at-least-once in a virtualenv
+(300,000 events, 5,000 contacts, 4 partitions). Quix Streams runs at-least-once in a virtualenv
 of its own (`var/bench-quix`, made on first use from PyPI: it is a benchmark-only
 dependency). The engine runs in a Faust worker with one engine agent (the same code as
 `dealstream worker`'s agents). Each job reads the same input topic with its own consumer group
@@ -11,7 +11,7 @@ the first output to the last at a reader of the output topic (Quix keeps each in
 timestamp on its outputs, so broker timestamps cannot be used). Changelog records are counted on the changelog
 topics, and the record batches of both topics in the broker's log segments.
 
-    python -m benchmarks.peer_quix [--events 60000] [--contacts 5000]
+    python -m benchmarks.peer_quix [--events 300000] [--contacts 5000]
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def run_job(command: list[str], env: dict[str, str], log: Path) -> subprocess.Po
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--contacts", type=int, default=5_000)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ds-bench-peer-"))

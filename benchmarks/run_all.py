@@ -9,6 +9,8 @@ SCRIPTS = [
     "benchmarks.triggers_scale",
     "benchmarks.triggers_lateness",
     "benchmarks.scoring_throughput",
+    "benchmarks.feature_throughput",
+    "benchmarks.peer_quix",
     "benchmarks.recovery",
 ]
 

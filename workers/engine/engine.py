@@ -72,6 +72,7 @@ class Engine:
         self.verified: set[int] = set()
         self.sent: dict[int, dict[str, float]] = {}  # delivered ids a replay may re-derive
         self.high: dict[str, int] = {}  # last offset per output partition, delivered or seen
+        self._sources: dict[int, str] = {}
 
     # --- assignment -------------------------------------------------------------------------
     def reset(self, partitions: Collection[int]) -> None:
@@ -81,7 +82,10 @@ class Engine:
             self.sent.pop(partition, None)
 
     def source(self, partition: int) -> str:
-        return f"{self.name}:{partition}"
+        found = self._sources.get(partition)
+        if found is None:
+            found = self._sources[partition] = f"{self.name}:{partition}"
+        return found
 
     def checkpoint_key(self, partition: int) -> str:
         return self.source(partition)
@@ -118,7 +122,7 @@ class Engine:
             for partition in sorted(set(partitions)):
                 if partition not in self.verified:
                     await self._verify(partition)
-            tx = Transaction(self.io.stores, self.io.place)
+            tx = Transaction(self.io.stores, self.io.place, self.source)
             done = work(tx)
             if inspect.isawaitable(done):
                 await done
@@ -133,9 +137,10 @@ class Engine:
         recovering from their changelog already, which the batch's local writes would race (an
         older changelog value written over a newer one); the inputs come again from the
         committed offset."""
-        self._check(tx.partitions, epoch)
+        partitions = tx.partitions
+        self._check(partitions, epoch)
         outputs, suppressed = self._outbox(tx)
-        delivered = await self._send(outputs, tx.partitions)
+        delivered = await self._send(outputs, partitions)
         for tp, offset in delivered.items():
             self.high[tp] = max(self.high.get(tp, -1), offset)
         changelog: list[Record] = []
@@ -144,12 +149,12 @@ class Engine:
             for key, value in items.items():
                 k, v = store.encode(key, value)
                 changelog.append(Record(store.changelog_topic, partition, k, v))
-        self._check(tx.partitions, epoch)
-        written = await self._send(changelog, tx.partitions)
-        checkpoint = self._checkpoints(tx.partitions)
-        self._check(tx.partitions, epoch)
-        written |= await self._send(self._encoded(checkpoint), tx.partitions)
-        self._check(tx.partitions, epoch)  # no await from here to the end: one step
+        self._check(partitions, epoch)
+        written = await self._send(changelog, partitions)
+        checkpoint = self._checkpoints(partitions)
+        self._check(partitions, epoch)
+        written |= await self._send(self._encoded(checkpoint), partitions)
+        self._check(partitions, epoch)  # no await from here to the end: one step
         for (table, partition), items in [*tx.writes.items(), *checkpoint.items()]:
             store = self.io.stores[table]
             store.apply(partition, items, written.get(tp_name(store.changelog_topic, partition)))
@@ -164,16 +169,7 @@ class Engine:
                 del sent[record.output_id]  # re-derived: the state will reflect it from now on
                 suppressed += 1
                 continue
-            outputs.append(
-                Record(
-                    record.topic,
-                    record.partition,
-                    record.key,
-                    record.value,
-                    record.output_id,
-                    self.source(source),
-                )
-            )
+            outputs.append(record)
         return outputs, suppressed
 
     def _checkpoints(self, partitions: Collection[int]) -> dict[tuple[str, int], dict[str, Any]]:

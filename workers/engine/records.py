@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 OUTPUT_ID_HEADER = "dealstream-output-id"
 OUTPUT_SOURCE_HEADER = "dealstream-source"  # "<engine>:<partition>" whose state it belongs to
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A record for `topic[partition]` (the partition is always chosen before sending)."""
+class Record(NamedTuple):
+    """A record for `topic[partition]` (the partition is always chosen before sending). A
+    named tuple: the engine makes one per output and per changelog record."""
 
     topic: str
     partition: int

@@ -18,9 +18,15 @@ Placement = Callable[[str, bytes | None], int]  # (topic, key) -> partition
 
 
 class Transaction:
-    def __init__(self, stores: Mapping[str, TableStore], place: Placement) -> None:
+    def __init__(
+        self,
+        stores: Mapping[str, TableStore],
+        place: Placement,
+        source: Callable[[int], str] = str,
+    ) -> None:
         self._stores = stores
         self._place = place
+        self._source = source  # partition -> the source header of its outputs
         self.writes: dict[tuple[str, int], dict[str, Any]] = {}
         self.outputs: list[tuple[int, Record]] = []  # (source partition, record)
         self.inputs: dict[tuple[str, int], int] = {}  # (input topic, partition) -> last offset
@@ -55,13 +61,13 @@ class Transaction:
         replayed input re-creates the same id (and the engine sends it only if it was lost).
         `source` is the partition whose state the output belongs to."""
         where = self._place(topic, key) if partition is None else partition
-        self.outputs.append((source, Record(topic, where, key, value, output_id)))
+        record = Record(topic, where, key, value, output_id, self._source(source))
+        self.outputs.append((source, record))
 
     def applied(self, topic: str, partition: int, offset: int) -> None:
-        """Record that the input at `offset` of `topic[partition]` is part of this batch."""
-        tp = (topic, partition)
-        if offset > self.inputs.get(tp, -1):
-            self.inputs[tp] = offset
+        """Record that the input at `offset` of `topic[partition]` is part of this batch
+        (inputs come in offset order per partition: the last one is the highest)."""
+        self.inputs[(topic, partition)] = offset
 
     def after_commit(self, action: Callable[[], None]) -> None:
         """Run `action` once the batch is committed (metrics, caches, the Redis view)."""

@@ -15,7 +15,8 @@ from workers.engine.engine import Engine, EngineIO, Work
 from workers.engine.errors import PartitionMoved
 from workers.ingest.partitioning import expected_partition
 from workers.runtime.context import AppContext
-from workers.runtime.engine_io import FaustTableStore, KafkaOutputLog, KafkaSender, ack, batches
+from workers.runtime.engine_io import FaustTableStore, KafkaOutputLog, KafkaSender
+from workers.runtime.feeds import Feeds, ack_all, batching_consumer
 from workers.runtime.tables import json_table
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ class Engines:
         self.ctx = ctx
         self.outbox = json_table(ctx.app, ctx.settings, OUTBOX, "Engine checkpoints per partition")
         self.sender = KafkaSender(ctx.app)
+        self.feeds = Feeds()
+        ctx.app.transport.Consumer = batching_consumer(self.feeds)
         self.output_log = KafkaOutputLog(ctx.settings)
         self.groups: dict[str, Engine] = {}
         self.inputs: dict[str, set[str]] = {}
@@ -107,12 +110,19 @@ class Engines:
         for engine in self.groups.values():
             engine.reset(partitions)
 
-    async def run_agent(self, group: str, stream: Any, handle: BatchHandler) -> None:
-        """The body of an agent whose batches go through `group`'s engine: `handle(events)`
-        gives the work of a batch; its events are acknowledged once the batch is committed."""
+    def agent(self, group: str, topic: Any, name: str, handle: BatchHandler) -> None:
+        """An agent on `topic` (a Faust topic, its one reader) whose batches go through
+        `group`'s engine: whole polls from its feed; `handle(events)` gives the work of a
+        batch, and its events are acknowledged once the batch is committed."""
+        feed = self.feeds.register(topic.get_topic_name())
         engine = self.engine(group)
-        async for events in batches(stream, MAX_BATCH):
-            await self.commit(group, engine, events, handle)
+        app = self.ctx.app
+
+        async def body(stream: Any) -> None:  # Faust's stream stays empty: the feed has it all
+            async for events in self.feeds.batches(app, feed, MAX_BATCH):
+                await self.commit(group, engine, events, handle)
+
+        app.agent(topic, name=name)(body)
 
     async def commit(
         self, group: str, engine: Engine, events: list[Any], handle: BatchHandler
@@ -126,7 +136,7 @@ class Engines:
             # the inputs again (the outbox keeps what was delivered from being sent twice).
             log.warning("%s", moved)
             return
-        ack(events)
+        ack_all(self.ctx.app.consumer, events)
         metrics = self.ctx.metrics
         metrics.engine_batch_events.labels(group).observe(len(events))
         metrics.engine_batch_seconds.labels(group).observe(time.perf_counter() - started)

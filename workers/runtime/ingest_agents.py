@@ -83,11 +83,9 @@ class IngestTopic:
         self.partitions = settings.partitions
         # Misplaced records come back through their own agent (same code). One Faust channel
         # over both topics lost a taken-over partition's input in the scale-out test.
-        app.agent(raw_topic(app, settings, spec.name), name=f"ingest-{spec.name}")(self._agent)
-        app.agent(raw_topic(app, settings, moved), name=f"ingest-moved-{spec.name}")(self._agent)
-
-    async def _agent(self, stream: Any) -> None:
-        await self.engines.run_agent(self.group, stream, self._work)
+        topic, moved_topic = raw_topic(app, settings, spec.name), raw_topic(app, settings, moved)
+        engines.agent(group, topic, f"ingest-{spec.name}", self._work)
+        engines.agent(group, moved_topic, f"ingest-moved-{spec.name}", self._work)
 
     def _work(self, events: list[Any]) -> Callable[[Transaction], Awaitable[None] | None]:
         counts: Counter[str] = Counter()

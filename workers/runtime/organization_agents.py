@@ -43,10 +43,7 @@ class OrganizationRuntime:
         raw_topic(app, settings, ORG_FIELDS)
         membership = raw_topic(app, settings, ORG_MEMBERSHIP)
 
-        async def membership_agent(stream: Any) -> None:
-            await engines.run_agent(GROUP, stream, self._memberships)
-
-        app.agent(membership, name="org-membership")(membership_agent)
+        engines.agent(GROUP, membership, "org-membership", self._memberships)
 
     def _organization(self, tx: Transaction, partition: int, org_id: str) -> dict[str, Any]:
         """An organization's fields and members (empty until its first event or member)."""

@@ -64,10 +64,7 @@ class OwnerSyncRuntime:
         engines.input(CONTACTS, LINKS)
         links = raw_topic(app, s, LINKS)
 
-        async def links_agent(stream: Any) -> None:
-            await engines.run_agent(CONTACTS, stream, self._links)
-
-        app.agent(links, name="contact-opportunities")(links_agent)
+        engines.agent(CONTACTS, links, "contact-opportunities", self._links)
 
     def reload(self, rules: Rules) -> None:
         self.rules = rules.owner_sync

@@ -51,10 +51,7 @@ class RouterInputs:
         engines.input(SIGNALS, SALES_READY)
         sales_ready = raw_topic(ctx.app, ctx.settings, SALES_READY)
 
-        async def forward_signals(stream: Any) -> None:
-            await engines.run_agent(SIGNALS, stream, self._signals)
-
-        ctx.app.agent(sales_ready, name="router-signals")(forward_signals)
+        engines.agent(SIGNALS, sales_ready, "router-signals", self._signals)
 
     def reload(self, rules: Rules) -> None:
         self.notify = rules.notifications

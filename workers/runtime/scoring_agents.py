@@ -94,10 +94,7 @@ class ScoringRuntime:
             view.on_lost = self._view_lost
         org_fields = raw_topic(app, settings, ORG_FIELDS)
 
-        async def org_fields_agent(stream: Any) -> None:
-            await engines.run_agent(GROUP, stream, self._org_fields)
-
-        app.agent(org_fields, name="org-fields")(org_fields_agent)
+        engines.agent(GROUP, org_fields, "org-fields", self._org_fields)
         ticks.subscribe("scoring", self._process_due, self._reset)
         ctx.metrics.before_render.append(
             lambda: ctx.metrics.rules_rescore_remaining.set(sum(map(len, self.stale.values())))

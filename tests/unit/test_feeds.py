@@ -1,0 +1,140 @@
+"""The feeds that hand whole polls to the engine's agents (workers/runtime/feeds.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from workers.runtime.feeds import Arrival, Feed, Feeds, ack_all
+
+
+def test_a_poll_is_taken_whole_and_in_fetch_order() -> None:
+    feed = Feed("t")
+    feed.put(1, [1, 2, 3])
+    feed.put(1, [4, 5])
+    feed.put(1, [6, 7, 8, 9])
+    assert feed.take(5, 1, True) == [1, 2, 3, 4, 5]  # the third poll would not fit
+    assert feed.take(5, 1, True) == [6, 7, 8, 9]
+    assert feed.take(5, 1, True) == []
+
+
+def test_a_poll_larger_than_the_batch_is_still_taken() -> None:
+    feed = Feed("t")
+    feed.put(1, list(range(10)))
+    assert feed.take(3, 1, True) == list(range(10))
+
+
+def test_polls_of_an_older_generation_or_stopped_flow_are_dropped_never_handed_over() -> None:
+    feed = Feed("t")
+    feed.put(1, ["old"])
+    feed.put(2, ["new"])
+    assert feed.take(10, 2, True) == ["new"]
+    feed.put(2, ["while rebalancing"])
+    assert feed.take(10, 2, False) == []
+
+
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(1, 30)), max_size=30), st.integers(1, 50))
+def test_every_record_of_the_current_generation_comes_out_once_in_order(
+    polls: list[tuple[int, int]], max_records: int
+) -> None:
+    feed = Feed("t", limit=40)
+    sent: list[tuple[int, int]] = []
+    n = 0
+    for generation, size in polls:
+        records = [(generation, n + i) for i in range(size)]
+        n += size
+        feed.put(generation, records)
+        sent += records
+    taken: list[tuple[int, int]] = []
+    while batch := feed.take(max_records, 2, True):
+        taken += batch
+    assert taken == [r for r in sent if r[0] == 2]
+    assert not feed.full
+
+
+def test_the_fetch_loop_waits_for_space_when_the_feed_is_full() -> None:
+    async def run() -> None:
+        feed = Feed("t", limit=3)
+        feed.put(1, [1, 2, 3])
+        assert feed.full
+        waiting = asyncio.ensure_future(feed.space())
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        feed.take(10, 1, True)
+        await asyncio.wait_for(waiting, 1)
+
+    asyncio.run(run())
+
+
+def test_one_reader_per_topic() -> None:
+    feeds = Feeds()
+    feeds.register("t")
+    with pytest.raises(ValueError, match="already has a feed"):
+        feeds.register("t")
+
+
+class _Record:
+    def __init__(self, offset: int) -> None:
+        self.topic, self.partition, self.offset = "t", 0, offset
+        self.key, self.value, self.headers = b"k", b"v", ()
+
+
+class _Consumer:
+    """The bookkeeping Faust's `Consumer.ack` keeps."""
+
+    def __init__(self, committed: int | None) -> None:
+        self._committed_offset: dict[str, int | None] = defaultdict(lambda: committed)
+        self._acked_index: dict[str, set[int]] = defaultdict(set)
+        self._acked: dict[str, list[int]] = defaultdict(list)
+        self._n_acked = 0
+        self._waiting_for_ack = None
+
+
+def test_an_arrival_is_its_own_message() -> None:
+    arrival = Arrival("tp", _Record(5), 3)
+    assert arrival.message is arrival
+    assert (arrival.topic, arrival.partition, arrival.offset, arrival.key) == ("t", 0, 5, b"k")
+    assert arrival.generation_id == 3
+    assert not arrival.acked
+
+
+def test_ack_all_keeps_fausts_bookkeeping_once_per_offset() -> None:
+    consumer = _Consumer(committed=3)
+    arrivals = [Arrival("tp", _Record(o), 1) for o in range(6)]
+    ack_all(consumer, arrivals)
+    ack_all(consumer, arrivals)  # acknowledged twice: counted once
+    again = Arrival("tp", _Record(4), 1)  # the same offset fetched again
+    ack_all(consumer, [again])
+    assert consumer._acked["tp"] == [3, 4, 5]  # below the committed offset: nothing to do
+    assert consumer._n_acked == 3
+    assert all(a.acked for a in [*arrivals, again])
+
+
+def test_batches_wait_for_a_poll_and_skip_empty_takes() -> None:
+    class FlowControl:
+        def is_active(self) -> bool:
+            return True
+
+    class App:
+        consumer = object()
+        consumer_generation_id = 2
+        flow_control = FlowControl()
+
+    async def run() -> list[list[Any]]:
+        feeds = Feeds()
+        feed = feeds.register("t")
+        feed.put(1, ["stale"])
+        batches = feeds.batches(App(), feed, 10)
+        later = asyncio.ensure_future(batches.__anext__())
+        await asyncio.sleep(0.01)
+        assert not later.done()  # the stale poll gave nothing: still waiting
+        feed.put(2, ["a", "b"])
+        batch = await asyncio.wait_for(later, 1)
+        return [list(batch)]
+
+    assert asyncio.run(run()) == [["a", "b"]]
