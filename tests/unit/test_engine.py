@@ -206,3 +206,19 @@ def test_a_crash_between_outputs_and_state_sends_nothing_twice() -> None:
     log, stores = replay(events, [2, 1], crash_after=4, wiped=False)
     assert [r.output_id for r in log.records_of(OUT)] == ["a:1", "a:2", "a:3"]
     assert stores["totals"].get(0, "a")["total"] == 6
+
+
+def test_an_after_commit_action_that_fails_is_logged_and_the_others_still_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tx = Transaction({}, lambda topic, key: 0)
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise ValueError("a metric label went wrong")
+
+    tx.after_commit(broken)
+    tx.after_commit(lambda: ran.append("index"))
+    tx.committed()  # the batch is committed: its inputs must still be acknowledged
+    assert ran == ["index"]
+    assert "after the commit of a batch" in caplog.text

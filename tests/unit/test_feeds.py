@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -82,6 +84,7 @@ class _Record:
     def __init__(self, offset: int) -> None:
         self.topic, self.partition, self.offset = "t", 0, offset
         self.key, self.value, self.headers = b"k", b"v", ()
+        self.timestamp: int | None = 1_764_500_000_123  # milliseconds, as aiokafka gives it
 
 
 class _Consumer:
@@ -100,6 +103,7 @@ def test_an_arrival_is_its_own_message() -> None:
     assert arrival.message is arrival
     assert (arrival.topic, arrival.partition, arrival.offset, arrival.key) == ("t", 0, 5, b"k")
     assert arrival.generation_id == 3
+    assert arrival.timestamp == 1_764_500_000.123  # seconds, as Faust's messages hold it
     assert not arrival.acked
 
 
@@ -138,3 +142,18 @@ def test_batches_wait_for_a_poll_and_skip_empty_takes() -> None:
         return [list(batch)]
 
     assert asyncio.run(run()) == [["a", "b"]]
+
+
+def test_an_arrival_has_every_message_attribute_the_runtime_reads() -> None:
+    """The engine's agents get arrivals where Faust's agents got events: every `.message.<x>`
+    (and `message.<x>`) the runtime reads must be there."""
+    runtime = Path(__file__).resolve().parents[2] / "workers" / "runtime"
+    read = set()
+    for source in runtime.glob("*.py"):
+        text = source.read_text()
+        if "engines.agent(" in text or source.name == "engine_io.py":
+            read |= set(re.findall(r"\bevent\.message\.([a-z_]+)", text))
+            read |= set(re.findall(r"\bmessage\.([a-z_]+)", text)) - {"tracked", "body"}
+    arrival = Arrival("tp", _Record(1), 1)
+    missing = sorted(name for name in read if not hasattr(arrival, name))
+    assert not missing, f"Arrival lacks {missing}"

@@ -7,12 +7,15 @@ until the engine commits it: outputs first, then state, then the checkpoint.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from workers.engine.errors import UnknownTable
 from workers.engine.records import Record
 from workers.interfaces import TableStore
+
+log = logging.getLogger(__name__)
 
 Placement = Callable[[str, bytes | None], int]  # (topic, key) -> partition
 
@@ -74,8 +77,13 @@ class Transaction:
         self._after.append(action)
 
     def committed(self) -> None:
+        """Run the after-commit actions. The batch is committed whatever they do: one that
+        fails is logged, and the others still run (the inputs are acknowledged next)."""
         for action in self._after:
-            action()
+            try:
+                action()
+            except Exception:
+                log.exception("after the commit of a batch")
         self._after.clear()
 
     @property

@@ -35,8 +35,8 @@ class Arrival:
     """One record of a poll as the engine's agents see it: a Faust event's `message` (it is its
     own), without the Faust objects that cost more than the engine's work on it."""
 
-    __slots__ = ("acked", "generation_id", "headers", "key", "offset", "partition", "topic",
-                 "tp", "value")  # fmt: skip
+    __slots__ = ("acked", "generation_id", "headers", "key", "offset", "partition",
+                 "timestamp", "topic", "tp", "value")  # fmt: skip
 
     def __init__(self, tp: Any, record: Any, generation_id: int) -> None:
         self.tp = tp
@@ -46,6 +46,8 @@ class Arrival:
         self.key: bytes | None = record.key
         self.value: bytes | None = record.value
         self.headers = record.headers
+        stamp = record.timestamp  # milliseconds; Faust's messages hold seconds
+        self.timestamp: float | None = None if stamp is None else stamp / 1000.0
         self.generation_id = generation_id
         self.acked = False
 
