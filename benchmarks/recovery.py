@@ -30,6 +30,8 @@ from aiokafka.partitioner import DefaultPartitioner
 from benchmarks.results import write_section
 from benchmarks.stack_harness import bench_env, local_stack, worker
 from schemas.records import EngagementRecorded, FormSubmitted, OpportunityUpserted
+from workers.opportunity.state import apply_event
+from workers.opportunity.state import to_table as opportunity_row
 from workers.rules.loader import parse_rules
 from workers.scoring.contact import (
     apply_engagement,
@@ -40,8 +42,6 @@ from workers.scoring.contact import (
 )
 from workers.scoring.contact import to_table as contact_row
 from workers.scoring.scorer import Scorer
-from workers.triggers.opportunity import apply_event
-from workers.triggers.opportunity import to_table as opportunity_row
 
 PARTITIONS = 4
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)

@@ -26,11 +26,11 @@ from rocksdict import Rdict
 
 from benchmarks.results import write_section
 from schemas.records import OpportunityUpserted
+from workers.opportunity.state import apply_event, from_table, to_table
 from workers.rules.loader import parse_rules
 from workers.triggers.due_index import DueIndex
 from workers.triggers.evaluate import evaluate, next_due
 from workers.triggers.firing import make_firing
-from workers.triggers.opportunity import apply_event, from_table, to_table
 from workers.triggers.plan import TriggerSet
 
 RULES = """

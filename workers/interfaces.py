@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from workers.engine.records import Record
+
+if TYPE_CHECKING:  # the engine's transaction uses these seams: no cycle at run time
+    from workers.engine.transaction import Transaction
+    from workers.opportunity.state import OpportunityState
 
 
 @runtime_checkable
@@ -72,3 +76,28 @@ class OutputLog(Protocol):
 class OutputsSeen(NamedTuple):
     ids: set[str]
     ends: dict[str, int]  # "topic:partition" -> last offset present (partitions with records)
+
+
+# --- what one feature's runtime needs of another's (workers/runtime; no runtime imports another)
+class OpportunitySchedule(Protocol):
+    """The time-in-stage schedule of opportunities (workers/runtime/trigger_agents.py), as
+    stage automation uses it in a batch of the opportunities engine."""
+
+    table_name: str  # the opportunities table
+    inactivity_ids: set[str]  # triggers re-armed by a buyer action
+
+    def has_inactivity(self) -> bool:
+        """Whether any trigger waits for silence (then every engagement is forwarded)."""
+        ...
+
+    def rescheduled(self, partition: int, key: str, state: OpportunityState) -> None:
+        """An opportunity's new state is committed: when is it due next."""
+        ...
+
+
+class ContactOpportunities(Protocol):
+    """The contact → opportunities index of owner sync (workers/runtime/owner_agents.py)."""
+
+    def open_opportunities(self, tx: Transaction, partition: int, contact_id: str) -> list[str]:
+        """The contact's open opportunities, read in a batch of the contacts engine."""
+        ...

@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.records import OpportunityUpserted
+from workers.opportunity.state import OpportunityState, apply_activity, apply_event
 from workers.rules.model import TriggerRule
 from workers.triggers.evaluate import evaluate, next_due
 from workers.triggers.firing import make_firing
-from workers.triggers.opportunity import OpportunityState, apply_activity, apply_event
 from workers.triggers.plan import TriggerSet, compile_trigger
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)

@@ -8,10 +8,10 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
+from workers.opportunity.state import OpportunityState
 from workers.rules.loader import parse_rules
 from workers.triggers.due_index import DueIndex
 from workers.triggers.evaluate import evaluate, next_due
-from workers.triggers.opportunity import OpportunityState
 from workers.triggers.plan import TriggerSet
 
 RULES = parse_rules("""

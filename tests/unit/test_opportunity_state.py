@@ -12,8 +12,8 @@ from schemas.records import (
     OpportunityStageChanged,
     OpportunityUpserted,
 )
+from workers.opportunity.state import OpportunityState, apply_event, from_table, to_table
 from workers.triggers.due_index import DueIndex
-from workers.triggers.opportunity import OpportunityState, apply_event, from_table, to_table
 from workers.triggers.schedule import Mark
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from schemas.records import OpportunityClosed, OpportunityStageChanged, OpportunityUpserted
+from workers.opportunity.state import OpportunityState, apply_event
 from workers.pipeline.book import PipelineBook, PipelineConfig
 from workers.pipeline.report import build_report
 from workers.rules.loader import parse_rules
-from workers.triggers.opportunity import OpportunityState, apply_event
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 RULES = """

@@ -20,10 +20,10 @@ from workers.automation.stage_moves import (
     move_id,
     with_pending,
 )
+from workers.opportunity.state import OpportunityState, apply_event
 from workers.rules.errors import RulesError
 from workers.rules.loader import parse_rules
 from workers.rules.model import PipelineRule, StageMoveRule, StageRule
-from workers.triggers.opportunity import OpportunityState, apply_event
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 STAGES = ["contact", "qualification", "meeting", "proposal", "closing", "retention"]

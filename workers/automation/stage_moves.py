@@ -19,10 +19,11 @@ import msgspec
 
 from schemas.records import StageMove
 from workers.automation.errors import AutomationConfigError
+from workers.opportunity.state import OpportunityState
 from workers.rules.model import PipelineRule, StageMoveRule
-from workers.triggers.opportunity import OpportunityState
 
 ANY = "*"
+MOVES = "crm.stage-moves"  # the topic of move requests (contract name)
 
 
 class BuyerAction(msgspec.Struct, frozen=True, kw_only=True):

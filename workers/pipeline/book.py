@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from workers.opportunity.state import OpportunityState
 from workers.rules.model import PipelineRule
 from workers.triggers.durations import parse_duration
-from workers.triggers.opportunity import OpportunityState
 
 DAY = 86400.0
 

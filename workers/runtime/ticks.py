@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from workers.engine.errors import PartitionMoved
 from workers.runtime.context import AppContext
 from workers.runtime.tables import raw_topic
 
@@ -46,11 +47,17 @@ class Ticks:
                 await self.ctx.app.producer.send(name, None, b"", tp.partition, None, None)
 
     async def _agent(self, stream: Any) -> None:
+        app = self.ctx.app
         async for event in stream.events():
-            partition = event.message.partition
+            message = event.message
+            if message.generation_id != app.consumer_generation_id:
+                continue  # sent before a rebalance: the partition may be another's, or restoring
+            partition = message.partition
             for name, on_tick, _ in self._subscribers:
                 try:
                     await on_tick(partition)
+                except PartitionMoved as moved:  # a rebalance: the next tick comes from its owner
+                    log.info("%s: %s", name, moved)
                 except Exception:
                     log.exception("%s: tick of partition %d failed", name, partition)
 

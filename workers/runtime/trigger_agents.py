@@ -1,17 +1,15 @@
-"""Time-in-stage triggers in Faust: the opportunity table, ticks, and exactly-once firings.
+"""Time-in-stage triggers on the `opportunities` engine: the opportunity table, ticks, firings.
 
 - `crm.opportunities` events update the `opportunities` table (the durable schedule: stage
   visit, marks of what fired) through the pure core in `workers.triggers`.
 - A timer on every worker sends a tick to each partition of the ticks topic it owns; the
-  ticks topic is co-partitioned with `crm.opportunities`, so the agent that handles tick `p`
-  may write the table rows of partition `p`. It pops what is due from an in-memory index
-  (built once per assignment from the table, kept current on every change).
-- No duplicate, no loss: a firing is sent to partition `p` of `crm.trigger-firings` and its
-  mark is kept only after the broker confirmed delivery. Marks reach the table after a burst
-  (on quiet ticks), and the partition's checkpoint moves only when all are written. A crash
-  before that leaves delivered firings without marks in the table; before the first tick of
-  an assignment, the firings delivered after the checkpoint are read back and their marks
-  restored.
+  ticks topic is co-partitioned with `crm.opportunities`, so the tick of partition `p` may
+  change the table rows of `p`. It pops what is due from an in-memory index (built once per
+  assignment from the table, kept current on every change) and evaluates it in one batch of
+  the engine: the firings (output id: the `firing_id`) and the moves they ask (the `move_id`)
+  go to partition `p` of `crm.trigger-firings` and `crm.stage-moves`, and the marks of what
+  fired are the batch's state. The engine delivers both once (docs/design.md): a crash before
+  the marks are written replays the tick, which re-derives the same ids and sends none twice.
 """
 
 from __future__ import annotations
@@ -20,41 +18,33 @@ import asyncio
 import datetime as dt
 import logging
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
-from schemas.records import OpportunityEvent, StageMove
-from workers.automation.stage_moves import firing_move, make_move, with_pending
+from schemas.records import OpportunityEvent, StageMove, TriggerFiring
+from workers.automation.stage_moves import MOVES, firing_move, make_move, with_pending
 from workers.engine.transaction import Transaction
 from workers.ingest.decoder import Decoded
+from workers.opportunity.state import OpportunityState, apply_event, from_table, to_table
 from workers.pipeline.book import PipelineBook, PipelineConfig
 from workers.pipeline.report import build_report
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.engines import Engines
-from workers.runtime.read_back import ReadBack
 from workers.runtime.tables import iter_partition, json_table
 from workers.runtime.ticks import Ticks
 from workers.triggers.due_index import DueIndex
 from workers.triggers.durations import parse_duration
 from workers.triggers.evaluate import Evaluation, evaluate, next_due
-from workers.triggers.firing import firing_id, make_firing
-from workers.triggers.opportunity import OpportunityState, apply_event, from_table, to_table
+from workers.triggers.firing import make_firing
 from workers.triggers.plan import TriggerSet
-from workers.triggers.schedule import Mark
-
-if TYPE_CHECKING:
-    from workers.runtime.move_agents import MoveRuntime
 
 log = logging.getLogger(__name__)
 
 GROUP = "opportunities"  # the engine
 FIRINGS = "crm.trigger-firings"
-CHECKPOINT = "__firings_checkpoint__:{}"
 SCAN_CHUNK = 2000
-FLUSH_CHUNK = 500  # deferred marks written per quiet tick
-MAX_DEFERRED = 50_000  # beyond this, write them at once
 _encode = msgspec.json.Encoder().encode
 
 
@@ -66,21 +56,18 @@ class TriggerRuntime:
         rules = ctx.rules
         self.triggers = TriggerSet.from_rules(rules.triggers)
         self.inactivity_ids = {t.id for t in self.triggers.all if t.inactivity}
-        self.moves: MoveRuntime | None = None  # stage automation, when built
         self.grace = parse_duration(rules.scheduler.catch_up_grace)
         self.table = engines.table(
             GROUP, json_table(app, settings, "opportunities", "Opportunity state and schedule")
         )
-        self.firings_topic = settings.topic(FIRINGS)
+        self.table_name: str = self.table.name
+        self.firings_topic = engines.output(GROUP, FIRINGS)
+        self.moves_topic = engines.output(GROUP, MOVES)
         self.indexes: dict[int, DueIndex] = {}
         self.pipeline_config = PipelineConfig.from_rules(rules.pipelines, rules.analytics.window)
         self.books: dict[int, PipelineBook] = {}
-        self._touched: set[str] = set()  # opportunities changed while firings were in flight
-        self.deferred: dict[int, dict[str, OpportunityState]] = {}  # marks not yet in the table
-        self.delivered_through: dict[int, int] = {}  # last delivered firing offset per partition
         self.batch_limit = 1000  # due opportunities per partition per tick: partitions take turns
         self.open_counts: dict[int, Counter[tuple[str, str]]] = {}
-        self.read_back = ReadBack(settings)
         ctx.metrics.before_render.append(self._refresh_gauges)
         ticks.subscribe("triggers", self._process_due, self._reset)
 
@@ -97,107 +84,86 @@ class TriggerRuntime:
     def on_opportunity(self, tx: Transaction, decoded: Decoded, partition: int) -> None:
         opportunity: OpportunityEvent = decoded.event  # type: ignore[assignment]
         key = decoded.key
-        written = tx.writes.get((self.table.name, partition), {})
-        old = from_table(written[key]) if key in written else self.state(partition, key, tx)
+        old = from_table(tx.get(self.table_name, partition, key))
         new = apply_event(old, opportunity, partition)
         if new is None:
             return
-        tx.put(self.table.name, partition, key, to_table(new))
+        tx.put(self.table_name, partition, key, to_table(new))
         tx.after_commit(lambda: self._stored(partition, key, old, new))
 
     def _stored(
         self, partition: int, key: str, old: OpportunityState | None, new: OpportunityState
     ) -> None:
-        self.deferred.get(partition, {}).pop(key, None)  # the new state supersedes its marks
-        self._touched.add(key)
-        index = self.indexes.get(partition)
-        if index is not None:
-            index.set(key, next_due(new, self.triggers))
+        self.rescheduled(partition, key, new)
         self._count(partition, old, new)
         book = self.books.get(partition)
         if book is not None:
             book.apply(new)
 
-    def store(self, partition: int, key: str, new: OpportunityState) -> None:
-        """Write an opportunity's new state (from a buyer action) and reschedule it."""
-        self.table[key] = to_table(new)
-        self.deferred.get(partition, {}).pop(key, None)
-        self._touched.add(key)
+    def has_inactivity(self) -> bool:
+        return self.triggers.has_inactivity
+
+    def rescheduled(self, partition: int, key: str, state: OpportunityState) -> None:
+        """An opportunity's committed new state (an input or a buyer action): due again when."""
         index = self.indexes.get(partition)
         if index is not None:
-            index.set(key, next_due(new, self.triggers))
+            index.set(key, next_due(state, self.triggers))
 
     # --- ticks ------------------------------------------------------------------------------
     async def _process_due(self, partition: int) -> None:
-        """Under the opportunities engine's lock: the table has one writer at a time."""
-        await self.engine.run({partition}, lambda tx: self._due(partition))
+        """One batch of the opportunities engine (the table has one writer at a time)."""
+        try:
+            await self.engine.run({partition}, lambda tx: self._due(tx, partition))
+        except BaseException:  # popped from the index, not fired: rebuild it on the next tick
+            self.indexes.pop(partition, None)
+            raise
 
-    async def _due(self, partition: int) -> None:
+    async def _due(self, tx: Transaction, partition: int) -> None:
         index = self.indexes.get(partition)
         if index is None:
             index = await self._build_index(partition)
         now = self.ctx.clock.now()
         keys = index.pop_due(now.timestamp(), limit=self.batch_limit)
-        if not keys:
-            self._flush_marks(partition, FLUSH_CHUNK)  # quiet moment: write deferred marks
-            return
-        self._touched.clear()
-        pending: list[tuple[str, OpportunityState, list[Any], Any]] = []
-        moves: list[StageMove] = []
+        evaluated: list[tuple[str, Evaluation, list[TriggerFiring], list[StageMove]]] = []
         for key in keys:
-            state = self.state(partition, key)
+            state = from_table(tx.get(self.table_name, partition, key))
             if state is None:
                 continue
             result = evaluate(state, self.triggers, now, self.grace)
             records = [make_firing(t, result.state, due, now) for t, due in result.firings]
-            moves += self._moves_of(result, records, now)
-            pending.append((key, result.state, records, result))
-        futures = []
-        for key, _, records, _ in pending:
+            moves = self._moves_of(result, records, now)
+            for move in moves:
+                self._emit(tx, partition, self.moves_topic, move.move_id, move)
             for record in records:
-                futures.append(
-                    await self.ctx.app.producer.send(
-                        self.firings_topic, key.encode(), _encode(record), partition, None, None
-                    )
-                )
-        try:
-            if self.moves is not None:  # a move is confirmed before the firing that caused it
-                await self.moves.send(partition, moves)
-            delivered = await asyncio.gather(*futures)
-        except Exception:
-            for key in keys:  # not confirmed: nothing is marked, the next tick tries again
-                state = self.state(partition, key)
-                if state is not None:
-                    index.set(key, next_due(state, self.triggers))
-            raise
+                self._emit(tx, partition, self.firings_topic, record.firing_id, record)
+            if result.changed:
+                tx.put(self.table_name, partition, key, to_table(result.state))
+            evaluated.append((key, result, records, moves))
+        if evaluated:
+            tx.after_commit(lambda: self._fired(index, now, evaluated))
+
+    def _emit(
+        self, tx: Transaction, partition: int, topic: str, output_id: str, record: Any
+    ) -> None:
+        key = record.opportunity_id.encode()
+        tx.emit(partition, topic, key, _encode(record), output_id, partition)
+
+    def _fired(
+        self,
+        index: DueIndex,
+        now: dt.datetime,
+        evaluated: list[tuple[str, Evaluation, list[TriggerFiring], list[StageMove]]],
+    ) -> None:
         metrics = self.ctx.metrics
-        deferred = self.deferred.setdefault(partition, {})
-        for key, evaluated, records, result in pending:
-            if key not in self._touched:  # the common case: nothing changed meanwhile
-                if result.changed:
-                    deferred[key] = evaluated  # written after the burst (see _flush_marks)
-                index.set(key, result.next_due)
-            else:
-                current = from_table(self.table.get(key))
-                if current is not None and current.visit == evaluated.visit and result.changed:
-                    current = msgspec.structs.replace(
-                        current, marks=evaluated.marks, pending_move=evaluated.pending_move
-                    )
-                    self.table[key] = to_table(current)
-                if current is not None:
-                    index.set(key, next_due(current, self.triggers))
+        for key, result, records, moves in evaluated:
+            index.set(key, result.next_due)
             for trigger_id, count in result.skipped.items():
                 metrics.trigger_periods_skipped.labels(trigger_id).inc(count)
             for record in records:
                 metrics.trigger_firings.labels(record.trigger_id).inc()
                 metrics.trigger_lateness.observe((now - record.due_at).total_seconds())
-        if delivered:
-            offset = max(md.offset for md in delivered)
-            self.delivered_through[partition] = max(
-                self.delivered_through.get(partition, -1), offset
-            )
-        if len(deferred) > MAX_DEFERRED:
-            self._flush_marks(partition, len(deferred))
+            for move in moves:
+                metrics.stage_moves.labels(move.rule_id).inc()
 
     def _moves_of(
         self, result: Evaluation, records: list[Any], now: dt.datetime
@@ -207,7 +173,7 @@ class TriggerRuntime:
         for (trigger, _), record in zip(result.firings, records, strict=True):
             state = result.state
             to = trigger.move_to
-            if self.moves is None or to is None or to == state.stage_id:
+            if to is None or to == state.stage_id:
                 continue
             move = firing_move(trigger.id, state.opportunity_id, record.firing_id, to)
             if move.move_id in state.asked_moves:
@@ -223,33 +189,7 @@ class TriggerRuntime:
             result.changed = True
         return moves
 
-    def state(
-        self, partition: int, key: str, tx: Transaction | None = None
-    ) -> OpportunityState | None:
-        """The opportunity's state, with marks not yet written to the table."""
-        deferred = self.deferred.get(partition)
-        if deferred and key in deferred:
-            return deferred[key]
-        if tx is not None:
-            return from_table(tx.get(self.table.name, partition, key))
-        return from_table(self.table.get(key))
-
-    def _flush_marks(self, partition: int, limit: int) -> None:
-        """Write deferred marks; once none is left, move the read-back checkpoint forward.
-
-        Marks are deferred so that a burst of firings pays only for sending them: a crash
-        before they are written is covered by reading back the firings after the checkpoint.
-        """
-        deferred = self.deferred.get(partition, {})
-        for key in list(deferred)[:limit]:
-            self.table[key] = to_table(deferred.pop(key))
-        if not deferred and partition in self.delivered_through:
-            offset = self.delivered_through.pop(partition)
-            self.table[CHECKPOINT.format(partition)] = {"offset": offset}
-        if not deferred and self.moves is not None:
-            self.moves.checkpoint(partition)
-
-    # --- assignment: rebuild the index, restore marks of delivered firings ------------------
+    # --- assignment: rebuild the index ------------------------------------------------------
     async def _build_index(self, partition: int) -> DueIndex:
         index = DueIndex()
         self.indexes[partition] = index  # live updates land here while we scan
@@ -261,9 +201,6 @@ class TriggerRuntime:
             raise
 
     async def _fill_index(self, partition: int, index: DueIndex) -> DueIndex:
-        if self.moves is not None:
-            await self.moves.reconcile(partition)
-        await self._reconcile(partition)
         counts: Counter[tuple[str, str]] = Counter()
         book = self.books[partition] = PipelineBook(self.pipeline_config)
         seen = 0
@@ -285,54 +222,12 @@ class TriggerRuntime:
         log.info("partition %d: %d opportunities, %d scheduled", partition, seen, len(index))
         return index
 
-    async def _reconcile(self, partition: int) -> None:
-        checkpoint = self.table.get(CHECKPOINT.format(partition)) or {}
-        start = int(checkpoint.get("offset", -1)) + 1
-        end = await self.read_back.end_offset(self.firings_topic, partition)
-        if start >= end:
-            return
-        restored = 0
-        async for value in self.read_back.between(self.firings_topic, partition, start, end):
-            if self._restore_mark(value):
-                restored += 1
-        log.info(
-            "partition %d: read firings %d..%d, restored %d marks", partition, start, end, restored
-        )
-        self.table[CHECKPOINT.format(partition)] = {"offset": end - 1}
-
-    def _restore_mark(self, value: bytes) -> bool:
-        try:
-            firing = msgspec.json.decode(value)
-            key = firing["opportunity_id"]
-            state = from_table(self.table.get(key))
-            trigger = next((t for t in self.triggers.all if t.id == firing["trigger_id"]), None)
-        except (msgspec.DecodeError, KeyError, TypeError):
-            return False
-        if state is None or trigger is None:
-            return False
-        period = int(firing["period"])
-        silence = state.silence(trigger.inactivity)
-        if firing_id(trigger, key, silence, period) != firing["firing_id"]:
-            return False  # another visit, silence period or plan: nothing to restore
-        mark = state.mark(trigger.id)
-        if mark is not None and mark.plan == trigger.plan and mark.through >= period:
-            return False
-        start = dt.datetime.fromtimestamp(state.anchor(trigger.inactivity), dt.UTC)
-        due = trigger.due_at(start, period).timestamp()
-        self.table[key] = to_table(state.with_mark(trigger.id, Mark(trigger.plan, period, due)))
-        return True
-
     def _reset(self, partitions: set[int]) -> None:
         # Revoked, or assigned (it may have changed elsewhere): rebuild on its first tick.
         for partition in partitions:
             self.indexes.pop(partition, None)
             self.open_counts.pop(partition, None)
             self.books.pop(partition, None)
-            # marks not yet written are restored by the read-back from the checkpoint
-            self.deferred.pop(partition, None)
-            self.delivered_through.pop(partition, None)
-        if self.moves is not None:
-            self.moves.reset(partitions)
 
     # --- metrics ----------------------------------------------------------------------------
     def _count(self, partition: int, old: OpportunityState | None, new: OpportunityState) -> None:

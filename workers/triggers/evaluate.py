@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from workers.triggers.opportunity import OpportunityState
+from workers.opportunity.state import OpportunityState
 from workers.triggers.plan import Trigger, TriggerSet
 from workers.triggers.schedule import Due, decide, next_period
 

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 
 from schemas.records import TriggerFiring
-from workers.triggers.opportunity import OpportunityState
+from workers.opportunity.state import OpportunityState
 from workers.triggers.plan import Trigger
 from workers.triggers.schedule import Due
 

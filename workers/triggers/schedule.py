@@ -12,15 +12,9 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+from workers.opportunity.state import Mark
 from workers.triggers.calendar import HORIZON, CalendarDays
 from workers.triggers.plan import Trigger
-
-
-@dataclass(frozen=True, slots=True)
-class Mark:
-    plan: str
-    through: int
-    due: float  # epoch seconds of period `through`'s due time; 0.0 before any
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,21 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from schemas.records import OpportunityDeleted, OpportunityEvent
-from workers.triggers.schedule import Mark
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """What a trigger has fired in the current visit: periods through `through` of `plan`."""
+
+    plan: str
+    through: int
+    due: float  # epoch seconds of period `through`'s due time; 0.0 before any
 
 
 class OpportunityState(msgspec.Struct, kw_only=True):
