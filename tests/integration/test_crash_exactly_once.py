@@ -245,7 +245,13 @@ def test_three_kill_9s_lose_nothing_and_repeat_nothing(
 
     signals = [orjson.loads(m.value) for m in read("dealstream.sales-ready")]
     ready = {s["contact_id"] for s in signals}
-    assert ready == {c for c, total in expected.items() if total >= 60}
+    # Whether a contact ever entered sales-ready depends on how its two input topics
+    # interleave (an owner update drops the "Hot" fit points): every contact ready at the end
+    # entered it, and every entry was a score consumers saw as sales-ready.
+    assert {c for c, total in expected.items() if total >= 60} <= ready
+    bodies = [orjson.loads(m.value) for m in scores]
+    seen_ready = {b["contact_id"] for b in bodies if b["sales_ready"]}
+    assert ready <= seen_ready, sorted(ready - seen_ready)[:10]
     decided: Counter[str] = Counter()
     for m in read("crm.lead-assignments"):
         body = orjson.loads(m.value)

@@ -6,7 +6,10 @@ every agent that changes those tables runs its batches through the group's engin
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +36,7 @@ class Engines:
         self.outbox = json_table(ctx.app, ctx.settings, OUTBOX, "Engine checkpoints per partition")
         self.sender = KafkaSender(ctx.app)
         self.feeds = Feeds()
+        self.stop_worker: Callable[[], None] = lambda: os.kill(os.getpid(), signal.SIGTERM)
         ctx.app.transport.Consumer = batching_consumer(self.feeds)
         self.output_log = KafkaOutputLog(ctx.settings)
         self.groups: dict[str, Engine] = {}
@@ -124,6 +128,21 @@ class Engines:
 
         app.agent(topic, name=name)(body)
 
+    async def _stop_for(self, group: str) -> None:
+        """A batch failed with an error that is neither bad input (dead-lettered by the steps)
+        nor the broker's (retried by the engine): a bug. Faust would restart the agent on the
+        next poll, and acknowledging that one would commit past the failed batch, skipping
+        valid input. Instead the worker stops: its partitions restart from their committed
+        offsets, here or on another worker, and nothing is skipped."""
+        log.critical(
+            "%s: a batch failed (traceback above or below); the worker stops so that no input "
+            "is skipped: its partitions restart from their committed offsets",
+            group,
+            exc_info=True,
+        )
+        self.stop_worker()
+        await asyncio.Event().wait()  # this agent takes no further batch
+
     async def commit(
         self, group: str, engine: Engine, events: list[Any], handle: BatchHandler
     ) -> None:
@@ -136,6 +155,9 @@ class Engines:
             # the inputs again (the outbox keeps what was delivered from being sent twice).
             log.warning("%s", moved)
             return
+        except Exception:
+            await self._stop_for(group)
+            raise
         ack_all(self.ctx.app.consumer, events)
         metrics = self.ctx.metrics
         metrics.engine_batch_events.labels(group).observe(len(events))

@@ -1,0 +1,68 @@
+"""The app's engines (workers/runtime/engines.py), built on a Faust app that is never started."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import faust
+import pytest
+
+from tests.doubles import DictStore, RecordingLog
+from tests.unit.test_engine import make_engine
+from workers.clock import clock_from_setting
+from workers.engine.transaction import Transaction
+from workers.observability.metrics import Metrics
+from workers.rules.loader import parse_rules
+from workers.runtime.app import faust_options
+from workers.runtime.context import AppContext
+from workers.runtime.engines import Engines
+from workers.runtime.feeds import Arrival
+from workers.settings import Settings
+
+
+class _Record:
+    topic, partition, key, value, headers, timestamp = "in", 0, b"k", b"v", (), None
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+
+def engines(tmp_path: Any) -> Engines:
+    settings = Settings.from_env(
+        {"DEALSTREAM_BROKERS": "127.0.0.1:9", "DEALSTREAM_DATA_DIR": str(tmp_path)}
+    )
+    app = faust.App(settings.app_id, **{**faust_options(settings), "web_enabled": False})
+    ctx = AppContext(
+        settings, parse_rules("version: t\n"), clock_from_setting(settings.clock), Metrics(), app
+    )
+    return Engines(ctx)
+
+
+def test_a_batch_that_fails_with_a_bug_stops_the_worker_and_acknowledges_nothing(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Faust would restart the agent and acknowledge the next poll, committing past the failed
+    batch: valid input skipped. The worker stops instead, and the agent takes nothing more."""
+    found = engines(tmp_path)
+    stopped: list[bool] = []
+    found.stop_worker = lambda: stopped.append(True)
+    engine = make_engine(RecordingLog(), {"outbox": DictStore("outbox")})
+    events = [Arrival("tp", _Record(o), 0) for o in range(3)]
+
+    def handle(batch: list[Any]) -> Any:
+        def work(tx: Transaction) -> None:
+            raise KeyError("a bug in a step")
+
+        return work
+
+    async def run() -> None:
+        task = asyncio.ensure_future(found.commit("g", engine, events, handle))
+        await asyncio.sleep(0.05)
+        assert not task.done()  # the agent waits for the worker to stop
+        task.cancel()
+
+    asyncio.run(run())
+    assert stopped == [True]
+    assert not any(e.acked for e in events)
+    assert "the worker stops so that no input is skipped" in caplog.text
