@@ -1,21 +1,24 @@
-"""The lead router in Faust: one partition, one writer, decisions explained, never twice.
+"""The lead router on its own engine: one partition, one writer, decisions explained, never twice.
 
 Capacity and fairness are global across reps and product lines, so every routing input is
 forwarded to the single-partition topic `dealstream.router` (sales-ready signals, roster
 events, rep activities, and the router's own ticks); the worker that owns its partition keeps
-the router state in memory, mirrored to the `router` table, and decides. Routing is a low
-volume stream (one event per sales-ready lead), so one writer is not a bottleneck, and it
-moves to another worker on a rebalance like any partition.
+the router state in memory and in the `router` table, and decides. Routing is a low volume
+stream (one event per sales-ready lead), so one writer is not a bottleneck, and it moves to
+another worker on a rebalance like any partition.
 
-Exactly once: decisions are deterministic and their `assignment_id`s derive from the cause.
-An assignment is marked in the state only after the broker confirmed it; after a crash or
-rebalance, the new owner reads back the assignments published since its checkpoint, so a
-replayed input that re-derives a delivered decision does not publish it again.
+Exactly once: decisions are deterministic and their `assignment_id`s (notifications: their
+`notification_id`s) derive from the cause. Each batch of router messages is one batch of the
+`router` engine: the assignments and notifications are its outputs, the table rows it changed
+are its state (docs/design.md). The memory is reloaded from the table when a batch did not
+commit, so it never runs ahead of what was delivered.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -28,15 +31,14 @@ from schemas.records import (
     RepNotification,
     RepUpserted,
 )
+from workers.engine.transaction import Transaction
 from workers.notify import notices
 from workers.notify.notices import Notice, Reply
 from workers.routing.roster import Rep, apply_rep_event
 from workers.routing.router import GENERAL, Lead, Outcome, Router
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
-from workers.runtime.engine_io import ack, as_current, batches
 from workers.runtime.engines import Engines
-from workers.runtime.read_back import ReadBack
 from workers.runtime.router_dashboard import RouterDashboard
 from workers.runtime.router_inputs import ROUTER, RouterInputs, RouterMessage
 from workers.runtime.tables import json_table, raw_topic
@@ -47,13 +49,10 @@ log = logging.getLogger(__name__)
 
 ASSIGNMENTS = "crm.lead-assignments"
 NOTIFICATIONS = "crm.rep-notifications"
+GROUP = "router"  # its engine
+PARTITION = 0  # the router's one partition
 REPLY_MEMORY = 86400.0
 _encode = msgspec.json.Encoder().encode
-
-
-def checkpoint_key(topic: str, partition: int) -> str:
-    """Assignments keep the plain partition number (as before); notifications `n<partition>`."""
-    return f"n{partition}" if topic.endswith(NOTIFICATIONS) else str(partition)
 
 
 class RouterRuntime:
@@ -69,20 +68,24 @@ class RouterRuntime:
         self.topic_name = self.topic.get_topic_name()
         self.inputs = RouterInputs(ctx, engines, self.topic_name)
         self.reload(ctx.rules)
-        self.table = json_table(app, s, "router", "Router state: reps, leads, queues", partitions=1)
-        self.loaded = False
+        self.faust_table = engines.table(
+            GROUP, json_table(app, s, "router", "Router state: reps, leads, queues", partitions=1)
+        )
+        self.table: str = self.faust_table.name
+        self.assignments_topic = engines.output(GROUP, ASSIGNMENTS)
+        self.notifications_topic = engines.output(GROUP, NOTIFICATIONS)
+        engines.input(GROUP, ROUTER)
+        self.loaded = False  # the memory below is the table's committed state
         self.reps: dict[str, Rep] = {}
         self.leads: dict[str, Lead] = {}
         self.queues: dict[str, list[str]] = {}
         self.seq = 0
-        self.emitted: set[str] = set()
+        self.emitted: set[str] = set()  # ids emitted since the last load (live repeats)
         self.replies: dict[str, float] = {}  # reply event ids told, oldest first
-        self.checkpoint: dict[str, int] = {}
-        self.read_back = ReadBack(s)
         self.dashboard = RouterDashboard(
             lambda: ctx.view, s.app_id, lambda: (self.reps, self.queues)
         )
-        app.agent(self.topic, name="router")(self._agent)
+        engines.agent(GROUP, self.topic, "router", self._batch)
 
         app.timer(tick_interval, name="router-tick")(self._tick)
         app.on_partitions_assigned.connect(self._on_assigned)
@@ -111,22 +114,33 @@ class RouterRuntime:
     async def _on_assigned(self, sender: Any, assigned: set[Any], **_: Any) -> None:
         self.loaded = False  # the state may have changed elsewhere: reload on the next event
 
-    # --- the single writer ---------------------------------------------------------------------
-    async def _agent(self, stream: Any) -> None:
-        # batches(): a message fetched before a rebalance is dropped, not acknowledged
-        async for events in batches(stream, 100):
+    # --- the single writer: one batch of the router engine -----------------------------------
+    def _batch(self, events: list[Any]) -> Callable[[Transaction], None]:
+        def work(tx: Transaction) -> None:
+            if not self.loaded:
+                self._load()
+            self.loaded = False  # until the batch commits, the memory is ahead of the table
+            done: list[Callable[[], None]] = []
             for event in events:
-                as_current(event)  # the router table is written the Faust way
                 try:
-                    if not self.loaded:
-                        await self._load()
                     message = msgspec.json.decode(event.message.value, type=RouterMessage)
-                    await self._handle(message)
-                except Exception:
-                    log.exception("router failed on %r", event.message.value[:200])
-            ack(events)
+                except msgspec.DecodeError:  # a bug on the sending side, not the CRM's input
+                    log.exception("router: bad message %r", event.message.value[:200])
+                    continue
+                self._handle(tx, message, done)
+            tx.after_commit(lambda: self._committed(done))
 
-    async def _handle(self, message: RouterMessage) -> None:
+        return work
+
+    def _committed(self, done: list[Callable[[], None]]) -> None:
+        self.loaded = True
+        for action in done:
+            action()
+        self.dashboard.touch()
+
+    def _handle(
+        self, tx: Transaction, message: RouterMessage, done: list[Callable[[], None]]
+    ) -> None:
         now = self.ctx.clock.now().timestamp()
         said: list[Notice | None] = []
         replied: str | None = None
@@ -167,7 +181,7 @@ class RouterRuntime:
                 return  # told before (a replayed or re-forwarded engagement)
             said.append(notices.reply(r, self._leads_of(r.contact_id, r.product_line)))
             if said[-1] is None:
-                self.ctx.metrics.replies_unrouted.inc()
+                done.append(self.ctx.metrics.replies_unrouted.inc)
             out = Outcome(seq=self.seq)
             replied = r.event_id
         elif message.kind == "rep":
@@ -176,7 +190,7 @@ class RouterRuntime:
             if new is None:
                 return
             out = Outcome(seq=self.seq, reps={new.rep_id: new})
-            await self._apply(out)
+            self._apply(tx, out, done)
             out = self.router.on_time(self.reps, self.leads, self.queues, now=now, seq=self.seq)
         elif message.kind == "activity":
             activity = msgspec.json.decode(message.body, type=RepActivity)
@@ -209,19 +223,19 @@ class RouterRuntime:
             said += notices.assigned(
                 out.decisions, {**self.leads, **out.leads}, self.router.lead_key
             )
-        await self._apply(out, [n for n in said if n is not None], replied)
+        self._apply(tx, out, done, [n for n in said if n is not None], replied)
 
-    def _remember_reply(self, event_id: str, now: float) -> None:
+    def _remember_reply(self, tx: Transaction, event_id: str, now: float) -> None:
         """Replies have no lead state to say they were told: remember their ids for a day
-        (written after the notification was confirmed; replays come within minutes)."""
+        (in the batch of the notification; replays come within minutes)."""
         self.replies[event_id] = now
-        self.table[f"reply:{event_id}"] = now
+        tx.put(self.table, PARTITION, f"reply:{event_id}", now)
         while self.replies:
             oldest, at = next(iter(self.replies.items()))
             if at > now - REPLY_MEMORY:
                 break
             del self.replies[oldest]
-            self.table.pop(f"reply:{oldest}", None)
+            tx.put(self.table, PARTITION, f"reply:{oldest}", None)
 
     def _leads_of(self, contact_id: str, product_line: str | None) -> list[Lead]:
         lines = (
@@ -237,34 +251,39 @@ class RouterRuntime:
         lead = self.leads.get(key)
         return lead is not None and lead.signal_id == signal_id
 
-    async def _apply(
-        self, out: Outcome, said: list[Notice] | None = None, replied: str | None = None
+    def _apply(
+        self,
+        tx: Transaction,
+        out: Outcome,
+        done: list[Callable[[], None]],
+        said: list[Notice] | None = None,
+        replied: str | None = None,
     ) -> None:
-        delivered = await self._publish(out, said or [])
-        if replied is not None:  # before the checkpoint moves past its notification
-            self._remember_reply(replied, self.ctx.clock.now().timestamp())
+        self._publish(tx, out, said or [], done)
+        if replied is not None:
+            self._remember_reply(tx, replied, self.ctx.clock.now().timestamp())
         self.seq = max(self.seq, out.seq)
         for rep in out.reps.values():
             self.reps[rep.rep_id] = rep
-            self.table[f"rep:{rep.rep_id}"] = msgspec.to_builtins(rep)
+            tx.put(self.table, PARTITION, f"rep:{rep.rep_id}", msgspec.to_builtins(rep))
         for lead in out.leads.values():
             self.leads[lead.key] = lead
-            self.table[f"lead:{lead.key}"] = msgspec.to_builtins(lead)
+            tx.put(self.table, PARTITION, f"lead:{lead.key}", msgspec.to_builtins(lead))
         for pl, queue in out.queues.items():
             self.queues[pl] = queue
-            self.table[f"queue:{pl}"] = queue
-        if out.reps or out.leads or out.queues or delivered:
-            self.checkpoint.update(delivered)
-            self.table["meta"] = {"seq": self.seq, "checkpoint": self.checkpoint}
-            self.dashboard.touch()
+            tx.put(self.table, PARTITION, f"queue:{pl}", queue)
+        if out.reps or out.leads or out.queues:
+            tx.put(self.table, PARTITION, "meta", {"seq": self.seq})
 
-    async def _publish(self, out: Outcome, said: list[Notice]) -> dict[str, int]:
+    def _publish(
+        self, tx: Transaction, out: Outcome, said: list[Notice], done: list[Callable[[], None]]
+    ) -> None:
         now = self.ctx.clock.now()
-        futures = []
         metrics = self.ctx.metrics
         for d in out.decisions:
             if d.assignment_id in self.emitted:
-                continue  # delivered before a crash or rebalance: never twice
+                continue  # decided again live (a replay's repeats are the engine's to drop)
+            self.emitted.add(d.assignment_id)
             record = LeadAssignment(
                 emitted_at=now,
                 event_id=d.event_id,
@@ -276,23 +295,19 @@ class RouterRuntime:
                 reason=Reason(d.code, d.text),
                 candidates=list(d.candidates),
             )
-            topic = self.ctx.settings.topic(ASSIGNMENTS)
-            futures.append(
-                await self.ctx.app.producer.send(
-                    topic, d.contact_id.encode(), _encode(record), None, None, None
-                )
-            )
-            self.emitted.add(d.assignment_id)
-            metrics.assignments.labels(d.product_line, d.decision).inc()
+            body, key = _encode(record), d.contact_id.encode()
+            tx.emit(PARTITION, self.assignments_topic, key, body, d.assignment_id)
+            done.append(metrics.assignments.labels(d.product_line, d.decision).inc)
             lead = out.leads.get(self.router.lead_key(d.contact_id, d.product_line))
             if lead is not None and d.decision in ("assigned", "owner_notified"):
-                metrics.time_to_assign.observe(max(0.0, now.timestamp() - lead.ready_at))
+                waited = max(0.0, now.timestamp() - lead.ready_at)
+                done.append(functools.partial(metrics.time_to_assign.observe, waited))
             if ":sla:" in d.assignment_id:  # taken back from a rep who let the SLA pass
-                metrics.sla_reassignments.inc()
-        topic = self.ctx.settings.topic(NOTIFICATIONS)
+                done.append(metrics.sla_reassignments.inc)
         for n in said:
             if n.notification_id in self.emitted:
                 continue
+            self.emitted.add(n.notification_id)
             notification = RepNotification(
                 emitted_at=now,
                 event_id=n.event_id,
@@ -302,27 +317,17 @@ class RouterRuntime:
                 kind=n.kind,  # type: ignore[arg-type]
                 context=n.context,
             )
-            futures.append(
-                await self.ctx.app.producer.send(
-                    topic, n.rep_id.encode(), _encode(notification), None, None, None
-                )
-            )
-            self.emitted.add(n.notification_id)
-            metrics.notifications.labels(n.kind).inc()
-        offsets: dict[str, int] = {}
-        for future in futures:
-            md = await future
-            name = checkpoint_key(md.topic, md.partition)
-            offsets[name] = max(offsets.get(name, -1), md.offset)
-        return offsets
+            body, key = _encode(notification), n.rep_id.encode()
+            tx.emit(PARTITION, self.notifications_topic, key, body, n.notification_id)
+            done.append(metrics.notifications.labels(n.kind).inc)
 
-    async def _load(self) -> None:
+    def _load(self) -> None:
+        """The router's memory from its table (committed batches only)."""
         self.reps, self.leads, self.queues, self.seq = {}, {}, {}, 0
-        self.replies = {}
-        meta = self.table.get("meta") or {}
+        self.replies, self.emitted = {}, set()
+        meta = self.faust_table.get("meta") or {}
         self.seq = int(meta.get("seq", 0))
-        self.checkpoint = {str(k): int(v) for k, v in (meta.get("checkpoint") or {}).items()}
-        for key, raw in list(self.table.items()):
+        for key, raw in list(self.faust_table.items()):
             if key.startswith("rep:"):
                 rep = msgspec.convert(raw, Rep)
                 self.reps[rep.rep_id] = rep
@@ -334,23 +339,8 @@ class RouterRuntime:
             elif key.startswith("reply:"):
                 self.replies[key[6:]] = float(raw)
         self.replies = dict(sorted(self.replies.items(), key=lambda item: item[1]))
-        self.emitted = await self._read_back()
         self.loaded = True
-        log.info(
-            "router: %d reps, %d leads, %d emitted since checkpoint",
-            len(self.reps),
-            len(self.leads),
-            len(self.emitted),
-        )
-
-    async def _read_back(self) -> set[str]:
-        """Ids of the assignments and notifications published since the checkpoint."""
-        topics = [self.ctx.settings.topic(name) for name in (ASSIGNMENTS, NOTIFICATIONS)]
-        return await self.read_back.ids_since(
-            topics,
-            lambda topic, partition: self.checkpoint.get(checkpoint_key(topic, partition), -1) + 1,
-            ("assignment_id", "notification_id"),
-        )
+        log.info("router: %d reps, %d leads", len(self.reps), len(self.leads))
 
     def _gauges(self) -> None:
         depth = self.ctx.metrics.queue_depth
