@@ -131,10 +131,10 @@ processed (each rate counts from the first event processed):
 | opportunity events ({args.opportunities:,} upserts of {args.opportunities // 4:,} opportunities walking 4 stages; time-in-stage schedules, pipeline books, contact links) | **{opportunities:,.0f} events/s** |
 | sales-ready signals decided by the router ({args.signals:,} new contacts, 3 reps, round robin) | **{decided:,.0f} signals/s** |
 
-Opportunity events run on the opportunities engine (whole polls, one batch); the pipeline books
-and trigger firings still run per event inside the batch. The router decides on one partition
-(its state is one queue and roster), forwarded there by the engine from
-`dealstream.sales-ready`; its decisions are still made and published one event at a time.
+Opportunity events run on the opportunities engine (whole polls, one batch per poll). The
+router decides on one partition, because its state is one roster and one set of queues; the
+engine forwards the signals there from `dealstream.sales-ready`, and the router's own engine
+decides and publishes them in batches.
 """,
     )
 

@@ -20,12 +20,14 @@ import argparse
 import asyncio
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -160,60 +162,74 @@ def run_job(command: list[str], env: dict[str, str], log: Path) -> subprocess.Po
                                 stderr=subprocess.STDOUT)  # fmt: skip
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=300_000)
-    parser.add_argument("--contacts", type=int, default=5_000)
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="ds-bench-peer-"))
-    python = quix_python()
-    (work / "quix_job.py").write_text(QUIX_JOB)
+def one_run(work: Path, python: Path, events: int, contacts: int) -> dict[str, Any]:
+    """Both jobs on a fresh stack: their rates, changelog records and record batches."""
     with local_stack() as stack:
         boot = stack.kafka.bootstrap
-        asyncio.run(setup(boot, args.events, args.contacts))
-        results = {}
-        for name, command, env in (
-            ("Quix Streams 3.28 (at-least-once)", [str(python), str(work / "quix_job.py")],
-             {"BOOT": boot, "STATE": str(work / "quix-state")}),
-            ("dealstream engine (one Faust worker)", [sys.executable, "-m", "benchmarks.peer_engine"],
-             {"BOOT": boot, "STATE": str(work / "engine-state")}),
+        asyncio.run(setup(boot, events, contacts))
+        rates = {}
+        for job, command, env in (
+            ("quix", [str(python), str(work / "quix_job.py")],
+             {"BOOT": boot, "STATE": str(work / f"quix-state-{time.time_ns()}")}),
+            ("engine", [sys.executable, "-m", "benchmarks.peer_engine"],
+             {"BOOT": boot, "STATE": str(work / f"engine-state-{time.time_ns()}")}),
         ):  # fmt: skip
-            topic = "peer-out-quix" if name.startswith("Quix") else "peer-out-engine"
+            topic = f"peer-out-{job}"
 
             def launch(
                 command: list[str] = command, env: dict[str, str] = env, topic: str = topic
             ) -> subprocess.Popen[bytes]:
                 return run_job(command, env, work / f"{topic}.log")
 
-            rate = asyncio.run(output_rate(boot, topic, args.events, 600, launch))
-            results[name] = (rate, topic)
-        changelog = {
-            "quix": asyncio.run(records_in(boot, r"^changelog__peer-quix")),
-            "engine": asyncio.run(records_in(boot, r"^peer-engine-totals-changelog$")),
-        }
-        batches = {
-            "quix": (batches_in(stack.workdir, r"^peer-out-quix-\d+$"),
-                     batches_in(stack.workdir, r"^changelog__peer-quix")),
-            "engine": (batches_in(stack.workdir, r"^peer-out-engine-\d+$"),
-                       batches_in(stack.workdir, r"^peer-engine-totals-changelog-\d+$")),
+            rates[job] = asyncio.run(output_rate(boot, topic, events, 600, launch))
+        return {
+            "rates": rates,
+            "changelog": {
+                "quix": asyncio.run(records_in(boot, r"^changelog__peer-quix")),
+                "engine": asyncio.run(records_in(boot, r"^peer-engine-totals-changelog$")),
+            },
+            "batches": {
+                "quix": (batches_in(stack.workdir, r"^peer-out-quix-\d+$"),
+                         batches_in(stack.workdir, r"^changelog__peer-quix")),
+                "engine": (batches_in(stack.workdir, r"^peer-out-engine-\d+$"),
+                           batches_in(stack.workdir, r"^peer-engine-totals-changelog-\d+$")),
+            },
         }  # fmt: skip
-    (quix_rate, _), (engine_rate, _) = results.values()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--contacts", type=int, default=5_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="ds-bench-peer-"))
+    python = quix_python()
+    (work / "quix_job.py").write_text(QUIX_JOB)
+    runs = [one_run(work, python, args.events, args.contacts) for _ in range(args.runs)]
+    quix = [r["rates"]["quix"] for r in runs]
+    engine = [r["rates"]["engine"] for r in runs]
+    ratios = [e / q for e, q in zip(engine, quix, strict=True)]
+    last = runs[-1]
+    changelog, batches = last["changelog"], last["batches"]
+    each = ", ".join(f"{r:.2f}×" for r in ratios)
     write_section(
         "Peer: Quix Streams and the engine on the same job (benchmarks/peer_quix.py)",
         f"""
-Same broker (real Kafka 4.1.1 on loopback), same run, the same input topic
-({args.events:,} events, {args.contacts:,} contacts, {PARTITIONS} partitions); a running total
-per contact in state with a changelog, one output per event.
+Same broker (real Kafka 4.1.1 on loopback), the same input topic ({args.events:,} events,
+{args.contacts:,} contacts, {PARTITIONS} partitions); a running total per contact in state with
+a changelog, one output per event. {args.runs} runs, each on a fresh stack with both jobs one
+after the other; outputs/s are medians over the runs, record counts are the last run's.
 
-| job | outputs/s | output batches | changelog records | changelog batches |
-| --- | --- | --- | --- | --- |
-| Quix Streams {QUIX_VERSION}, at-least-once | {quix_rate:,.0f} | {batches["quix"][0]:,} | {changelog["quix"]:,} | {batches["quix"][1]:,} |
-| dealstream engine, one Faust worker | {engine_rate:,.0f} | {batches["engine"][0]:,} | {changelog["engine"]:,} | {batches["engine"][1]:,} |
+| job | outputs/s (median) | range | output batches | changelog records | changelog batches |
+| --- | --- | --- | --- | --- | --- |
+| Quix Streams {QUIX_VERSION}, at-least-once | {statistics.median(quix):,.0f} | {min(quix):,.0f}–{max(quix):,.0f} | {batches["quix"][0]:,} | {changelog["quix"]:,} | {batches["quix"][1]:,} |
+| dealstream engine, one Faust worker | {statistics.median(engine):,.0f} | {min(engine):,.0f}–{max(engine):,.0f} | {batches["engine"][0]:,} | {changelog["engine"]:,} | {batches["engine"][1]:,} |
 
-**The engine: {engine_rate / quix_rate:.2f}× Quix Streams** (goal ≥ 1.5×). Quix writes one
-changelog record per changed key per commit (every 5 s); the engine writes one per changed key
-per batch, and confirms outputs, changelog and checkpoint before acknowledging the batch's
-offsets.
+**The engine: {statistics.median(ratios):.2f}× Quix Streams, median of the runs' ratios**
+(goal ≥ 1.5×; each run: {each}). Quix writes one changelog record per changed key per commit
+(every 5 s); the engine writes one per changed key per batch, and confirms outputs, changelog
+and checkpoint before acknowledging the batch's offsets.
 """,
     )
 

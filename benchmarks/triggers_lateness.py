@@ -111,15 +111,13 @@ One worker, 4 partitions, rocksdict store, real Kafka 4.1.1 on loopback, tick ev
 | lateness max | {max(late):.3f} s |
 | broker timestamp − due_at, p99 | {pct(seen, 0.99):.3f} s |
 
-Where the time goes (py-spy and timers in the tick agent, 2026-11-22): the worker is CPU-bound
-for the whole burst; delivery waits are ~16 ms per batch of 2,500. Per firing, ~80 µs go to
-evaluating the schedule, ~100 µs to Faust's `producer.send` of the firing and ~180 µs to
-writing the mark (table set + its changelog send). Batches are capped at 1,000 opportunities
-per partition per tick so partitions take turns (p50 fell from 2.2 s to 1.5 s), and marks
-are now written after the burst, on quiet ticks (the read-back of delivered firings covers a
-crash before that), which took the mark cost off the latency path (p99 3.3 s before). A single
-due opportunity fires within 0.2–0.3 s (200 firings due at once: p99 0.30 s), and the
-integration tests assert ≤ 2 s.
+Each tick takes up to 1,000 due opportunities per partition (so partitions take turns) and
+runs them as one batch of the opportunities engine: the firings, the moves they ask and the
+marks of what fired go out in partition batches, confirmed once per batch, and a replay after a
+crash re-derives the same firing ids and sends none twice. Before the engine (2026-11-22), each
+firing paid for Faust's `producer.send` (~100 µs) and its mark was deferred to quiet ticks to
+keep it off the latency path: p99 1.9 s then. A single due opportunity fires within
+0.2–0.3 s, and the integration tests assert ≤ 2 s.
 """,
     )
 

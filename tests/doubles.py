@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
 from workers.engine.records import Record
@@ -54,7 +55,7 @@ class DictStore:
         return self.data.get(partition, {}).get(key)
 
     def encode(self, key: str, value: Any) -> tuple[bytes, bytes | None]:
-        return orjson.dumps(key), None if value is None else orjson.dumps(value)
+        return orjson.dumps(key), None if value is None else msgspec.json.encode(value)
 
     def apply(self, partition: int, items: Mapping[str, Any], offset: int | None) -> None:
         data = self.data.setdefault(partition, {})
@@ -62,7 +63,7 @@ class DictStore:
             if value is None:
                 data.pop(key, None)
             else:
-                data[key] = orjson.loads(orjson.dumps(value))  # stored as JSON, like the real one
+                data[key] = orjson.loads(msgspec.json.encode(value))  # JSON, like the real one
         if offset is not None:
             self.offsets[partition] = offset
 

@@ -153,11 +153,6 @@ def diagnose(
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 15, open: in 2 of the last 5 runs some contacts' last published "
-    "score misses one event; every other check holds. Cause not found yet",
-)
 @pytest.mark.parametrize("store", ["rocksdict", "memory"])
 def test_three_kill_9s_lose_nothing_and_repeat_nothing(
     stack: LocalStack,

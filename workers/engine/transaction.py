@@ -46,7 +46,8 @@ class Transaction:
         return store.get(partition, key)
 
     def put(self, table: str, partition: int, key: str, value: Any) -> None:
-        """Set `key` of `table` in `partition` (None deletes it). Values are JSON data."""
+        """Set `key` of `table` in `partition` (None deletes it). Values are JSON data or
+        msgspec structs (encoded once, at the commit); `get` returns them as put."""
         if table not in self._stores:
             raise UnknownTable(table, list(self._stores))
         self.writes.setdefault((table, partition), {})[key] = value

@@ -22,17 +22,18 @@ class Seen(StrEnum):
     DUPLICATE = "duplicate"
 
 
-Window = list[list[str | int]]
+Window = list[Sequence[str | int]]
 
 
 def remember(
     recent: Sequence[Sequence[str | int]] | None, event_id: str, offset: int, window: int
 ) -> tuple[Seen, Window]:
     """Classify an arrival and return the new window (newest last, at most `window` long)."""
-    ids: Window = [list(pair) for pair in recent or ()]
-    for seen_id, seen_offset in ids:
+    pairs = recent or ()
+    for seen_id, seen_offset in pairs:
         if seen_id == event_id:
-            return (Seen.REPLAY if seen_offset == offset else Seen.DUPLICATE), ids
+            return (Seen.REPLAY if seen_offset == offset else Seen.DUPLICATE), list(pairs)
+    ids: Window = list(pairs)  # a new list; the stored pairs are shared, never changed
     ids.append([event_id, offset])
     if len(ids) > window:
         del ids[: len(ids) - window]

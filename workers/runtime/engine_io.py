@@ -34,6 +34,9 @@ _ID = OUTPUT_ID_HEADER
 _SOURCE = OUTPUT_SOURCE_HEADER
 
 
+_json = msgspec.json.Encoder().encode  # JSON data or msgspec structs (a step's own state)
+
+
 class FaustTableStore:
     """A Faust table's local store (rocksdict or memory), written by the engine only."""
 
@@ -54,7 +57,7 @@ class FaustTableStore:
         return store.data.get(key)
 
     def encode(self, key: str, value: Any) -> tuple[bytes, bytes | None]:
-        return orjson.dumps(key), None if value is None else orjson.dumps(value)
+        return orjson.dumps(key), None if value is None else _json(value)
 
     def apply(self, partition: int, items: Mapping[str, Any], offset: int | None) -> None:
         store = self._store
@@ -68,7 +71,7 @@ class FaustTableStore:
                 if value is None:
                     batch.delete(k)
                 else:
-                    batch.put(k, orjson.dumps(value))
+                    batch.put(k, _json(value))
                 store._key_index[k] = partition
             db.write(batch)
             if offset is not None:
@@ -79,7 +82,7 @@ class FaustTableStore:
                 store.data.pop(key, None)
                 store._key_partition.pop(key, None)
             else:
-                store.data[key] = value
+                store.data[key] = msgspec.to_builtins(value)  # JSON data, as Faust reads it
                 store._key_partition[key] = partition
 
 

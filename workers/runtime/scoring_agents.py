@@ -52,7 +52,6 @@ from workers.scoring.contact import (
     form_interaction,
     from_table,
     new_state,
-    to_table,
 )
 from workers.scoring.scorer import Scorer
 from workers.scoring.signals import OrgFields, OrgMembership, SalesReadySignal
@@ -173,7 +172,7 @@ class ScoringRuntime:
         if result.became_ready:
             signal = self._signal(new, result.snapshot, event_id, now)
             tx.emit(partition, self.ready_topic, key.encode(), _encode(signal), signal.signal_id)
-        tx.put(self.table, partition, key, to_table(new))
+        tx.put(self.table, partition, key, new)  # encoded once, at the commit
         due = self.scorer.next_rescore(new, now.timestamp())
         tx.after_commit(lambda: self._committed(key, new, record, result.became_ready, due))
 

@@ -160,4 +160,7 @@ def to_table(state: ContactState) -> Any:
 
 
 def from_table(raw: Any) -> ContactState | None:
-    return None if raw is None else msgspec.convert(raw, ContactState)
+    """The state as stored (JSON data), or as a batch left it (the struct itself)."""
+    if raw is None or isinstance(raw, ContactState):
+        return raw
+    return msgspec.convert(raw, ContactState)
