@@ -36,10 +36,10 @@ from workers.runtime.context import AppContext
 from workers.runtime.engine_io import decoded
 from workers.runtime.engines import Engines
 from workers.runtime.tables import raw_topic
+from workers.topics.internal import BUYER_ACTIONS
 
 log = logging.getLogger(__name__)
 
-BUYER_ACTIONS = "dealstream.buyer-actions"
 OPPORTUNITIES = "opportunities"  # the engine of the opportunity's partition
 _encode = msgspec.json.Encoder().encode
 

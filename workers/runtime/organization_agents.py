@@ -22,12 +22,11 @@ from workers.runtime.engine_io import decoded
 from workers.runtime.engines import Engines
 from workers.runtime.tables import json_table, raw_topic
 from workers.scoring.signals import OrgFields, OrgMembership
+from workers.topics.internal import ORG_FIELDS, ORG_MEMBERSHIP
 
 log = logging.getLogger(__name__)
 
 GROUP = "organizations"
-ORG_MEMBERSHIP = "dealstream.org-membership"
-ORG_FIELDS = "dealstream.org-fields"
 _encode = msgspec.json.Encoder().encode
 
 

@@ -32,11 +32,11 @@ from workers.runtime.context import AppContext
 from workers.runtime.engine_io import decoded
 from workers.runtime.engines import Engines
 from workers.runtime.tables import json_table, raw_topic
+from workers.topics.internal import LINKS
 
 log = logging.getLogger(__name__)
 
 CONTACTS, OPPORTUNITIES = "contacts", "opportunities"  # the engines
-LINKS = "dealstream.contact-opportunities"
 OWNER_CHANGES = "crm.owner-changes"
 _encode = msgspec.json.Encoder().encode
 

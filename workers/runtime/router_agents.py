@@ -40,9 +40,10 @@ from workers.rules.model import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.engines import Engines
 from workers.runtime.router_dashboard import RouterDashboard
-from workers.runtime.router_inputs import ROUTER, RouterInputs, RouterMessage
+from workers.runtime.router_inputs import RouterInputs, RouterMessage
 from workers.runtime.tables import json_table, raw_topic
 from workers.scoring.signals import SalesReadySignal
+from workers.topics.internal import ROUTER
 from workers.triggers.durations import parse_duration
 
 log = logging.getLogger(__name__)

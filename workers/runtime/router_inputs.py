@@ -21,13 +21,12 @@ from workers.rules.model import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.engine_io import decoded
 from workers.runtime.engines import Engines
-from workers.runtime.scoring_agents import SALES_READY
 from workers.runtime.tables import raw_topic
 from workers.scoring.signals import SalesReadySignal
+from workers.topics.internal import ROUTER, SALES_READY
 
 log = logging.getLogger(__name__)
 
-ROUTER = "dealstream.router"
 SIGNALS = "signals"  # the engine forwarding sales-ready signals to the router
 OwnerOf = Callable[[Transaction, int, str], str | None]
 _encode = msgspec.json.Encoder().encode

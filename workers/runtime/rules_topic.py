@@ -22,10 +22,11 @@ from workers.rules.errors import RulesError
 from workers.rules.loader import parse_rules
 from workers.rules.model import Rules
 from workers.settings import Settings
+from workers.topics.internal import RULES
 
 log = logging.getLogger(__name__)
 
-RULES_TOPIC = "dealstream.rules"
+RULES_TOPIC = RULES
 KEY = b"rules"
 
 

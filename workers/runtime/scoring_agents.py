@@ -38,7 +38,6 @@ from workers.rules.model import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.engine_io import decoded
 from workers.runtime.engines import Engines
-from workers.runtime.organization_agents import ORG_FIELDS, ORG_MEMBERSHIP
 from workers.runtime.tables import iter_partition, json_table, raw_topic
 from workers.runtime.ticks import Ticks
 from workers.scoring.contact import (
@@ -56,13 +55,13 @@ from workers.scoring.contact import (
 from workers.scoring.scorer import Scorer
 from workers.scoring.signals import OrgFields, OrgMembership, SalesReadySignal
 from workers.serving.redis_view import RedisLeadView
+from workers.topics.internal import ORG_FIELDS, ORG_MEMBERSHIP, SALES_READY
 from workers.triggers.due_index import DueIndex
 
 log = logging.getLogger(__name__)
 
 GROUP = "contacts"
 LEAD_SCORES = "crm.lead-scores"
-SALES_READY = "dealstream.sales-ready"
 SCAN_CHUNK = 1000
 _encode = msgspec.json.Encoder().encode
 

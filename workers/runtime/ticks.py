@@ -14,10 +14,10 @@ from typing import Any
 from workers.engine.errors import PartitionMoved
 from workers.runtime.context import AppContext
 from workers.runtime.tables import raw_topic
+from workers.topics.internal import TICKS
 
 log = logging.getLogger(__name__)
 
-TICKS = "dealstream.timer-ticks"
 OnTick = Callable[[int], Awaitable[None]]
 OnReset = Callable[[set[int]], None]
 

@@ -7,23 +7,33 @@ from dataclasses import dataclass
 from schemas.catalog import INPUT_TOPICS, OUTPUT_TOPICS
 from workers.ingest.partitioning import repartition_topic
 from workers.settings import Settings
+from workers.topics.internal import (
+    BUYER_ACTIONS,
+    LINKS,
+    ORG_FIELDS,
+    ORG_MEMBERSHIP,
+    ROUTER,
+    RULES,
+    SALES_READY,
+    TICKS,
+)
 
 # Internal topics the agents use between themselves, keyed like the tables they feed.
 # Ticks are worthless once handled: an hour of retention is plenty.
 INTERNAL_TOPICS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("dealstream.timer-ticks", (("retention.ms", "3600000"),)),
-    ("dealstream.sales-ready", ()),
-    ("dealstream.org-membership", ()),
-    ("dealstream.org-fields", ()),
-    ("dealstream.contact-opportunities", ()),
-    ("dealstream.buyer-actions", ()),
+    (TICKS, (("retention.ms", "3600000"),)),
+    (SALES_READY, ()),
+    (ORG_MEMBERSHIP, ()),
+    (ORG_FIELDS, ()),
+    (LINKS, ()),
+    (BUYER_ACTIONS, ()),
     # input records a producer put on another partition than murmur2 of their key selects
     *((repartition_topic(t.name), ()) for t in INPUT_TOPICS),
 )
 # The router is a single writer: its topic has one partition whatever DEALSTREAM_PARTITIONS is.
 # The rules topic is read whole by every worker: one partition, compacted (the latest file wins).
-SINGLE_PARTITION = {"dealstream.router", "dealstream.rules"}
-COMPACTED_INTERNAL = {"dealstream.rules"}
+SINGLE_PARTITION = {ROUTER, RULES}
+COMPACTED_INTERNAL = {RULES}
 
 
 @dataclass(frozen=True, slots=True)
