@@ -66,3 +66,23 @@ def test_a_batch_that_fails_with_a_bug_stops_the_worker_and_acknowledges_nothing
     assert stopped == [True]
     assert not any(e.acked for e in events)
     assert "the worker stops so that no input is skipped" in caplog.text
+
+
+def test_outputs_of_every_batch_are_counted_whoever_runs_it(tmp_path: Any) -> None:
+    """A tick or a buyer action runs `engine.run` itself, not through an agent's batch: its
+    outputs count in `dealstream_engine_outputs_total` all the same."""
+    found = engines(tmp_path)
+    engine = found.engine("g")
+    engine.io.stores["outbox"] = DictStore("outbox")  # type: ignore[index]
+    log = RecordingLog()
+    engine.io.sender = log
+    engine.io.output_log = log
+    engine.io.owns = lambda partition: True
+
+    def work(tx: Transaction) -> None:
+        tx.emit(0, "out", b"k", b"v", "id-1", 0)
+        tx.emit(0, "out", b"k", b"v", "id-2", 0)
+
+    asyncio.run(engine.run({0}, work))
+    counted = found.ctx.metrics.engine_outputs.labels("g")._value.get()
+    assert counted == 2

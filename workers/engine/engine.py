@@ -58,6 +58,7 @@ class EngineIO:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     on_retry: Callable[[BaseException], None] = lambda error: None
     epoch: Callable[[], int] = lambda: 0  # the consumer generation: it changes on a rebalance
+    on_committed: Callable[[BatchStats], None] = lambda stats: None  # every committed batch
 
 
 class Engine:
@@ -130,6 +131,7 @@ class Engine:
                 await self._verify(partition)
             stats = await self._commit(tx, started, epoch)
             tx.committed()
+            self.io.on_committed(stats)
             return stats
 
     async def _commit(self, tx: Transaction, started: float, epoch: int) -> BatchStats:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from workers.engine.engine import Engine, EngineIO, Work
+from workers.engine.engine import BatchStats, Engine, EngineIO, Work
 from workers.engine.errors import PartitionMoved
 from workers.ingest.partitioning import expected_partition
 from workers.runtime.context import AppContext
@@ -63,6 +63,7 @@ class Engines:
                 owns=lambda partition: self.owns(group, partition),
                 on_retry=lambda error: self._retried(group, error),
                 epoch=lambda: int(ctx_app.consumer_generation_id or 0),
+                on_committed=lambda stats: self._committed(group, stats),
             )
             found = self.groups[group] = Engine(group, io, OUTBOX, [])
             self.inputs[group] = set()
@@ -148,7 +149,7 @@ class Engines:
     ) -> None:
         started = time.perf_counter()
         try:
-            stats = await engine.run({e.message.partition for e in events}, handle(events))
+            await engine.run({e.message.partition for e in events}, handle(events))
         except PartitionMoved as moved:
             # Nothing of the batch is acknowledged: after the rebalance Faust seeks every
             # assigned partition to its committed offset, and whoever owns them processes
@@ -162,5 +163,9 @@ class Engines:
         metrics = self.ctx.metrics
         metrics.engine_batch_events.labels(group).observe(len(events))
         metrics.engine_batch_seconds.labels(group).observe(time.perf_counter() - started)
+
+    def _committed(self, group: str, stats: BatchStats) -> None:
+        """Every committed batch of `group`: of an agent, a tick or a buyer action alike."""
+        metrics = self.ctx.metrics
         metrics.engine_outputs.labels(group).inc(stats.outputs)
         metrics.engine_outputs_suppressed.labels(group).inc(stats.suppressed)
