@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
+
+from schemas.catalog import INPUT_TOPICS
+from workers.settings import Settings
+from workers.topics.internal import ROUTER, TICKS
+from workers.topics.plan import INTERNAL_TOPICS
 
 
 def produce(bootstrap: str, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
@@ -132,3 +138,20 @@ def group_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
             await admin.close()
 
     return asyncio.run(run())
+
+
+def caught_up(bootstrap: str, settings: Settings, *, timeout: float = 60.0) -> None:
+    """Wait for the fact "caught up": the workers' group has committed every record of every
+    input and internal topic (the router's topic, which its ticks keep feeding, within a few).
+    A batch's outputs are confirmed before its inputs are committed, so what an input caused on
+    an internal topic is already counted there when the input is."""
+    names = [t.name for t in INPUT_TOPICS] + [name for name, _ in INTERNAL_TOPICS]
+    topics = [settings.topic(n) for n in names if n != TICKS]
+    router = [settings.topic(ROUTER)]
+    deadline = time.monotonic() + timeout
+    while True:
+        behind = group_lag(bootstrap, settings.app_id, topics)
+        if behind == 0 and group_lag(bootstrap, settings.app_id, router) <= 3:
+            return
+        assert time.monotonic() < deadline, f"not caught up after {timeout:.0f} s ({behind} behind)"
+        time.sleep(0.2)

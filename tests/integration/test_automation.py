@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.integration.crm_world import CrmWorld, now
 from tests.integration.deployment import deploy
+from tests.integration.kafka_io import caught_up
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
 from workers.settings import Settings
@@ -82,10 +83,10 @@ def test_buyer_actions_triggers_and_silence_move_opportunities_once(
     w.opportunity("o2", "c1", "qualification", status="won", kind="closed")
     w.opportunity("o3", "c1", "proposal")  # a demo request must not move it back
     w.opportunity("o4", "c2", "qualification")
-    time.sleep(1.5)  # the contact → opportunities links reach the contacts' partitions
+    caught_up(stack.kafka.bootstrap, settings)  # the links reached the contacts' partitions
     w.engagement("demo-1", "c1", "demo_request", now())
     w.engagement("demo-1", "c1", "demo_request", now())  # a duplicate
-    time.sleep(1.0)
+    caught_up(stack.kafka.bootstrap, settings)
     w.engagement("demo-2", "c1", "demo_request", now())  # o1 waits for the CRM: not again
     time.sleep(3.0)  # o3 has been in proposal for 3 s: its trigger asks to move it to nurture
     expected = {
@@ -132,7 +133,7 @@ def test_buyer_actions_triggers_and_silence_move_opportunities_once(
         moved = {m["opportunity_id"] for m in w.read("crm.stage-moves", idle=1.0)}
         if "o4" in moved and any(f["trigger_id"] == "gone-silent" for f in firings):
             break
-    time.sleep(2.0)  # anything that would come twice has had time to
+    caught_up(stack.kafka.bootstrap, settings)  # anything that would come twice is out by now
     firings = w.read("crm.trigger-firings")
     silent = [f for f in firings if f["trigger_id"] == "gone-silent"]
     assert len(silent) == 1, silent  # once per silence period, counted from the touch

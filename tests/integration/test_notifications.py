@@ -13,6 +13,7 @@ from typing import Any
 
 from tests.integration.crm_world import CrmWorld
 from tests.integration.deployment import deploy
+from tests.integration.kafka_io import caught_up
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
 
@@ -69,10 +70,10 @@ def test_reps_hear_what_they_must_once(
     w.contact("owned", owner="owner-1")  # scenario A: the owner keeps it and is told
     w.contact("new", owner=None)  # no owner: round robin gives it to r1
     w.contact("quiet", owner="owner-2")  # never sales-ready: replies go to its owner
-    time.sleep(1.5)
+    caught_up(stack.kafka.bootstrap, settings)
     w.engagement("demo-owned", "owned", "demo_request")
     w.engagement("demo-new", "new", "demo_request")
-    time.sleep(1.5)
+    caught_up(stack.kafka.bootstrap, settings)
     w.engagement("reply-new", "new", "email_reply", campaign_id="spring-offer")
     w.engagement("reply-quiet", "quiet", "email_reply", source="newsletter")
     w.engagement("reply-direct", "quiet", "email_reply", rep_id="r7")
@@ -85,7 +86,7 @@ def test_reps_hear_what_they_must_once(
         kinds = Counter(n["kind"] for n in w.notifications(idle=1.0))
         if kinds["sla_warning"] and kinds["reply_received"] >= 3:
             break
-    time.sleep(2.0)  # anything that would come twice has had time to
+    caught_up(stack.kafka.bootstrap, settings)  # anything that would come twice is out by now
 
     got = w.notifications()
     ids = Counter(n["notification_id"] for n in got)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from tests.integration.kafka_io import consume, produce
+from tests.integration.kafka_io import caught_up, consume, produce
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
 from workers.settings import Settings
@@ -63,10 +62,10 @@ def test_owner_change_moves_open_opportunities_and_closed_ones_only_when_asked(
         )
     ]
     produce(boot, settings.topic("crm.opportunities"), opps)
-    time.sleep(2)
+    caught_up(boot, settings)  # the links reached the contact's partition
     moved = body(event_id="u2", type="contact.upserted", contact_id="k1", owner_id="bob")
     produce(boot, settings.topic("crm.contacts"), [(b"k1", moved)])
-    time.sleep(2)
+    caught_up(boot, settings)
     produce(boot, settings.topic("crm.contacts"), [(b"k1", moved)])  # a replay of the same event
     produce(
         boot,

@@ -13,6 +13,7 @@ from typing import Any
 import redis
 
 from tests.integration.crm_world import CrmWorld
+from tests.integration.kafka_io import caught_up
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
 from workers.settings import Settings
@@ -87,13 +88,13 @@ def test_routing_end_to_end_with_a_kill_9_in_the_middle(
     w.rep("r1", ["crm", "erp"], 1, capacity={"per_day": 1})
     w.rep("r2", ["erp"], 1, capacity={"per_day": 1})
     w.rep("r3", ["crm"], 1)
-    time.sleep(1.5)
+    caught_up(stack.kafka.bootstrap, settings)
 
     w.lead("a", "crm", owner="rep-owner")  # scenario A: the owner is notified
     w.lead("b", "erp")
-    time.sleep(1.0)
+    caught_up(stack.kafka.bootstrap, settings)
     w.lead("c", "erp")
-    time.sleep(1.0)
+    caught_up(stack.kafka.bootstrap, settings)
     w.send(
         "crm.rep-activities",
         "c",
@@ -106,7 +107,7 @@ def test_routing_end_to_end_with_a_kill_9_in_the_middle(
         },
     )
     w.lead("d", "erp")  # both erp reps used their day: queued
-    time.sleep(2.0)
+    caught_up(stack.kafka.bootstrap, settings)
     got = by_contact(w.assignments())
     assert got["a"] == [("owner_notified", "rep-owner", "relationship_owner")]
     assert got["b"][0] == ("assigned", "r1", "assigned")
@@ -121,16 +122,16 @@ def test_routing_end_to_end_with_a_kill_9_in_the_middle(
         capacity={"per_day": 1},
         out_of_office=[{"start": at(-60), "end": at(3 * 86400)}],
     )
-    time.sleep(1.0)
+    caught_up(stack.kafka.bootstrap, settings)
     first.kill()
     workers.append(WorkerProcess(env, tmp_path / "w2.log").start())
 
     clock.write_text(str(86400 + 3600))  # the next day: capacities reset
     time.sleep(1.0)
     w.rep("r4", ["erp"], 1)  # a new erp rep joins: the queue moves on
-    time.sleep(4.0)
+    caught_up(stack.kafka.bootstrap, settings)  # after the dead worker's partitions moved
     w.lead("e", "crm")  # no owner: round robin among crm reps
-    time.sleep(3.0)
+    caught_up(stack.kafka.bootstrap, settings)
     records = w.assignments(idle=3.0)
     ids = [r["assignment_id"] for r in records]
     assert len(ids) == len(set(ids)), "an assignment was published twice"
