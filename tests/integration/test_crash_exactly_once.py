@@ -28,7 +28,7 @@ import orjson
 import pytest
 
 from schemas.records import ContactUpserted, EngagementRecorded
-from tests.integration.kafka_io import consume, group_lag, produce_many
+from tests.integration.kafka_io import caught_up, consume, produce_many
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
 from workers.engine.records import OUTPUT_ID_HEADER
@@ -60,14 +60,6 @@ notifications: {sla_warning_before: null}
 EVENTS = 200_000
 CONTACTS = 3_000
 OPPORTUNITIES = 1_000
-INPUTS = ("crm.contacts", "crm.engagements", "crm.opportunities", "crm.reps")
-INTERNAL = (
-    "dealstream.sales-ready",
-    "dealstream.contact-opportunities",
-    "dealstream.buyer-actions",
-    "dealstream.org-membership",
-    "dealstream.org-fields",
-)
 _decode = msgspec.json.Decoder(ContactUpserted | EngagementRecorded)
 
 
@@ -204,16 +196,8 @@ def test_three_kill_9s_lose_nothing_and_repeat_nothing(
     assert produced.is_set()
     print(f"produced after {time.monotonic() - began:.0f} s")
 
-    topics = [settings.topic(t) for t in (*INPUTS, *INTERNAL)]
-    deadline = time.monotonic() + 300
-    while (lag := group_lag(boot, settings.app_id, topics)) > 0:  # caught up: the facts
-        assert time.monotonic() < deadline, f"still {lag} records behind"
-        time.sleep(1.0)
+    caught_up(boot, settings, timeout=300)
     print(f"caught up after {time.monotonic() - began:.0f} s")
-    router = [settings.topic("dealstream.router")]
-    while group_lag(boot, settings.app_id, router) > 3:  # ticks keep arriving there
-        assert time.monotonic() < deadline, "the router is behind"
-        time.sleep(0.5)
 
     def read(topic: str) -> list[Any]:
         return consume(boot, settings.topic(topic), idle=3.0, timeout=120.0)

@@ -266,11 +266,6 @@ def decoded(events: Sequence[Any], kind: type[T], what: str) -> Iterator[tuple[A
             log.exception("bad %s message", what)
 
 
-def ack(events: Sequence[Any]) -> None:
-    for event in events:
-        event.ack()
-
-
 def as_current(event: Any) -> None:
     """Make `event` Faust's current event (a table written the Faust way needs it)."""
     _current_event.set(weakref.ref(event))

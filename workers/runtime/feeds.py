@@ -9,8 +9,8 @@ loop (`batching_consumer`) appends each partition's records of a poll to that to
 in one step; every other topic keeps Faust's path, message by message.
 
 Everything else stays Faust's: subscriptions, assignment, the read offsets behind the lag
-metric, the gaps and commits (an `Arrival.ack` is Faust's `consumer.ack`), seeks to the
-committed offset after a rebalance. A poll fetched before a rebalance is dropped here without
+metric, the gaps and commits (`ack_all` keeps Faust's acknowledgement bookkeeping), seeks to
+the committed offset after a rebalance. A poll fetched before a rebalance is dropped here without
 an acknowledgement, so it comes again from the committed offset.
 """
 

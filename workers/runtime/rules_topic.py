@@ -26,7 +26,6 @@ from workers.topics.internal import RULES
 
 log = logging.getLogger(__name__)
 
-RULES_TOPIC = RULES
 KEY = b"rules"
 
 
@@ -35,7 +34,7 @@ async def publish_rules(settings: Settings, text: str, file: str) -> Rules:
     rules = parse_rules(text, file)
     producer = AIOKafkaProducer(**client_options(settings), acks="all", enable_idempotence=True)
     async with started(producer):
-        await producer.send_and_wait(settings.topic(RULES_TOPIC), text.encode(), key=KEY)
+        await producer.send_and_wait(settings.topic(RULES), text.encode(), key=KEY)
     return rules
 
 
@@ -46,8 +45,8 @@ async def latest_published(settings: Settings) -> tuple[Rules, str] | None:
         auto_offset_reset="earliest",
     )  # fmt: skip
     async with started(consumer):
-        tp = TopicPartition(settings.topic(RULES_TOPIC), 0)
-        if settings.topic(RULES_TOPIC) not in await consumer.topics():
+        tp = TopicPartition(settings.topic(RULES), 0)
+        if settings.topic(RULES) not in await consumer.topics():
             return None
         consumer.assign([tp])
         end = (await consumer.end_offsets([tp]))[tp]
@@ -66,7 +65,7 @@ async def latest_published(settings: Settings) -> tuple[Rules, str] | None:
 
 
 def _parse(value: bytes | None, offset: int) -> Rules | RulesError:
-    where = f"{RULES_TOPIC}@{offset}"
+    where = f"{RULES}@{offset}"
     try:
         return parse_rules((value or b"").decode(), where)
     except RulesError as exc:
@@ -88,7 +87,7 @@ class RulesWatcher:
         self.on_invalid = on_invalid
 
     async def run(self) -> None:
-        topic = self.settings.topic(RULES_TOPIC)
+        topic = self.settings.topic(RULES)
         while True:
             consumer = AIOKafkaConsumer(
                 topic, **client_options(self.settings), enable_auto_commit=False,
