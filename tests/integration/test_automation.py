@@ -123,7 +123,6 @@ def test_buyer_actions_triggers_and_silence_move_opportunities_once(
 
     # A demo request for c2, and the worker is killed at once; a new one takes over.
     w.engagement("demo-3", "c2", "demo_request", now())
-    time.sleep(0.3)
     first.kill()
     workers.append(WorkerProcess(env, tmp_path / "w2.log").start())
     # the dead worker's partitions move once its session expires: wait for what is due

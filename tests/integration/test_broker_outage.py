@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from tests.integration.kafka_io import consume, produce
+from tests.integration.kafka_io import caught_up, consume, produce
+from tests.integration.waits import eventually
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
 from workers.devstack.kafka_broker import KafkaBroker
@@ -63,7 +64,7 @@ def test_broker_stopped_for_20_s_then_back(
                                          contact_id=f"c{i}", kind="demo_request"))
                  for i in range(OPPS)]  # fmt: skip
         produce(broker.bootstrap, settings.topic("crm.engagements"), first)
-        time.sleep(5.0)
+        caught_up(broker.bootstrap, settings)
 
         before = worker.log_file.read_text(errors="replace").count("[ERROR]")
         broker.stop()
@@ -80,7 +81,15 @@ def test_broker_stopped_for_20_s_then_back(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and worker.get("/readyz")[0] != 200:
             time.sleep(0.5)
-        time.sleep(8.0)
+
+        def outage_periods_fired() -> bool:
+            due = int((time.time() - t0 - 4) // 2)  # the periods due by now (a tick's slack)
+            records = consume(broker.bootstrap, settings.topic("crm.trigger-firings"), idle=0.5)
+            fired = Counter(orjson.loads(m.value)["opportunity_id"] for m in records)
+            return len(fired) == OPPS and min(fired.values()) >= due
+
+        eventually(outage_periods_fired, "the periods due during the outage fired", timeout=60)
+        caught_up(broker.bootstrap, settings)
         closed_at = time.time()
         close = [
             (f"o{i}".encode(), body(event_id=f"o{i}-won", type="opportunity.closed",
@@ -89,7 +98,7 @@ def test_broker_stopped_for_20_s_then_back(
             for i in range(OPPS)
         ]  # fmt: skip
         produce(broker.bootstrap, settings.topic("crm.opportunities"), close)
-        time.sleep(3.0)
+        caught_up(broker.bootstrap, settings)
 
         def read(topic: str) -> list[dict[str, Any]]:
             records = consume(broker.bootstrap, settings.topic(topic), idle=3.0)

@@ -77,7 +77,7 @@ def test_reps_hear_what_they_must_once(
     w.engagement("reply-new", "new", "email_reply", campaign_id="spring-offer")
     w.engagement("reply-quiet", "quiet", "email_reply", source="newsletter")
     w.engagement("reply-direct", "quiet", "email_reply", rep_id="r7")
-    time.sleep(1.0)
+    caught_up(stack.kafka.bootstrap, settings)
     first.kill()  # mid-stream: the SLA warning for r1 is still ahead
     workers.append(WorkerProcess(env, tmp_path / "w2.log").start())
     # the router's partition moves once the dead worker's session expires: wait for the rest

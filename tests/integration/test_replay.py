@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from tests.integration.kafka_io import consume, produce
+from tests.integration.kafka_io import caught_up, consume, produce
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
 from workers.settings import Settings
@@ -65,7 +65,7 @@ def test_replay_from_a_time_reprocesses_without_duplicates(
                                                opportunity_id=f"o{i}", contact_id=f"c{i}",
                                                pipeline_id="sales", stage_id=stage, status="open"))
                                for i, stage in enumerate(["proposal", "qualification"] * 3)])  # fmt: skip
-    time.sleep(1.5)
+    caught_up(boot, settings)
     kinds = ("demo_request", "demo_request", "email_reply")
     send("crm.engagements", [(f"c{i}", stamp(event_id=f"e{i}-{j}", type="engagement.recorded",
                                              contact_id=f"c{i}", kind=kind))
@@ -103,7 +103,7 @@ def test_replay_from_a_time_reprocesses_without_duplicates(
             break
         time.sleep(0.5)
     assert second.metric("dealstream_replayed_events_total", topic="crm.engagements") >= 18
-    time.sleep(4.0)
+    caught_up(boot, settings)
     after = outputs()
     assert len(before["crm.dead-letters"]) == 1  # the invalid one, not one valid event (16.5)
     assert second.metric("dealstream_dead_letters_not_repeated_total", topic="crm.contacts") == 1

@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from tests.integration.kafka_io import consume, produce
+from tests.integration.kafka_io import caught_up, consume, produce
+from tests.integration.waits import eventually
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
 from workers.settings import Settings
@@ -86,7 +87,7 @@ def test_published_rules_switch_every_worker_without_a_restart(
                                  kind="demo_request"))
         for i in range(N)
     ])  # fmt: skip
-    time.sleep(3.0)
+    caught_up(boot, settings)
 
     publish(env, v2)
     switched_at = time.time()
@@ -107,9 +108,11 @@ def test_published_rules_switch_every_worker_without_a_restart(
         settings.topic("dealstream.rules"),
         [(b"rules", b"version: v3\nscoring: {stars: 7}\n")],
     )
-    time.sleep(3.0)
+    eventually(
+        lambda: all(w.metric("dealstream_rules_refused_total") == 1 for w in pair),
+        "both workers refused v3",
+    )
     for w in pair:
-        assert w.metric("dealstream_rules_refused_total") == 1
         assert w.metric("dealstream_rules_info", version="v2") == 1
 
     firings = [orjson.loads(m.value) for m in consume(boot, settings.topic("crm.trigger-firings"))]

@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 import redis
 
-from tests.integration.kafka_io import consume, produce
+from tests.integration.kafka_io import caught_up, consume, produce
+from tests.integration.waits import eventually
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack, RedisServer
 from workers.settings import Settings
@@ -190,7 +191,7 @@ def test_a_changed_organization_rescores_all_its_contacts(
             fields={"industry": "Manufacturing"},
         ),
     )
-    time.sleep(2)
+    caught_up(stack.kafka.bootstrap, settings)
     for c in contacts:
         assert s.scores(c, idle=0.5)[-1]["fit"] == 30, c
     s.send(
@@ -198,7 +199,7 @@ def test_a_changed_organization_rescores_all_its_contacts(
         "org-1",
         event("organization.upserted", 11, organization_id="org-1", fields={"industry": "retail"}),
     )
-    time.sleep(2)
+    caught_up(stack.kafka.bootstrap, settings)
     for c in contacts:
         assert s.scores(c, idle=0.5)[-1]["fit"] == 10, c
 
@@ -224,11 +225,15 @@ def test_redis_view_answers_leads_and_catches_up_after_a_redis_restart(
                     fields={"lead_status": "Hot", "city": "Greenville" if i < 5 else "Sofia"},
                 ),
             )
-        time.sleep(2)
-        status, body = worker.get("/leads?min_score=25&owner=rep-0")
-        assert status == 200
-        leads = orjson.loads(body)["leads"]
-        assert sorted(lead["contact_id"] for lead in leads) == ["v-0", "v-2", "v-4"]
+        caught_up(stack.kafka.bootstrap, settings)
+
+        def owned_by_rep_0() -> list[str]:
+            status, body = worker.get("/leads?min_score=25&owner=rep-0")
+            assert status == 200
+            return sorted(lead["contact_id"] for lead in orjson.loads(body)["leads"])
+
+        # the Redis view is written after the batch commits: wait for it, not for a time
+        eventually(lambda: owned_by_rep_0() == ["v-0", "v-2", "v-4"], "the Redis view")
 
         own_redis.stop()
         for i in range(10, 16):  # scoring goes on while Redis is down
@@ -243,15 +248,16 @@ def test_redis_view_answers_leads_and_catches_up_after_a_redis_restart(
                     fields={"lead_status": "Hot"},
                 ),
             )
-        time.sleep(2)
+        caught_up(stack.kafka.bootstrap, settings)
         assert len(s.scores("v-15")) == 1
         assert worker.running()
         own_redis.start()  # empty: persistence is off
-        deadline = time.time() + 20
         client = redis.Redis(port=own_redis.port)
-        while time.time() < deadline and client.zcard(f"{env['DEALSTREAM_APP_ID']}:leads") < 16:
-            time.sleep(0.5)
-        assert client.zcard(f"{env['DEALSTREAM_APP_ID']}:leads") == 16
+        leads = f"{env['DEALSTREAM_APP_ID']}:leads"
+        eventually(
+            lambda: client.zcard(leads) >= 16, "the view rebuilt in the new Redis", timeout=20
+        )
+        assert client.zcard(leads) == 16
         client.close()
     finally:
         own_redis.stop()
@@ -272,7 +278,7 @@ def test_a_new_rules_version_rescores_stored_contacts_once_emitting_only_changes
             f"r-{i}",
             event("contact.upserted", i, contact_id=f"r-{i}", fields={"lead_status": status}),
         )
-    time.sleep(2)
+    caught_up(stack.kafka.bootstrap, settings)
     assert first.terminate() == 0
     rules.write_text(
         RULES.replace("half_life, period: 3s", "none")
@@ -280,10 +286,9 @@ def test_a_new_rules_version_rescores_stored_contacts_once_emitting_only_changes
         .replace("points: 20}", "points: 25}")
     )
     workers.append(second := WorkerProcess(env, tmp_path / "w2.log").start())
-    time.sleep(3)
-    records = [
+    records = [  # 8 first scores, then the 4 the new version changes
         orjson.loads(m.value)
-        for m in consume(stack.kafka.bootstrap, settings.topic("crm.lead-scores"), idle=1.5)
+        for m in consume(stack.kafka.bootstrap, settings.topic("crm.lead-scores"), expect=12)
     ]
     new = [r for r in records if r["rules_version"] == "it-scoring-2"]
     assert len(records) - len(new) == 8
