@@ -236,3 +236,53 @@ def test_hysteresis_never_flaps(totals: list[int], threshold: int, hysteresis: i
     # between two changes the total crossed the whole hysteresis band
     for (first, _), (second, _) in itertools.pairwise(changes):
         assert first != second
+
+
+@given(FIELDS, KINDS, st.lists(st.floats(1, 60 * 24), min_size=1, max_size=40))
+def test_a_decaying_score_is_published_only_when_it_means_something_new(
+    fields: dict[str, object], events: list[tuple[str, float]], steps: list[float]
+) -> None:
+    """Re-scores as time passes publish only when the total rounded to the resolution (1
+    point), the stars, the grade or sales-ready changed, compared with the last *published*
+    score: a slow decay publishes once its steps add up, not at every re-score (issue 17)."""
+    state = build(fields, events)
+    now = (T0 + dt.timedelta(minutes=max([m for _, m in events], default=0.0))).timestamp()
+    state = scorer.rescore(state, now).state
+    for step in steps:
+        now += step * 60
+        published = state.last
+        result = scorer.rescore(state, now)
+        assert published is not None
+        key = (round(result.snapshot.total / 100), result.snapshot.stars,
+               result.snapshot.ready, result.snapshot.grade)  # fmt: skip
+        old = (round(published.total / 100), published.stars, published.ready, published.grade)
+        assert result.changed == (key != old)
+        assert result.state.last == (result.snapshot if result.changed else published)
+        state = result.state
+
+
+def test_decay_publishes_far_fewer_scores_at_a_coarser_resolution() -> None:
+    coarse = Scorer(
+        parse_rules(RULES.replace("sales_ready:", "publish_resolution: 5\n  sales_ready:"))
+    )
+    counts = []
+    for s in (scorer, coarse):
+        state = engage(engage(contact({}), "demo_request", 1), "demo_request", 2)
+        published = 0
+        for hour in range(0, 24 * 28, 6):  # four weeks of 6-hourly re-scores
+            result = s.rescore(state, (T0 + dt.timedelta(hours=hour)).timestamp())
+            published += result.changed
+            state = result.state
+        counts.append(published)
+    assert counts[0] <= 50  # 50 points decaying to ~3: about one record per point lost
+    assert counts[1] * 3 < counts[0]
+
+
+def test_a_new_rules_version_that_changes_nothing_worth_publishing_is_recorded() -> None:
+    state = scorer.rescore(engage(contact({}), "demo_request", 1), T0.timestamp()).state
+    renamed = Scorer(parse_rules(RULES.replace("version: s1", "version: s2")))
+    result = renamed.rescore(state, T0.timestamp())
+    assert not result.changed
+    assert result.state.last is not None
+    assert result.state.last.rules_version == "s2"
+    assert renamed.next_rescore(result.state, T0.timestamp()) != T0.timestamp()  # not again

@@ -115,6 +115,9 @@ class ScoringRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     stars: StarsRule = StarsRule(bands=[10.0, 25.0, 40.0, 60.0, 80.0])
     sales_ready: SalesReadyRule = SalesReadyRule()
     rescore_interval: str = "1h"
+    # a score is published when its total rounded to this many points, its stars, grade or
+    # sales-ready state changed (decay moves the exact total on every re-score)
+    publish_resolution: Annotated[float, msgspec.Meta(gt=0)] = 1.0
 
 
 class RoutingPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

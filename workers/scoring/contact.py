@@ -23,14 +23,15 @@ class Snapshot(msgspec.Struct, frozen=True):
     breakdown: list[tuple[str, int]]
     rules_version: str
 
-    def same_score(self, other: Snapshot | None) -> bool:
-        return other is not None and (
-            self.total,
+    def worth_publishing(self, last: Snapshot | None, resolution: int) -> bool:
+        """Whether this score means something new to a consumer of the published `last`:
+        the total rounded to `resolution` (cents), the stars, the grade or sales-ready."""
+        return last is None or (
+            round(self.total / resolution),
             self.stars,
             self.ready,
             self.grade,
-            self.breakdown,
-        ) == (other.total, other.stars, other.ready, other.grade, other.breakdown)
+        ) != (round(last.total / resolution), last.stars, last.ready, last.grade)
 
 
 class ContactState(msgspec.Struct, kw_only=True):

@@ -36,6 +36,7 @@ class Scorer:
         self.threshold = cents(s.sales_ready.threshold)
         self.hysteresis = cents(s.sales_ready.hysteresis)
         self.rescore_interval = parse_duration(s.rescore_interval)
+        self.resolution = max(1, cents(s.publish_resolution))
 
     def snapshot(self, state: ContactState, now: float) -> Snapshot:
         fit = self.contact.contributions(state.fields) + self.organization.contributions(
@@ -58,12 +59,18 @@ class Scorer:
         )
 
     def rescore(self, state: ContactState, now: float) -> Rescore:
+        """The score now. `state.last` stays the last *published* score, so a slow decay
+        publishes once it adds up to the resolution, not at every re-score; a new rules version
+        that changes nothing worth publishing is recorded in it all the same."""
         snap = self.snapshot(state, now)
-        changed = not snap.same_score(state.last)
+        last = state.last
+        changed = snap.worth_publishing(last, self.resolution)
         became_ready = snap.ready and not state.ready
+        if not changed and last is not None and last.rules_version != snap.rules_version:
+            last = msgspec.structs.replace(last, rules_version=snap.rules_version)
         new = msgspec.structs.replace(
             state,
-            last=snap,
+            last=snap if changed else last,
             ledger=self.engagement.prune(state.ledger, now),
             ready_entries=state.ready_entries + (1 if became_ready else 0),
         )
