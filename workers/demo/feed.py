@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import urllib.request
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -12,9 +13,11 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from workers.demo.samples import parse_metrics, total
 from workers.kafka_client import client_options
 from workers.settings import Settings
 
+RATE_WINDOW = 10.0  # seconds of scrapes the processing rate is measured over
 OUTPUTS = (
     "crm.trigger-firings",
     "crm.lead-scores",
@@ -41,6 +44,40 @@ class Feed:
     leads: list[dict[str, Any]] = field(default_factory=list)
     pipelines: dict[str, Any] = field(default_factory=dict)
     metrics: str = ""
+    # (monotonic time of the scrape, valid input events processed, input lag) per scrape
+    samples: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=64))
+
+    def observe(self, at: float, metrics: str) -> None:
+        """A scrape of the worker's /metrics, taken at `at` (monotonic seconds)."""
+        self.metrics = metrics
+        if not metrics:
+            return
+        m = parse_metrics(metrics)
+        lag = sum(  # the CRM's input topics (whatever the prefix), not the internal ones
+            v for k, v in m.get("dealstream_consumer_lag_messages", {}).items()
+            if "crm." in dict(k).get("topic", "")
+        )  # fmt: skip
+        self.samples.append((at, total(m, "dealstream_events_valid_total"), lag))
+
+    def rate(self, window: float = RATE_WINDOW) -> float | None:
+        """Valid input events per second over the last `window` seconds of scrapes, from the
+        worker's own counter (None until two scrapes span at least a second)."""
+        if len(self.samples) < 2:
+            return None
+        last_at, last, _ = self.samples[-1]
+        first_at, first = last_at, last
+        for at, value, _ in reversed(self.samples):
+            if last_at - at > window:
+                break
+            first_at, first = at, value
+        if last_at - first_at < 1.0 or last < first:
+            return None
+        return (last - first) / (last_at - first_at)
+
+    @property
+    def lag(self) -> float | None:
+        """Input records fetched by no agent yet, at the last scrape."""
+        return self.samples[-1][2] if self.samples else None
 
     def add(self, topic: str, body: dict[str, Any]) -> None:
         self.counts[topic] += 1
@@ -84,7 +121,8 @@ async def follow(feed: Feed, settings: Settings) -> None:
 async def poll_worker(feed: Feed, base_url: str) -> None:
     """The worker's /metrics, /pipelines and top sales-ready leads (from Redis via /leads)."""
     while True:
-        feed.metrics = (await asyncio.to_thread(_get, f"{base_url}/metrics")).decode()
+        text = (await asyncio.to_thread(_get, f"{base_url}/metrics")).decode()
+        feed.observe(time.monotonic(), text)
         with contextlib.suppress(orjson.JSONDecodeError):
             feed.pipelines = orjson.loads(await asyncio.to_thread(_get, f"{base_url}/pipelines"))
         with contextlib.suppress(orjson.JSONDecodeError):

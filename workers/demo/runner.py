@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.live import Live
 
 from workers.demo.feed import Feed, follow, poll_worker
-from workers.demo.view import parse_metrics, render, summary, total
+from workers.demo.view import render, summary
 from workers.devstack import LocalStack
 from workers.devstack.processes import free_port, tied
 from workers.settings import Settings
@@ -107,29 +107,28 @@ async def _traffic_and_view(
     base = f"http://127.0.0.1:{port}"
     publisher = Publisher(settings, config, anchor)
     started = time.monotonic()
-    last = {"at": started, "processed": 0.0, "rate": 0.0}
     background = [
         asyncio.create_task(follow(feed, settings)),
         asyncio.create_task(poll_worker(feed, base)),
     ]
     with Live(console=console, refresh_per_second=2, screen=False) as live:
+        shown = {"at": 0.0}
 
         def refresh(pub: Publisher) -> None:
             now = time.monotonic()
-            if now - last["at"] < 0.5:
+            if now - shown["at"] < 0.5:
                 return
-            processed = total(parse_metrics(feed.metrics), "dealstream_events_valid_total")
-            if processed >= last["processed"]:
-                last["rate"] = (processed - last["processed"]) / (now - last["at"])
-            last.update(at=now, processed=processed)
+            shown["at"] = now
+            size = console.size
             live.update(
                 render(
                     feed,
                     sent=sum(pub.sent.values()),
-                    events_per_second=last["rate"],
                     sim_now=pub.clock.now(),
                     elapsed=now - started,
                     metrics_url=f"{base}/metrics",
+                    width=size.width,
+                    height=size.height,
                 )
             )
 
