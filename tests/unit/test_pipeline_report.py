@@ -91,6 +91,12 @@ def test_report_matches_hand_computed_figures() -> None:
     # completed visits: contact 10 (o4) + 10 (o5) + 30 (o6) + 5 (o7) days; proposal 20 (o4)
     assert stages["contact"]["avg_days_in_stage"] == 13.75
     assert stages["proposal"]["avg_days_in_stage"] == 20.0
+    # closed per stage in the window: o5 won in retention (a won stage), o4 won in proposal,
+    # o6 lost in contact (o7 is outside the window)
+    assert [(s["stage"], s["won_deals"], s["lost_deals"], s["won_value"]) for s in sales["stages"]
+            if s["won_deals"] or s["lost_deals"]] == [
+        ("contact", 0, 1, 0), ("proposal", 1, 0, 3000), ("retention", 1, 0, 1000)
+    ]  # fmt: skip
     book.apply(
         run("o2", (up, 80, "proposal", "open"), (close, 100, "proposal", "lost"), amount=2000)
     )

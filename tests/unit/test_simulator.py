@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -12,6 +13,7 @@ from schemas.catalog import INPUT_TOPICS
 from workers.ingest.decoder import Decoder
 from workers.ingest.errors import Rejection
 from workers.simulate.simulator import DAY, SimulationConfig, Simulator
+from workers.simulate.world import add_working_time
 
 START = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
 DECODERS = {spec.name: Decoder(spec, 1_000_000) for spec in INPUT_TOPICS}
@@ -88,3 +90,43 @@ def test_the_engagement_stream_follows_the_rate_at_the_factor() -> None:
     engagements = [r for r in records if r[1] == "crm.engagements" and r[0] > START.timestamp()]
     per_day = len(engagements) / 3
     assert 450 < per_day < 750, per_day
+
+
+def test_the_team_answers_its_assignments_mostly_within_the_sla_in_working_hours() -> None:
+    """Issue 17: the simulated reps accept and contact most leads within the SLA (working
+    hours, as the router counts it), a few late, a few rejected; valid rep activities."""
+    sim = Simulator(SimulationConfig(malformed_share=0.0), START)
+    sim.until(START.timestamp())
+    decisions = []
+    for i in range(400):
+        at = START + dt.timedelta(hours=i * 0.7)
+        decisions.append({"decision": "assigned", "rep_id": "rep-ana", "contact_id": f"c-{i}",
+                          "product_line": "crm", "assignment_id": f"asg:{i}",
+                          "emitted_at": at.isoformat()})  # fmt: skip
+    for d in decisions:
+        sim.now = dt.datetime.fromisoformat(d["emitted_at"]).timestamp()
+        sim.assigned(d)
+    sim.assigned({"decision": "queued", "rep_id": None, "contact_id": "q"})  # nobody to answer
+    records = [r for r in sim.until(START.timestamp() + 60 * DAY) if r[1] == "crm.rep-activities"]
+    kinds: Counter[str] = Counter()
+    answered: dict[str, tuple[str, float]] = {}
+    for when, topic, key, value in records:
+        decoded = DECODERS[topic].decode(key, value)
+        assert not isinstance(decoded, Rejection), decoded
+        body = orjson.loads(value)
+        kinds[body["type"]] += 1
+        local = dt.datetime.fromtimestamp(when, dt.UTC).astimezone(ZoneInfo("Europe/Bucharest"))
+        assert local.weekday() < 5, local
+        assert 8 <= local.hour < 18 or (local.hour, local.minute) == (18, 0), local
+        if body["type"] != "lead.contacted":
+            answered[body["contact_id"]] = (body["type"], when)
+    assigned_at = {d["contact_id"]: dt.datetime.fromisoformat(d["emitted_at"]) for d in decisions}
+    in_time = sum(
+        when <= add_working_time(assigned_at[c].timestamp(), 4 * 3600, "Europe/Bucharest")
+        for c, (kind, when) in answered.items() if kind == "lead.accepted"
+    )  # fmt: skip
+    assert 0.8 < in_time / 400 < 0.95  # within the SLA; the rest late (reassigned first)
+    assert kinds["lead.accepted"] == kinds["lead.contacted"]
+    assert 0.8 < kinds["lead.accepted"] / 400 < 0.99
+    assert 0.01 < kinds["lead.rejected"] / 400 < 0.1
+    assert len(answered) == 400  # every assignment answered once, the queued one not

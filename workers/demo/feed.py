@@ -44,8 +44,14 @@ class Feed:
     leads: list[dict[str, Any]] = field(default_factory=list)
     pipelines: dict[str, Any] = field(default_factory=dict)
     metrics: str = ""
+    unanswered: list[dict[str, Any]] = field(default_factory=list)  # for the simulated team
     # (monotonic time of the scrape, valid input events processed, input lag) per scrape
     samples: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=64))
+
+    def take_decisions(self) -> list[dict[str, Any]]:
+        """The router's decisions read since the last call (the simulated team answers them)."""
+        taken, self.unanswered = self.unanswered, []
+        return taken
 
     def observe(self, at: float, metrics: str) -> None:
         """A scrape of the worker's /metrics, taken at `at` (monotonic seconds)."""
@@ -86,15 +92,24 @@ class Feed:
         elif topic == "crm.stage-moves":
             self.moves.appendleft(body)
         elif topic == "crm.lead-assignments":
-            self.decisions[body.get("decision", "?")] += 1
+            self.decisions[decision_kind(body)] += 1
             if body.get("decision") in ("assigned", "reassigned", "owner_notified"):
                 self.assigned_to[body.get("rep_id") or "?"] += 1
+            self.unanswered.append(body)
         elif topic == "crm.rep-notifications":
             self.notifications[body.get("kind", "?")] += 1
         elif topic == "crm.dead-letters":
             self.dead_letters[(body.get("error") or {}).get("code", "?")] += 1
         elif topic == "crm.owner-changes":
             self.owner_changes.appendleft(body)
+
+
+def decision_kind(body: dict[str, Any]) -> str:
+    """assigned, owner_notified, queued, reassigned, or released (assigned from the queue)."""
+    decision = str(body.get("decision", "?"))
+    if decision == "assigned" and (body.get("reason") or {}).get("code") == "released":
+        return "released"
+    return decision
 
 
 async def follow(feed: Feed, settings: Settings) -> None:

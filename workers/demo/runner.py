@@ -105,7 +105,7 @@ async def _traffic_and_view(
     config: SimulationConfig, anchor: float,
 ) -> None:  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    publisher = Publisher(settings, config, anchor)
+    publisher = Publisher(settings, config, anchor, decisions=feed.take_decisions)
     started = time.monotonic()
     background = [
         asyncio.create_task(follow(feed, settings)),

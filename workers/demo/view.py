@@ -192,18 +192,26 @@ def _reps(feed: Feed, m: Samples, rows: int, width: int) -> Table:
 
 
 def _pipeline(feed: Feed, width: int) -> Table:
+    """Open deals per stage; a won stage (retention) shows the deals won there instead."""
     p = (feed.pipelines.get("pipelines") or [{}])[0]
-    stages = p.get("stages", [])
+    rows = [_stage_row(s) for s in p.get("stages", [])]
     columns = [
-        Col("stage", [s["stage"] for s in stages]),
-        Col("open", [str(s["open_deals"]) for s in stages], right=True),
-        Col("value", [_money(s["open_value"]) for s in stages], right=True, drop=2),
-        Col("forecast", [_money(s["weighted_forecast"]) for s in stages], right=True, drop=1),
+        Col("stage", [r[0] for r in rows]),
+        Col("deals", [r[1] for r in rows], right=True),
+        Col("value", [r[2] for r in rows], right=True, drop=2),
+        Col("forecast", [r[3] for r in rows], right=True, drop=1),
     ]
     table = _fitted("pipeline", columns, width)
-    if stages:
+    if rows:
         table.caption = pipeline_line(p)
     return table
+
+
+def _stage_row(stage: dict[str, Any]) -> tuple[str, str, str, str]:
+    if stage.get("closes_as") == "won":
+        return f"{stage['stage']} (won)", str(stage["won_deals"]), _money(stage["won_value"]), ""
+    return (stage["stage"], str(stage["open_deals"]), _money(stage["open_value"]),
+            _money(stage["weighted_forecast"]))  # fmt: skip
 
 
 def pipeline_line(p: dict[str, Any]) -> str:

@@ -33,6 +33,7 @@ class ClosedDeal:
     closed_at: float
     amount: float
     cycle: float  # seconds from created to closed
+    stage: str = ""  # the stage it closed in (a won stage such as retention, or the last one)
 
 
 @dataclass
@@ -114,4 +115,5 @@ class PipelineBook:
                 closed_at,
                 amount,
                 max(0.0, closed_at - state.created_at),
+                state.stage_id,
             )

@@ -50,6 +50,9 @@ def _pipeline(
     by_stage: dict[str, list[tuple[str, OpenDeal]]] = defaultdict(list)
     for key, deal in open_deals:
         by_stage[deal.stage].append((key, deal))
+    closed_in: dict[str, list[ClosedDeal]] = defaultdict(list)
+    for done in closed:
+        closed_in[done.stage].append(done)
     order = config.order.get(name, [])
     stage_names = order + sorted(set(by_stage) - set(order))
     stages: list[dict[str, Any]] = []
@@ -82,6 +85,18 @@ def _pipeline(
                 "stuck_after_days": None if limit is None else round(limit / DAY, 2),
                 "stuck_limit": "observed_p90" if observed else "normal_duration",
                 "avg_days_in_stage": round(total / count / DAY, 2) if count else None,
+                # a won or lost stage (deals there are closed), or None for an open one
+                "closes_as": "won"
+                if stage in config.won.get(name, ())
+                else "lost"
+                if stage in config.lost.get(name, ())
+                else None,
+                # closed in this stage within the window (a won stage: the deals won there)
+                "won_deals": sum(1 for d in closed_in[stage] if d.outcome == "won"),
+                "lost_deals": sum(1 for d in closed_in[stage] if d.outcome == "lost"),
+                "won_value": round(
+                    sum(d.amount for d in closed_in[stage] if d.outcome == "won"), 2
+                ),
             }
         )
     won = [d for d in closed if d.outcome == "won"]

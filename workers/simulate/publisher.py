@@ -7,6 +7,7 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -22,7 +23,15 @@ def clock_setting(factor: float, anchor: float) -> str:
 
 
 class Publisher:
-    def __init__(self, settings: Settings, config: SimulationConfig, anchor: float) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        config: SimulationConfig,
+        anchor: float,
+        decisions: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:
+        """`decisions()`: the router's new decisions, which the simulated team answers."""
+        self.decisions = decisions
         self.settings = settings
         self.config = config
         self.clock = AcceleratedClock(config.factor, anchor)
@@ -52,6 +61,8 @@ class Publisher:
         while duration is None or time.monotonic() - begun < duration:
             tick = time.monotonic()
             now = self.clock.now().timestamp()
+            for decision in self.decisions() if self.decisions is not None else ():
+                self.simulator.assigned(decision)
             futures = []
             for _, topic, key, value in self.simulator.until(now):
                 futures.append(await producer.send(self.settings.topic(topic), value, key=key))

@@ -28,10 +28,13 @@ from workers.simulate.world import (
     MALFORMED,
     PRODUCT_LINES,
     REPS,
+    RESPONSES,
+    SLA_HOURS,
     STAGES,
     Contact,
     Opportunity,
     Organization,
+    add_working_time,
     deal_amount,
     new_contact,
     new_organization,
@@ -39,6 +42,25 @@ from workers.simulate.world import (
 )
 
 DAY = 86400.0
+
+
+def steady_occupancy() -> dict[str, float]:
+    """The share of open opportunities in each stage once the pipeline is steady: the chance to
+    reach the stage times the mean time spent in it."""
+    reach, shares = 1.0, {}
+    for stage in STAGES[:-1]:
+        shares[stage] = reach * DWELL_DAYS[stage]
+        reach *= ADVANCE[stage]
+    return shares
+
+
+def _epoch(iso: Any) -> float | None:
+    try:
+        return dt.datetime.fromisoformat(str(iso)).timestamp()
+    except ValueError:
+        return None
+
+
 Record = tuple[float, str, bytes, bytes]  # (simulated epoch seconds, topic, key, value)
 
 
@@ -50,9 +72,13 @@ class SimulationConfig:
     forms_per_day: float = 100.0
     owner_changes_per_day: float = 6.0
     malformed_share: float = 0.02
-    organizations: int = 40
-    contacts: int = 160
-    opportunities: int = 70
+    # a CRM that has been running for a while: about 39 opportunities open a day (forms and
+    # demo requests) and live 17 days on average (DWELL_DAYS, ADVANCE), so about 670 are open
+    # at any time; starting there, spread over the stages as they would be, the pipeline is in
+    # its steady state from the first minute (issue 17: it drifted while 70 grew to 580)
+    organizations: int = 150
+    contacts: int = 1200
+    opportunities: int = 670
 
 
 class Simulator:
@@ -80,6 +106,35 @@ class Simulator:
             getattr(self, f"_on_{kind}")(arg)
         out, self.out = self.out, []
         return out
+
+    def assigned(self, decision: dict[str, Any]) -> None:
+        """A decision of the router (`crm.lead-assignments`) the team answers, in simulated
+        time: accepted within the SLA's working hours and contacted a little later, accepted
+        after the SLA ran out (the router reassigns it first), or rejected."""
+        rep_id, contact = decision.get("rep_id"), decision.get("contact_id")
+        if decision.get("decision") not in ("assigned", "reassigned") or not rep_id or not contact:
+            return
+        zone = next((r.timezone for r in REPS if r.rep_id == rep_id), "UTC")
+        sla = SLA_HOURS.get(decision.get("product_line") or "", 4.0) * 3600
+        at = max(self.now, _epoch(decision.get("emitted_at")) or self.now)
+        cause = decision.get("assignment_id")
+        kind = pick(self.rng, RESPONSES)
+        if kind == "reject":
+            when = add_working_time(at, self.rng.uniform(0.05, 0.3) * sla, zone)
+            self._at(when - self.now, "activity", ("lead.rejected", contact, rep_id, cause))
+            return
+        share = self.rng.uniform(1.1, 1.8) if kind == "late" else self.rng.uniform(0.05, 0.6)
+        accepted = add_working_time(at, share * sla, zone)
+        self._at(accepted - self.now, "activity", ("lead.accepted", contact, rep_id, cause))
+        contacted = add_working_time(accepted, self.rng.uniform(0.1, 0.5) * sla, zone)
+        self._at(contacted - self.now, "activity", ("lead.contacted", contact, rep_id, cause))
+
+    def _on_activity(self, arg: tuple[str, str, str, str | None]) -> None:
+        kind, contact, rep_id, cause = arg
+        body: dict[str, Any] = {"contact_id": contact, "rep_id": rep_id}
+        if cause:
+            body["assignment_id"] = cause
+        self._emit("crm.rep-activities", contact, kind, **body)
 
     def __iter__(self) -> Iterator[Record]:  # endless, for tests and offline use
         t = self.start
@@ -123,9 +178,10 @@ class Simulator:
             self._add_org()
         for _ in range(c.contacts):
             self._add_contact()
+        occupancy = steady_occupancy()
         for contact in rng.sample(self.contacts, min(c.opportunities, len(self.contacts))):
-            stage = rng.choices(STAGES[:5], [0.2, 0.25, 0.2, 0.2, 0.15])[0]
-            self._open(contact, stage, entered_days_ago=rng.uniform(0, 2 * DWELL_DAYS[stage]))
+            stage = rng.choices(list(occupancy), list(occupancy.values()))[0]
+            self._open(contact, stage, entered_days_ago=rng.expovariate(1 / DWELL_DAYS[stage]))
         self._at(self._exp(c.forms_per_day), "form")
         self._at(self._exp(c.owner_changes_per_day), "owner_change")
         self._at(rng.expovariate(c.rate / c.factor), "engagement")
@@ -208,7 +264,7 @@ class Simulator:
         contact.opportunity_id = opp.opportunity_id
         at = self.now - entered_days_ago * DAY
         self._opp_event(opp, "opportunity.upserted", "open", at)
-        self._at(max(0.0, self._dwell(stage) - entered_days_ago * DAY), "stage", opp.opportunity_id)
+        self._at(self._dwell(stage), "stage", opp.opportunity_id)  # memoryless: as long again
 
     def _dwell(self, stage: str) -> float:
         return self.rng.expovariate(1.0 / (DWELL_DAYS[stage] * DAY))

@@ -8,6 +8,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 PRODUCT_LINES = ("crm", "erp", "analytics")
 STAGES = ("contact", "qualification", "meeting", "proposal", "closing", "retention")
@@ -100,6 +101,31 @@ class Rep:
         if absent is not None:
             body["out_of_office"] = [{"start": absent[0].isoformat(), "end": absent[1].isoformat()}]
         return body
+
+
+# How the team answers an assignment (issue 17): most leads accepted well within the SLA in
+# working hours and contacted soon after, some accepted late (the router has reassigned them
+# by then), a few rejected. SLA per product line as in workers/rules/default_rules.yaml.
+SLA_HOURS = {"crm": 4.0, "erp": 8.0, "analytics": 24.0}
+RESPONSES = (("accept", 0.85), ("late", 0.10), ("reject", 0.05))
+WORK_START, WORK_END = 8, 18  # the reps' local working hours, Monday to Friday
+
+
+def add_working_time(start: float, seconds: float, zone: str) -> float:
+    """The instant `seconds` of working hours (08–18, Mon–Fri, local) after `start`."""
+    tz = ZoneInfo(zone)
+    at = dt.datetime.fromtimestamp(start, tz)
+    remaining = seconds
+    for _ in range(400):
+        day_start = at.replace(hour=WORK_START, minute=0, second=0, microsecond=0)
+        day_end = at.replace(hour=WORK_END, minute=0, second=0, microsecond=0)
+        if at.weekday() < 5 and at < day_end:
+            lo = max(at, day_start)
+            if remaining <= (day_end - lo).total_seconds():
+                return (lo + dt.timedelta(seconds=remaining)).timestamp()
+            remaining -= (day_end - lo).total_seconds()
+        at = (at + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start + seconds
 
 
 REPS = (
