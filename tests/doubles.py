@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +67,9 @@ class DictStore:
         if offset is not None:
             self.offsets[partition] = offset
 
+    def items(self, partition: int) -> Iterator[tuple[str, Any]]:
+        return iter(list(self.data.get(partition, {}).items()))
+
     def restore(self, log: RecordingLog) -> None:
         """Rebuild from the changelog (what Faust's recovery does after a wiped store)."""
         self.data.clear()
@@ -106,6 +109,12 @@ class RecordingLog:
             self.records.append(record)
         return Sent(offsets, [])
 
+    def append(self, record: Record) -> int:
+        """A record written by someone else (a CRM's producer): never fails; its offset."""
+        offset = self.offsets[record.tp] = self.offsets.get(record.tp, -1) + 1
+        self.records.append(record)
+        return offset
+
     def records_of(self, topic: str) -> list[Record]:
         return [r for r in self.records if r.topic == topic]
 
@@ -130,5 +139,5 @@ class RecordingLog:
         return OutputsSeen(ids, ends)
 
 
-class Crash(Exception):
-    """A simulated kill -9 of the worker."""
+class Crash(BaseException):
+    """A simulated kill -9 of the worker: no `except Exception` of the worker's code stops it."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from workers.engine.records import Record
@@ -45,6 +45,11 @@ class TableStore(Protocol):
 
     def apply(self, partition: int, items: Mapping[str, Any], offset: int | None) -> None:
         """Write confirmed values (one write batch) and the changelog offset they reached."""
+        ...
+
+    def items(self, partition: int) -> Iterator[tuple[Any, Any]]:
+        """(key, JSON value) of one partition, committed values only; safe to interleave with
+        `apply` (a snapshot or a lazy read of the partition's own database)."""
         ...
 
 

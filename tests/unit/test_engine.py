@@ -91,6 +91,41 @@ def test_unknown_table_is_named() -> None:
         run(engine.run({0}, work))
 
 
+class _In:
+    def __init__(self, partition: int, offset: int, key: str) -> None:
+        self.topic, self.partition, self.offset, self.key = "in", partition, offset, key
+
+
+def forward(events: list[_In]) -> Any:
+    """A stateless feature (a forward to an internal topic): nothing in its state says an
+    input was handled, so only the engine's checkpoint can."""
+
+    def work(tx: Transaction) -> None:
+        for e in events:
+            tx.emit(e.partition, OUT, e.key.encode(), b"{}", f"fwd:{e.offset}", e.partition)
+
+    return work
+
+
+def test_inputs_a_committed_batch_applied_are_skipped_when_they_come_again() -> None:
+    """Faust commits offsets after the batch: a crash or a rebalance in between fetches the
+    batch again. The checkpoint holds the last offset applied per input partition, so those
+    inputs re-derive nothing, even in a worker with a fresh memory (the checkpoint is read
+    back from the store), while new ones in the same poll are applied."""
+    log, stores = RecordingLog(), new_stores()
+    first = make_engine(log, stores)
+    stats, skipped = run(first.run_inputs([_In(0, 0, "a"), _In(0, 1, "b")], forward))
+    assert (stats.outputs, skipped) == (2, [])
+    again = make_engine(log, stores)  # a new worker: the same store
+    poll = [_In(0, 0, "a"), _In(0, 1, "b"), _In(0, 2, "c")]
+    stats, skipped = run(again.run_inputs(poll, forward))
+    assert [e.offset for e in skipped] == [0, 1]
+    assert [r.output_id for r in log.records_of(OUT)] == ["fwd:0", "fwd:1", "fwd:2"]
+    assert run(again.run_inputs(poll[:2], forward)) == (None, poll[:2])
+    checkpoint = stores["outbox"].get(0, "totals:0")
+    assert checkpoint["inputs"] == {"in:0": 2}
+
+
 def test_a_failed_send_is_retried_without_duplicates() -> None:
     log, stores = RecordingLog(fail_next=2), new_stores()
     engine = make_engine(log, stores)

@@ -2,65 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from workers.engine.records import OUTPUT_ID_HEADER, Record
-from workers.runtime.engine_io import _batches, batches
-
-
-class Event:
-    def __init__(self, offset: int, generation: int) -> None:
-        self.message = SimpleNamespace(
-            topic="in", partition=0, offset=offset, generation_id=generation, tracked=False
-        )
-        self.acked = False
-
-    def ack(self) -> None:
-        self.acked = True
-
-
-def stream_of(events: list[Event], generation: int) -> Any:
-    queue: asyncio.Queue[Event] = asyncio.Queue()
-    for event in events:
-        queue.put_nowait(event)
-
-    async def anext() -> Event:
-        if queue.empty():
-            raise StopAsyncIteration
-        return queue.get_nowait()
-
-    tracked: list[Any] = []
-    app = SimpleNamespace(
-        consumer=SimpleNamespace(track_message=tracked.append),
-        topics=SimpleNamespace(acking_topics={"in"}),
-        flow_control=SimpleNamespace(is_active=lambda: True),
-        consumer_generation_id=generation,
-    )
-    channel = SimpleNamespace(queue=queue, __anext__=anext)
-    return SimpleNamespace(app=app, channel=channel, should_stop=False, tracked=tracked)
-
-
-async def collect(stream: Any, size: int) -> list[list[Any]]:
-    return [b async for b in batches(stream, size)]
-
-
-def test_a_batch_is_what_the_channel_holds_up_to_its_size() -> None:
-    events = [Event(i, 2) for i in range(5)]
-    stream = stream_of(events, generation=2)
-    got = asyncio.run(collect(stream, 3))
-    assert [[e.message.offset for e in b] for b in got] == [[0, 1, 2], [3, 4]]
-    assert len(stream.tracked) == 5  # tracked: Faust will not commit past them unacknowledged
-
-
-def test_inputs_fetched_before_a_rebalance_are_dropped_not_acknowledged() -> None:
-    old, new = Event(0, 1), Event(1, 2)
-    got = asyncio.run(collect(stream_of([old, new], generation=2), 10))
-    assert [[e.message.offset for e in b] for b in got] == [[1]]
-    assert not old.acked  # acknowledging it would let the committed offset pass it
+from workers.runtime.engine_io import _batches
 
 
 class FakeBatch:

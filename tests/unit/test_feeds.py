@@ -144,9 +144,8 @@ def test_batches_wait_for_a_poll_and_skip_empty_takes() -> None:
     assert asyncio.run(run()) == [["a", "b"]]
 
 
-# `message.<x>` that are not Faust's: the router's own messages (kind, body), and what the
-# Faust-event path (engine_io.batches) sets on Faust messages
-NOT_FAUST = {"kind", "body", "tracked"}
+# `message.<x>` that are not Faust's: the router's own messages (kind, body)
+NOT_FAUST = {"kind", "body"}
 
 
 def test_an_arrival_has_every_message_attribute_the_runtime_reads() -> None:

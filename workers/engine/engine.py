@@ -7,7 +7,9 @@ A batch is committed in this order, each step confirmed by the broker before the
    sent again;
 2. **state**: one changelog record per touched key, in partition batches;
 3. **checkpoint** of each touched partition: how far its outputs are reflected in its state,
-   plus the ids delivered but not yet re-derived by a replay (`carry`).
+   the ids delivered but not yet re-derived by a replay (`carry`), and the last offset applied
+   of each input topic partition (`inputs`: an input at or below it is skipped when it comes
+   again, so a committed batch's inputs re-derive nothing, stateless forwards included).
 
 Only then are the local stores written and the batch's inputs acknowledged (by the caller), so
 the committed input offset never passes an input whose effects could be lost. A crash between
@@ -22,9 +24,9 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from workers.engine.errors import PartitionMoved
 from workers.engine.records import Record, tp_name
@@ -43,6 +45,17 @@ class BatchStats:
     suppressed: int  # delivered before (read back): not sent again
     writes: int  # changelog records of state
     seconds: float
+
+
+class Input(Protocol):
+    """An input record of a batch (a Faust message, an `Arrival`)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+InputT = TypeVar("InputT", bound=Input)
 
 
 @dataclass
@@ -73,6 +86,7 @@ class Engine:
         self.verified: set[int] = set()
         self.sent: dict[int, dict[str, float]] = {}  # delivered ids a replay may re-derive
         self.high: dict[str, int] = {}  # last offset per output partition, delivered or seen
+        self.applied: dict[int, dict[str, int]] = {}  # partition -> input tp -> last offset
         self._sources: dict[int, str] = {}
 
     # --- assignment -------------------------------------------------------------------------
@@ -81,6 +95,7 @@ class Engine:
         for partition in partitions:
             self.verified.discard(partition)
             self.sent.pop(partition, None)
+            self.applied.pop(partition, None)
 
     def source(self, partition: int) -> str:
         found = self._sources.get(partition)
@@ -90,6 +105,11 @@ class Engine:
 
     def checkpoint_key(self, partition: int) -> str:
         return self.source(partition)
+
+    def scan(self, table: str, partition: int) -> Iterator[tuple[Any, Any]]:
+        """The committed rows of `table` (one of this engine's) in `partition`: what a feature
+        rebuilds its in-memory index from after an assignment."""
+        return self.io.stores[table].items(partition)
 
     async def _verify(self, partition: int) -> None:
         started = time.perf_counter()
@@ -106,6 +126,8 @@ class Engine:
         )
         now = self.io.clock()
         self.sent[partition] = carry | {output_id: now for output_id in seen.ids}
+        inputs = saved.get("inputs") or {}
+        self.applied[partition] = {str(k): int(v) for k, v in inputs.items()}
         for tp, offset in {**outputs, **seen.ends}.items():
             self.high[tp] = max(self.high.get(tp, -1), offset)
         self.verified.add(partition)
@@ -115,24 +137,60 @@ class Engine:
         )  # fmt: skip
 
     # --- one batch --------------------------------------------------------------------------
-    async def run(self, partitions: Collection[int], work: Work) -> BatchStats:
-        """Run `work` on a new transaction for inputs of `partitions`, then commit it."""
+    async def run_inputs(
+        self, events: Sequence[InputT], handle: Callable[[list[InputT]], Work]
+    ) -> tuple[BatchStats | None, list[InputT]]:
+        """One poll of this engine's inputs: the work `handle` makes of them, committed, except
+        the inputs a committed batch already applied (the checkpoint of their partition holds
+        the last offset applied per input topic partition). Faust replays offsets it had not
+        committed yet, after a crash or a rebalance: those inputs change nothing and re-derive
+        nothing, not even a forward on an internal topic. Returns the batch's stats (None when
+        every input was applied before) and the inputs skipped."""
         async with self.lock:
-            started = time.perf_counter()
             epoch = self.io.epoch()
-            for partition in sorted(set(partitions)):
-                if partition not in self.verified:
-                    await self._verify(partition)
-            tx = Transaction(self.io.stores, self.io.place, self.source)
-            done = work(tx)
-            if inspect.isawaitable(done):
-                await done
-            for partition in tx.partitions - self.verified:  # wrote to a partition not verified
+            partitions = {e.partition for e in events}
+            await self._verify_each(partitions)
+            fresh: list[InputT] = []
+            skipped: list[InputT] = []
+            for event in events:
+                done = self.applied[event.partition].get(tp_name(event.topic, event.partition))
+                (skipped if done is not None and event.offset <= done else fresh).append(event)
+            if not fresh:
+                return None, skipped
+            work = handle(fresh)
+
+            def applying(tx: Transaction) -> Awaitable[None] | None:
+                for event in fresh:
+                    tx.applied(event.topic, event.partition, event.offset)
+                return work(tx)
+
+            return await self._run(partitions, applying, epoch), skipped
+
+    async def run(self, partitions: Collection[int], work: Work) -> BatchStats:
+        """Run `work` (no input records: a tick) for `partitions`, then commit it."""
+        async with self.lock:
+            epoch = self.io.epoch()
+            await self._verify_each(set(partitions))
+            return await self._run(partitions, work, epoch)
+
+    async def _verify_each(self, partitions: Collection[int]) -> None:
+        for partition in sorted(partitions):
+            if partition not in self.verified:
                 await self._verify(partition)
-            stats = await self._commit(tx, started, epoch)
-            tx.committed()
-            self.io.on_committed(stats)
-            return stats
+
+    async def _run(self, partitions: Collection[int], work: Work, epoch: int) -> BatchStats:
+        """Under the lock, every partition verified since `epoch` was read."""
+        started = time.perf_counter()
+        tx = Transaction(self.io.stores, self.io.place, self.source)
+        done = work(tx)
+        if inspect.isawaitable(done):
+            await done
+        for partition in tx.partitions - self.verified:  # wrote to a partition not verified
+            await self._verify(partition)
+        stats = await self._commit(tx, started, epoch)
+        tx.committed()
+        self.io.on_committed(stats)
+        return stats
 
     async def _commit(self, tx: Transaction, started: float, epoch: int) -> BatchStats:
         """A rebalance during the batch gives it up before its next step: the partitions may be
@@ -153,13 +211,14 @@ class Engine:
                 changelog.append(Record(store.changelog_topic, partition, k, v))
         self._check(partitions, epoch)
         written = await self._send(changelog, partitions)
-        checkpoint = self._checkpoints(partitions)
+        checkpoint, applied = self._checkpoints(tx)
         self._check(partitions, epoch)
         written |= await self._send(self._encoded(checkpoint), partitions)
         self._check(partitions, epoch)  # no await from here to the end: one step
         for (table, partition), items in [*tx.writes.items(), *checkpoint.items()]:
             store = self.io.stores[table]
             store.apply(partition, items, written.get(tp_name(store.changelog_topic, partition)))
+        self.applied.update(applied)
         return BatchStats(len(outputs), suppressed, len(changelog), time.perf_counter() - started)
 
     def _outbox(self, tx: Transaction) -> tuple[list[Record], int]:
@@ -174,18 +233,24 @@ class Engine:
             outputs.append(record)
         return outputs, suppressed
 
-    def _checkpoints(self, partitions: Collection[int]) -> dict[tuple[str, int], dict[str, Any]]:
+    def _checkpoints(
+        self, tx: Transaction
+    ) -> tuple[dict[tuple[str, int], dict[str, Any]], dict[int, dict[str, int]]]:
         """Every touched partition's outputs are all delivered and reflected in its state (or
-        in `carry`) up to the engine's high marks."""
+        in `carry`) up to the engine's high marks, and its inputs applied up to `inputs`."""
         now = self.io.clock()
-        result = {}
-        for partition in partitions:
+        result, applied = {}, {}
+        for partition in tx.partitions:
             sent = self.sent.get(partition, {})
             for output_id in [i for i, at in sent.items() if at < now - CARRY_TTL]:
                 del sent[output_id]
-            value = {"outputs": dict(self.high), "carry": dict(sent)}
+            inputs = applied[partition] = dict(self.applied.get(partition, {}))
+            for (topic, source), offset in tx.inputs.items():
+                if source == partition:
+                    inputs[tp_name(topic, source)] = offset
+            value = {"outputs": dict(self.high), "carry": dict(sent), "inputs": inputs}
             result[(self.checkpoints, partition)] = {self.checkpoint_key(partition): value}
-        return result
+        return result, applied
 
     def _encoded(self, checkpoint: dict[tuple[str, int], dict[str, Any]]) -> list[Record]:
         store = self.io.stores[self.checkpoints]

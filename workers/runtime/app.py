@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -75,6 +76,22 @@ def _credentials(settings: Settings) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class Wiring:
+    """Every feature of a worker, wired on its engines: what `build_app` starts, and what the
+    in-process tests drive (tests/in_process.py) with dict stores and a recording broker."""
+
+    engines: Engines
+    ticks: Ticks
+    triggers: TriggerRuntime
+    scoring: ScoringRuntime
+    organizations: OrganizationRuntime
+    owners: OwnerSyncRuntime
+    router: RouterRuntime
+    moves: MoveRuntime
+    view: RedisLeadView
+
+
 def build_app(settings: Settings, rules: Rules, clock: Clock | None = None) -> AppContext:
     app = faust.App(settings.app_id, **faust_options(settings))
     ctx = AppContext(
@@ -85,6 +102,43 @@ def build_app(settings: Settings, rules: Rules, clock: Clock | None = None) -> A
         app=app,
     )
     ctx.metrics.rules_info.labels(rules.version).set(1)
+    wiring = wire(ctx)
+    view = wiring.view
+
+    @app.task
+    async def start_view() -> None:
+        view.start()
+
+    register_web(ctx)
+    register_consumer_metrics(ctx)
+    runtimes = (wiring.triggers, wiring.scoring, wiring.router, wiring.owners, wiring.moves)
+
+    def apply_rules(new: Rules) -> None:
+        """Switch every runtime to `new` at once (between two events of every agent)."""
+        ctx.rules = new
+        for runtime in runtimes:
+            runtime.reload(new)
+        ctx.metrics.rules_info.clear()
+        ctx.metrics.rules_info.labels(new.version).set(1)
+        ctx.metrics.rules_reloads.inc()
+
+    watcher = RulesWatcher(
+        settings,
+        current=lambda: ctx.rules.version,
+        apply=apply_rules,
+        on_invalid=lambda error: ctx.metrics.rules_refused.inc(),
+    )
+
+    @app.task
+    async def watch_rules() -> None:
+        await watcher.run()
+
+    return ctx
+
+
+def wire(ctx: AppContext) -> Wiring:
+    """The features on `ctx.app` (not started): engines, tables, topics and agents."""
+    settings, rules = ctx.settings, ctx.rules
     engines = Engines(ctx)
     ticks = Ticks(ctx, parse_duration(rules.scheduler.tick_interval))
     triggers = TriggerRuntime(ctx, engines, ticks)
@@ -109,10 +163,6 @@ def build_app(settings: Settings, rules: Rules, clock: Clock | None = None) -> A
         "crm.rep-activities": Consumers("reps", [router.inputs.on_activity]),
     }
 
-    @app.task
-    async def start_view() -> None:
-        view.start()
-
     def view_gauges() -> None:
         ctx.metrics.redis_view_pending.set(len(view.pending))
         ctx.metrics.redis_view_up.set(1 if view.healthy else 0)
@@ -121,28 +171,4 @@ def build_app(settings: Settings, rules: Rules, clock: Clock | None = None) -> A
     ctx.view = view
     ctx.pipelines = triggers.pipeline_report
     register_ingestion(ctx, engines, consumers)
-    register_web(ctx)
-    register_consumer_metrics(ctx)
-    runtimes = (triggers, scoring, router, owners, moves)
-
-    def apply_rules(new: Rules) -> None:
-        """Switch every runtime to `new` at once (between two events of every agent)."""
-        ctx.rules = new
-        for runtime in runtimes:
-            runtime.reload(new)
-        ctx.metrics.rules_info.clear()
-        ctx.metrics.rules_info.labels(new.version).set(1)
-        ctx.metrics.rules_reloads.inc()
-
-    watcher = RulesWatcher(
-        settings,
-        current=lambda: ctx.rules.version,
-        apply=apply_rules,
-        on_invalid=lambda error: ctx.metrics.rules_refused.inc(),
-    )
-
-    @app.task
-    async def watch_rules() -> None:
-        await watcher.run()
-
-    return ctx
+    return Wiring(engines, ticks, triggers, scoring, organizations, owners, router, moves, view)

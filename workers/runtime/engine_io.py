@@ -1,5 +1,4 @@
-"""The engine's seams on Faust and Kafka: table stores, a batch sender, the outbox read-back,
-and batches taken straight from an agent's channel.
+"""The engine's seams on Faust and Kafka: table stores, a batch sender, the outbox read-back.
 
 - Tables stay Faust tables (changelog topics, standbys, recovery, rebalancing are Faust's): the
   engine writes their changelog itself, in partition batches, and writes the local store only
@@ -13,19 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.streams import _current_event
 from faust.types import TP
 
 from workers.engine.records import OUTPUT_ID_HEADER, OUTPUT_SOURCE_HEADER, Record, tp_name
 from workers.interfaces import OutputsSeen, Sent
 from workers.kafka_client import client_options
+from workers.runtime.tables import iter_partition
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,6 +82,9 @@ class FaustTableStore:
             else:
                 store.data[key] = msgspec.to_builtins(value)  # JSON data, as Faust reads it
                 store._key_partition[key] = partition
+
+    def items(self, partition: int) -> Iterator[tuple[Any, Any]]:
+        return iter_partition(self.table, partition)
 
 
 class KafkaSender:
@@ -221,41 +222,6 @@ class KafkaOutputLog:
             self._reader = None
 
 
-async def batches(stream: Any, max_events: int) -> AsyncIterator[list[Any]]:
-    """What an agent's channel holds, up to `max_events` at a time (at least one: it waits for
-    the first). Every event must be acknowledged with `ack` once processed. Events of an older
-    consumer generation (a rebalance since they were fetched) are dropped here without an
-    acknowledgement: Faust's own stream iteration acknowledges them, which lets the committed
-    offset pass inputs nobody processed (after a rebalance Faust seeks every assigned
-    partition to its committed offset, so they come again)."""
-    app = stream.app
-    channel = stream.channel
-    queue = channel.queue
-    consumer = app.consumer
-    acking = app.topics.acking_topics
-    while not stream.should_stop:
-        try:
-            first = await channel.__anext__()
-        except StopAsyncIteration:  # the agent stops
-            return
-        events = [first]
-        while len(events) < max_events and not queue.empty():
-            events.append(queue.get_nowait())
-        current = []
-        for event in events:
-            message = event.message
-            if not app.flow_control.is_active() or (
-                message.generation_id != app.consumer_generation_id
-            ):
-                continue  # fetched before a rebalance: it comes again from the committed offset
-            if message.topic in acking and not message.tracked:
-                message.tracked = True
-                consumer.track_message(message)
-            current.append(event)
-        if current:
-            yield current
-
-
 def decoded(events: Sequence[Any], kind: type[T], what: str) -> Iterator[tuple[Any, T]]:
     """(event, value) of an internal topic's events; a value that does not decode (a bug on
     the sending side, not the CRM's input) is logged and skipped."""
@@ -264,8 +230,3 @@ def decoded(events: Sequence[Any], kind: type[T], what: str) -> Iterator[tuple[A
             yield event, msgspec.json.decode(event.message.value, type=kind)
         except msgspec.DecodeError:
             log.exception("bad %s message", what)
-
-
-def as_current(event: Any) -> None:
-    """Make `event` Faust's current event (a table written the Faust way needs it)."""
-    _current_event.set(weakref.ref(event))

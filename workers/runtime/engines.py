@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -43,6 +44,7 @@ class Engines:
         self.inputs: dict[str, set[str]] = {}
         self.single: set[str] = set()  # single-partition topics (the router's)
         self.assigned: set[tuple[str, int]] = set()  # (topic, partition) of this worker
+        self.handlers: dict[str, tuple[str, BatchHandler]] = {}  # topic -> (group, handle)
         ctx.app.on_partitions_assigned.connect(self._assigned)
         ctx.app.on_partitions_revoked.connect(self._revoked)
 
@@ -119,7 +121,9 @@ class Engines:
         """An agent on `topic` (a Faust topic, its one reader) whose batches go through
         `group`'s engine: whole polls from its feed; `handle(events)` gives the work of a
         batch, and its events are acknowledged once the batch is committed."""
-        feed = self.feeds.register(topic.get_topic_name())
+        name_of_topic = topic.get_topic_name()
+        feed = self.feeds.register(name_of_topic)
+        self.handlers[name_of_topic] = (group, handle)
         engine = self.engine(group)
         app = self.ctx.app
 
@@ -149,7 +153,7 @@ class Engines:
     ) -> None:
         started = time.perf_counter()
         try:
-            await engine.run({e.message.partition for e in events}, handle(events))
+            _, skipped = await engine.run_inputs([e.message for e in events], handle)
         except PartitionMoved as moved:
             # Nothing of the batch is acknowledged: after the rebalance Faust seeks every
             # assigned partition to its committed offset, and whoever owns them processes
@@ -161,6 +165,10 @@ class Engines:
             raise
         ack_all(self.ctx.app.consumer, events)
         metrics = self.ctx.metrics
+        if skipped:  # applied by a committed batch, then fetched again (a crash, a rebalance)
+            prefix = len(self.ctx.settings.topic_prefix)
+            for topic, n in Counter(e.topic[prefix:] for e in skipped).items():
+                metrics.replays.labels(topic).inc(n)
         metrics.engine_batch_events.labels(group).observe(len(events))
         metrics.engine_batch_seconds.labels(group).observe(time.perf_counter() - started)
 

@@ -1,27 +1,22 @@
 """One agent per input topic: decode, validate, dedupe, then hand the event to the features.
 
-Each poll's events go through the engine of the topic's group as one batch: features that run
-on the engine (`Step`) change their tables and emit outputs in the batch's transaction; older
-per-event handlers (`Handler`) run in turn, awaited. Bad input goes to crm.dead-letters with
-the reason (through the outbox: once, even when its offset is processed again); the agent goes
-on. Broker and Redis errors are retried, never dead-lettered.
+Each poll's events go through the engine of the topic's group as one batch: the features'
+steps (`Step`) change their tables and emit outputs in the batch's transaction, without an
+await. Bad input goes to crm.dead-letters with the reason (through the outbox: once, even when
+its offset is processed again), and so does an input that makes a step fail; the agent goes on.
+Broker errors are the engine's: retried, never dead-lettered.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka.errors import KafkaError
-from redis.exceptions import RedisError
-
 from schemas.catalog import INPUT_TOPICS, InputTopic
-from workers.engine.errors import PartitionMoved
 from workers.engine.transaction import Transaction
 from workers.ingest.dead_letter import MAX_KEY, dead_letter, encode
 from workers.ingest.decoder import Decoded, Decoder
@@ -29,20 +24,15 @@ from workers.ingest.dedupe import Seen, remember
 from workers.ingest.errors import RejectCode, Rejection
 from workers.ingest.partitioning import expected_partition, repartition_topic
 from workers.runtime.context import AppContext
-from workers.runtime.engine_io import as_current
 from workers.runtime.engines import Engines
 from workers.runtime.tables import json_table, raw_topic
 
 log = logging.getLogger(__name__)
 
-# A handler gets the decoded event and the Faust event (for the source partition/offset).
-Handler = Callable[[Decoded, Any], Awaitable[None]]
 # A step runs in the batch's transaction: (tx, decoded, partition). It must not await.
 Step = Callable[[Transaction, Decoded, int], None]
 DEAD_LETTERS = "crm.dead-letters"
 DEAD_LETTERED = "__dead_lettered__:"  # key prefix in the seen table: topic:partition → offset
-# Errors that are not the input's fault (retried, never dead-lettered).
-INFRASTRUCTURE = (KafkaError, RedisError, ConnectionError, TimeoutError, asyncio.TimeoutError)
 
 
 @dataclass
@@ -51,7 +41,6 @@ class Consumers:
 
     group: str
     steps: list[Step] = field(default_factory=list)
-    handlers: list[Handler] = field(default_factory=list)
 
 
 def register_ingestion(ctx: AppContext, engines: Engines, consumers: dict[str, Consumers]) -> None:
@@ -67,7 +56,7 @@ class IngestTopic:
         self.ctx, self.engines, self.spec = ctx, engines, spec
         app, settings = ctx.app, ctx.settings
         self.group = group = consumers.group
-        self.steps, self.handlers = consumers.steps, consumers.handlers
+        self.steps = consumers.steps
         self.source = settings.topic(spec.name)
         moved = repartition_topic(spec.name)
         self.seen = json_table(
@@ -87,34 +76,19 @@ class IngestTopic:
         engines.agent(group, topic, f"ingest-{spec.name}", self._work)
         engines.agent(group, moved_topic, f"ingest-moved-{spec.name}", self._work)
 
-    def _work(self, events: list[Any]) -> Callable[[Transaction], Awaitable[None] | None]:
+    def _work(self, events: list[Any]) -> Callable[[Transaction], None]:
         counts: Counter[str] = Counter()
 
-        def done(tx: Transaction) -> None:
+        def work(tx: Transaction) -> None:
+            for event in events:
+                self._apply(tx, event, counts)
             tx.after_commit(lambda: self._observe(events, counts))
 
-        if not self.handlers:
-
-            def work(tx: Transaction) -> None:
-                for event in events:
-                    self._apply(tx, event, counts)
-                done(tx)
-
-            return work
-
-        async def work_with_handlers(tx: Transaction) -> None:
-            for event in events:
-                decoded = self._apply(tx, event, counts)
-                if decoded is not None:
-                    await self._handlers(tx, decoded, event, counts)
-            done(tx)
-
-        return work_with_handlers
+        return work
 
     def _apply(self, tx: Transaction, event: Any, counts: Counter[str]) -> Decoded | None:
         message = event.message
         partition, offset = message.partition, message.offset
-        tx.applied(message.topic, partition, offset)
         result = self.decoder.decode(message.key, message.value)
         if isinstance(result, Rejection):
             self._dead_letter(tx, message, result, counts)
@@ -148,16 +122,6 @@ class IngestTopic:
                 rejection = Rejection(RejectCode.PROCESSING_ERROR, f"{type(exc).__name__}: {exc}")
                 self._dead_letter(tx, message, rejection, counts)
         return result
-
-    async def _handlers(
-        self, tx: Transaction, decoded: Decoded, event: Any, counts: Counter[str]
-    ) -> None:
-        as_current(event)  # handlers write tables the Faust way
-        for handler in self.handlers:
-            failure = await _run(self.ctx, handler, decoded, event)
-            if failure is not None:  # this input made a handler fail (logged): dead-letter it
-                rejection = Rejection(RejectCode.PROCESSING_ERROR, failure)
-                self._dead_letter(tx, event.message, rejection, counts)
 
     def _dead_letter(
         self, tx: Transaction, message: Any, rejection: Rejection, counts: Counter[str]
@@ -206,39 +170,3 @@ class IngestTopic:
         for event in events:
             if event.message.timestamp:
                 latency.observe(max(0.0, now - event.message.timestamp))
-
-
-async def _run(ctx: AppContext, handler: Handler, decoded: Decoded, event: Any) -> str | None:
-    """Run a handler: None when it succeeded, its error when the input made it fail.
-
-    An infrastructure error (broker, Redis, a rebalance: "partition not assigned") is not the
-    input's fault: the handler is retried with back-off (handlers are idempotent) while this
-    worker still owns the partition; once it does not, PartitionMoved: the batch is abandoned
-    and the new owner re-processes it from the committed offset. Never a dead letter.
-    """
-    delay = 0.2
-    while True:
-        try:
-            await handler(decoded, event)
-            return None
-        except INFRASTRUCTURE as exc:
-            message = event.message
-            if not _assigned(ctx, message.topic, message.partition):
-                raise PartitionMoved(
-                    f"{message.topic}[{message.partition}]@{message.offset}: partition moved "
-                    f"while handling ({exc}); the new owner re-processes it"
-                ) from exc
-            ctx.metrics.handler_retries.labels(type(exc).__name__).inc()
-            log.warning("%s: %s; retrying in %.1f s", handler.__name__, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-        except Exception as exc:
-            log.exception("handler %s failed on %s", handler.__name__, event.message.topic)
-            return f"{type(exc).__name__}: {exc}"
-
-
-def _assigned(ctx: AppContext, topic: str, partition: int) -> bool:
-    consumer = ctx.app.consumer
-    if consumer is None:
-        return False
-    return any(tp.topic == topic and tp.partition == partition for tp in consumer.assignment())

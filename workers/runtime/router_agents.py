@@ -69,10 +69,11 @@ class RouterRuntime:
         self.topic_name = self.topic.get_topic_name()
         self.inputs = RouterInputs(ctx, engines, self.topic_name)
         self.reload(ctx.rules)
-        self.faust_table = engines.table(
+        table = engines.table(
             GROUP, json_table(app, s, "router", "Router state: reps, leads, queues", partitions=1)
         )
-        self.table: str = self.faust_table.name
+        self.table: str = table.name
+        self.engine = engines.engine(GROUP)
         self.assignments_topic = engines.output(GROUP, ASSIGNMENTS)
         self.notifications_topic = engines.output(GROUP, NOTIFICATIONS)
         engines.input(GROUP, ROUTER)
@@ -326,9 +327,10 @@ class RouterRuntime:
         """The router's memory from its table (committed batches only)."""
         self.reps, self.leads, self.queues, self.seq = {}, {}, {}, 0
         self.replies, self.emitted = {}, set()
-        meta = self.faust_table.get("meta") or {}
+        rows = list(self.engine.scan(self.table, PARTITION))
+        meta = next((raw for key, raw in rows if key == "meta"), None) or {}
         self.seq = int(meta.get("seq", 0))
-        for key, raw in list(self.faust_table.items()):
+        for key, raw in rows:
             if key.startswith("rep:"):
                 rep = msgspec.convert(raw, Rep)
                 self.reps[rep.rep_id] = rep

@@ -38,7 +38,7 @@ from workers.rules.model import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.engine_io import decoded
 from workers.runtime.engines import Engines
-from workers.runtime.tables import iter_partition, json_table, raw_topic
+from workers.runtime.tables import json_table, raw_topic
 from workers.runtime.ticks import Ticks
 from workers.scoring.contact import (
     ContactState,
@@ -256,7 +256,7 @@ class ScoringRuntime:
         resync = partition in self.resync and self.view is not None
         self.resync.discard(partition)
         now = self.ctx.clock.now().timestamp()
-        for n, (key, raw) in enumerate(iter_partition(self.contacts, partition)):
+        for n, (key, raw) in enumerate(self.engine.scan(self.table, partition)):
             if n % SCAN_CHUNK == SCAN_CHUNK - 1:
                 await asyncio.sleep(0)
             if not isinstance(raw, dict) or raw.get("partition") != partition:

@@ -52,14 +52,17 @@ class Ticks:
             message = event.message
             if message.generation_id != app.consumer_generation_id:
                 continue  # sent before a rebalance: the partition may be another's, or restoring
-            partition = message.partition
-            for name, on_tick, _ in self._subscribers:
-                try:
-                    await on_tick(partition)
-                except PartitionMoved as moved:  # a rebalance: the next tick comes from its owner
-                    log.info("%s: %s", name, moved)
-                except Exception:
-                    log.exception("%s: tick of partition %d failed", name, partition)
+            await self.tick(message.partition)
+
+    async def tick(self, partition: int) -> None:
+        """Every subscriber's work on `partition`, in the tick agent of that partition."""
+        for name, on_tick, _ in self._subscribers:
+            try:
+                await on_tick(partition)
+            except PartitionMoved as moved:  # a rebalance: the next tick comes from its owner
+                log.info("%s: %s", name, moved)
+            except Exception:
+                log.exception("%s: tick of partition %d failed", name, partition)
 
     async def _reset(self, sender: Any, *args: Any, **kwargs: Any) -> None:
         tps = args[0] if args else kwargs.get("revoked") or kwargs.get("assigned") or set()

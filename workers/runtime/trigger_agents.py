@@ -32,7 +32,7 @@ from workers.pipeline.report import build_report
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.engines import Engines
-from workers.runtime.tables import iter_partition, json_table
+from workers.runtime.tables import json_table
 from workers.runtime.ticks import Ticks
 from workers.triggers.due_index import DueIndex
 from workers.triggers.durations import parse_duration
@@ -204,7 +204,7 @@ class TriggerRuntime:
         counts: Counter[tuple[str, str]] = Counter()
         book = self.books[partition] = PipelineBook(self.pipeline_config)
         seen = 0
-        for key, raw in iter_partition(self.table, partition):
+        for key, raw in self.engine.scan(self.table_name, partition):
             seen += 1
             if seen % SCAN_CHUNK == 0:
                 await asyncio.sleep(0)
