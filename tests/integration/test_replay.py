@@ -106,7 +106,9 @@ def test_replay_from_a_time_reprocesses_without_duplicates(
     caught_up(boot, settings)
     after = outputs()
     assert len(before["crm.dead-letters"]) == 1  # the invalid one, not one valid event (16.5)
-    assert second.metric("dealstream_dead_letters_not_repeated_total", topic="crm.contacts") == 1
+    # the invalid input came again too: its batch was committed, so the engine skipped it with
+    # the other contacts (counted as replayed) and its dead letter was not sent again
+    assert second.metric("dealstream_replayed_events_total", topic="crm.contacts") >= 9
     for topic in OUTPUTS:
         assert len(after[topic]) == len(before[topic]), (
             topic,
