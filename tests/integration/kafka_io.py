@@ -109,8 +109,13 @@ def produce_many(bootstrap: str, records: Sequence[tuple[str, bytes, bytes]]) ->
 
 def group_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
     """Records of `topics` the consumer group has not committed yet (all partitions)."""
+    return sum(lag_by_partition(bootstrap, group, topics).values())
 
-    async def run() -> int:
+
+def lag_by_partition(bootstrap: str, group: str, topics: Sequence[str]) -> dict[str, int]:
+    """ "topic:partition" -> records the consumer group has not committed yet."""
+
+    async def run() -> dict[str, int]:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         await admin.start()
@@ -128,10 +133,12 @@ def group_lag(bootstrap: str, group: str, topics: Sequence[str]) -> int:
                     for p in consumer.partitions_for_topic(t) or ()
                 ]
             ends = await consumer.end_offsets(tps) if tps else {}
-            lag = 0
+            lag = {}
             for tp, end in ends.items():
                 meta = committed.get(tp)
-                lag += end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+                lag[f"{tp.topic}:{tp.partition}"] = end - (
+                    meta.offset if meta is not None and meta.offset >= 0 else 0
+                )
             return lag
         finally:
             await consumer.stop()
@@ -150,8 +157,9 @@ def caught_up(bootstrap: str, settings: Settings, *, timeout: float = 60.0) -> N
     router = [settings.topic(ROUTER)]
     deadline = time.monotonic() + timeout
     while True:
-        behind = group_lag(bootstrap, settings.app_id, topics)
-        if behind == 0 and group_lag(bootstrap, settings.app_id, router) <= 3:
+        lags = lag_by_partition(bootstrap, settings.app_id, topics)
+        behind = {tp: n for tp, n in lags.items() if n}
+        if not behind and group_lag(bootstrap, settings.app_id, router) <= 3:
             return
-        assert time.monotonic() < deadline, f"not caught up after {timeout:.0f} s ({behind} behind)"
+        assert time.monotonic() < deadline, f"not caught up after {timeout:.0f} s: {behind}"
         time.sleep(0.2)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaFaustConsumer
@@ -144,6 +144,26 @@ def ack_all(consumer: Any, arrivals: Sequence[Arrival]) -> None:
         notify(consumer._waiting_for_ack)
 
 
+async def refetch_inactive(
+    consumer: Any, records: Mapping[Any, Sequence[Any]], active: Any
+) -> None:
+    """Records of a partition that is not active (paused) are not handed over, as in Faust;
+    but the fetch position has moved past them, so unless the partition is sought back they
+    are never fetched again. A partition resumed while its fetch was in flight (a recovery
+    ends: seek, then resume) lost its first uncommitted records that way: the committed offset
+    never moved again. Seek such a partition back to its first record, while it is assigned."""
+    if active is None:
+        return
+    assigned = consumer.assignment()
+    for tp, batch in records.items():
+        inactive = tp not in active and tp not in consumer._buffered_partitions
+        if batch and inactive and tp in assigned:
+            try:
+                await consumer.seek(tp, batch[0].offset)
+            except Exception as error:  # revoked meanwhile: its owner reads it
+                log.warning("%s: could not seek back to %d: %r", tp, batch[0].offset, error)
+
+
 def batching_consumer(feeds: Feeds) -> type[AIOKafkaFaustConsumer]:
     """Faust's aiokafka consumer, whose fetch loop hands whole polls of `feeds`' topics over."""
 
@@ -180,6 +200,7 @@ def batching_consumer(feeds: Feeds) -> type[AIOKafkaFaustConsumer]:
                 return
             generation = self.app.consumer_generation_id
             others: dict[Any, list[Any]] = {}
+            await refetch_inactive(self, records, active)
             for tp, batch in records.items():
                 if active is not None and tp not in active and tp not in self._buffered_partitions:
                     continue
