@@ -248,3 +248,22 @@ def test_queue_depth_stays_bounded_when_reps_act(
             if w.leads[contact].status == "assigned" and not late[n % len(late)]:
                 w.act(contact, "lead.accepted", start + j + 1, f"a{n}")
         w.tick(start + 4 * 3600)  # the late ones' SLAs pass
+
+
+def test_a_contacted_lead_no_longer_counts_against_open_leads() -> None:
+    """Issue 17: open leads only grew (contacted leads stayed open), so every rep reached
+    `capacity.open_leads` and the demo's queues never drained. A lead the rep contacted is
+    worked: it leaves the rep's open leads once, however often the CRM says so."""
+    w = World(make_router(), {"a": Rep(rep_id="a", product_lines=["erp"], open_limit=2)})
+    w.signal("c1", "erp", MONDAY_10)
+    w.signal("c2", "erp", MONDAY_10 + 1)
+    w.signal("c3", "erp", MONDAY_10 + 2)
+    assert [w.leads[c].status for c in ("c1", "c2", "c3")] == ["assigned", "assigned", "queued"]
+    w.act("c1", "lead.accepted", MONDAY_10 + 10, "a1")
+    assert w.reps["a"].open_leads == 2  # accepted, still open
+    w.act("c1", "lead.contacted", MONDAY_10 + 20, "k1")
+    w.act("c1", "lead.contacted", MONDAY_10 + 30, "k1b")  # said twice: released once
+    assert w.reps["a"].open_leads == 1
+    w.tick(MONDAY_10 + 40)
+    assert w.leads["c3"].status == "assigned"  # the room it left goes to the queue
+    assert w.reps["a"].open_leads == 2

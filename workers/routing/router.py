@@ -293,9 +293,18 @@ class Router:
             or lead.status not in ("assigned", "accepted", "contacted")
         ):
             return out
-        if kind in ("lead.accepted", "lead.contacted"):
-            status = "accepted" if kind == "lead.accepted" else "contacted"
-            out.leads[lead.key] = msgspec.structs.replace(lead, status=status, sla_due=None)
+        if kind == "lead.accepted":
+            if lead.status == "assigned":
+                out.leads[lead.key] = msgspec.structs.replace(lead, status="accepted", sla_due=None)
+            return out
+        if kind == "lead.contacted":
+            # worked: the lead no longer counts against the rep's open leads (capacity)
+            if lead.status != "contacted":
+                out.leads[lead.key] = msgspec.structs.replace(
+                    lead, status="contacted", sla_due=None
+                )
+                if rep_id in reps:
+                    out.reps[rep_id] = record_release(reps[rep_id])
             return out
         # rejected: reassign at once, that rep excluded
         if rep_id in reps:
