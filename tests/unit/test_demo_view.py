@@ -3,15 +3,12 @@ from the worker's counter over a window, and the reasons that made a lead's scor
 
 from __future__ import annotations
 
-import datetime as dt
-import io
-import re
-
+import orjson
 import pytest
-from rich.console import Console
 
+from tests.view_check import assert_fits_whole, feed_ids, screen
 from workers.demo.feed import Feed
-from workers.demo.view import layout_for, render, why
+from workers.demo.view import layout_for, why
 
 LONG = "qualification-with-a-long-name"
 WORDS = {"rep", "qualification", "demo", "per", "lead", "stage", "c", "o"}  # shown as words
@@ -35,6 +32,8 @@ def metrics(valid: float, lag: float = 3.0) -> str:
 
 def busy_feed() -> Feed:
     feed = Feed()
+    feed.header = {"sent": 123_456, "sim_now": "2026-11-23T09:00:00+00:00", "elapsed": 75.0,
+                   "metrics_url": "http://127.0.0.1:45678/metrics"}  # fmt: skip
     feed.observe(100.0, metrics(1000))
     feed.observe(101.0, metrics(1090))
     for i in range(8):
@@ -64,39 +63,16 @@ def busy_feed() -> Feed:
     return feed
 
 
-def screen(feed: Feed, width: int, height: int) -> str:
-    out = io.StringIO()
-    console = Console(file=out, width=width, height=height, color_system=None, legacy_windows=False)
-    console.print(
-        render(
-            feed,
-            sent=123_456,
-            sim_now=dt.datetime(2026, 11, 23, 9, tzinfo=dt.UTC),
-            elapsed=75.0,
-            metrics_url="http://127.0.0.1:45678/metrics",
-            width=width,
-            height=height,
-        )
-    )
-    return out.getvalue()
-
-
 @pytest.mark.parametrize(("width", "height"), [(80, 24), (100, 40), (160, 50)])
 def test_the_view_fits_the_terminal_and_never_cuts_an_id(width: int, height: int) -> None:
-    text = screen(busy_feed(), width, height)
-    lines = text.rstrip("\n").split("\n")
-    assert len(lines) <= height, f"{len(lines)} lines on a {height}-line terminal:\n{text}"
-    assert max(len(line) for line in lines) <= width
-    assert "…" not in text, text  # nothing shortened
-    for token in re.split(r"[\s,:]+", text):  # nothing cut either: no id shown in part
-        cut = [w for w in WHOLE if 3 <= len(token) < len(w) and w.startswith(token)]
-        assert token in WHOLE | WORDS or not cut, (token, cut, text)
+    feed = busy_feed()
+    text = screen(feed, width, height)
+    assert_fits_whole(text, width, height, WHOLE | feed_ids(feed), WORDS)
     assert "c-123456" in text  # the top lead, whole, on every layout
     if layout_for(width, height).name != "compact":
         assert "o-10007" in text  # the latest firing
         assert "stalled-proposal-reminder" in text
         assert LONG in text
-        assert "stalled-proposal-reminder" in text
 
 
 def test_the_rate_is_the_counter_over_the_window_and_lag_counts_input_topics() -> None:
@@ -116,3 +92,9 @@ def test_why_lists_what_made_the_score_and_shows_the_cap_as_a_cap() -> None:
     assert why(lead, 25) == "demo-request +120, cap 80"
     assert why(lead, 10) == "demo-request +120"  # the first reason whole, whatever the room
     assert why({"breakdown": [{"rule_id": "cold", "points": -10}]}, 60) == ""
+
+
+def test_the_last_view_written_when_the_demo_stops_renders_the_same() -> None:
+    feed = busy_feed()
+    again = Feed.from_snapshot(orjson.loads(orjson.dumps(feed.snapshot())))
+    assert screen(again, 160, 50) == screen(feed, 160, 50)

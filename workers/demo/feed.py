@@ -45,8 +45,32 @@ class Feed:
     pipelines: dict[str, Any] = field(default_factory=dict)
     metrics: str = ""
     unanswered: list[dict[str, Any]] = field(default_factory=list)  # for the simulated team
+    header: dict[str, Any] = field(default_factory=dict)  # the header last shown
     # (monotonic time of the scrape, valid input events processed, input lag) per scrape
     samples: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=64))
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the view shows, as JSON data (written as `last-view.json` when the demo stops,
+        so a test can render the real thing at any terminal size)."""
+        return {
+            "counts": dict(self.counts), "firings": list(self.firings), "moves": list(self.moves),
+            "assigned_to": dict(self.assigned_to), "decisions": dict(self.decisions),
+            "notifications": dict(self.notifications), "dead_letters": dict(self.dead_letters),
+            "owner_changes": list(self.owner_changes), "leads": self.leads,
+            "pipelines": self.pipelines, "metrics": self.metrics, "samples": list(self.samples),
+            "header": self.header,
+        }  # fmt: skip
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, Any]) -> Feed:
+        feed = cls(leads=list(data["leads"]), pipelines=dict(data["pipelines"]),
+                   metrics=str(data["metrics"]), header=dict(data["header"]))  # fmt: skip
+        for name in ("counts", "assigned_to", "decisions", "notifications", "dead_letters"):
+            getattr(feed, name).update(data[name])
+        for name in ("firings", "moves", "owner_changes"):
+            getattr(feed, name).extend(data[name])
+        feed.samples.extend(tuple(s) for s in data["samples"])
+        return feed
 
     def take_decisions(self) -> list[dict[str, Any]]:
         """The router's decisions read since the last call (the simulated team answers them)."""

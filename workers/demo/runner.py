@@ -13,11 +13,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import orjson
 from rich.console import Console
 from rich.live import Live
 
 from workers.demo.feed import Feed, follow, poll_worker
-from workers.demo.view import render, summary
+from workers.demo.view import render_feed, summary
 from workers.devstack import LocalStack
 from workers.devstack.processes import free_port, tied
 from workers.settings import Settings
@@ -80,6 +81,7 @@ def run_demo(
                 worker.kill()
                 worker.wait()
         stack.stop()
+        (workdir / "last-view.json").write_bytes(orjson.dumps(feed.snapshot()))
         console.print(summary(feed))
         console.print("demo stopped; nothing left running.")
     return 0
@@ -120,17 +122,13 @@ async def _traffic_and_view(
                 return
             shown["at"] = now
             size = console.size
-            live.update(
-                render(
-                    feed,
-                    sent=sum(pub.sent.values()),
-                    sim_now=pub.clock.now(),
-                    elapsed=now - started,
-                    metrics_url=f"{base}/metrics",
-                    width=size.width,
-                    height=size.height,
-                )
-            )
+            feed.header = {
+                "sent": sum(pub.sent.values()),
+                "sim_now": pub.clock.now().isoformat(),
+                "elapsed": now - started,
+                "metrics_url": f"{base}/metrics",
+            }
+            live.update(render_feed(feed, size.width, size.height))
 
         try:
             await publisher.run(duration, on_tick=refresh)

@@ -63,6 +63,7 @@ class Col:
     right: bool = False
     drop: int = 0  # 0: always shown
     flex: bool = False
+    keep: bool = True  # never shortened (an id, a figure); False: text its producer fitted
 
     @property
     def width(self) -> int:
@@ -79,7 +80,7 @@ def _fitted(title: str, columns: list[Col], width: int) -> Table:
     for victim in sorted((c for c in columns if c.drop), key=lambda c: c.drop):
         fixed = sum(c.width for c in shown if not c.flex) + GAP * (len(shown) - 1)
         flex = [c for c in shown if c.flex]
-        if fixed + sum(min(c.width, 10) for c in flex) <= width:
+        if fixed + sum(c.width if c.keep else min(c.width, 10) for c in flex) <= width:
             break
         shown.remove(victim)
     table = Table(title=title or None, title_justify="left", pad_edge=False,
@@ -90,8 +91,8 @@ def _fitted(title: str, columns: list[Col], width: int) -> Table:
             c.header,
             justify="right" if c.right else "left",
             no_wrap=True,
-            width=max(10, width - fixed) if c.flex else c.width,
-            overflow="ellipsis" if c.flex else "crop",
+            width=max(c.width if c.keep else 10, width - fixed) if c.flex else c.width,
+            overflow="crop" if c.keep else "ellipsis",
         )
     for row in zip(*(c.cells for c in shown), strict=True):
         table.add_row(*row)
@@ -147,7 +148,7 @@ def header(feed: Feed, *, sent: int, sim_now: dt.datetime, elapsed: float, metri
 def _firings(feed: Feed, rows: int, width: int) -> Table:
     firings = list(feed.firings)[:rows]
     columns = [
-        Col("trigger", [str(f.get("trigger_id")) for f in firings]),
+        Col("trigger", [str(f.get("trigger_id")) for f in firings], flex=True),
         Col("opportunity", [str(f.get("opportunity_id")) for f in firings]),
         Col("stage", [str(f.get("stage_id")) for f in firings], drop=3),
         Col("period", [str(f.get("period")) for f in firings], right=True, drop=2),
@@ -168,21 +169,23 @@ def _leads(feed: Feed, rows: int, width: int) -> Table:
         reasons = [why(lead, room) for lead in leads]
         if all(len(r) <= room for r in reasons):
             break
-    columns.append(Col("why", reasons, flex=True))
+    columns.append(Col("why", reasons, flex=True, keep=False))
     return _fitted("top sales-ready leads", columns, width)
 
 
 def queue_line(feed: Feed, m: Samples) -> str:
     depth = m.get("dealstream_lead_queue_depth", {})
     queued = sum(depth.values())
-    kinds = ", ".join(f"{k} {feed.decisions[k]}" for k in DECISIONS if feed.decisions[k])
+    kinds = ", ".join(
+        f"{k.replace('_', ' ')} {feed.decisions[k]}" for k in DECISIONS if feed.decisions[k]
+    )
     return f"queued now {queued:.0f} · {kinds or 'no decision yet'}"
 
 
 def _reps(feed: Feed, m: Samples, rows: int, width: int) -> Table:
     busiest = sorted(feed.assigned_to.most_common(rows))
     columns = [
-        Col("rep", [r for r, _ in busiest]),
+        Col("rep", [r for r, _ in busiest], flex=True),
         Col("leads", [str(n) for _, n in busiest], right=True),
     ]
     table = _fitted("assignments per rep", columns, width)
@@ -196,7 +199,7 @@ def _pipeline(feed: Feed, width: int) -> Table:
     p = (feed.pipelines.get("pipelines") or [{}])[0]
     rows = [_stage_row(s) for s in p.get("stages", [])]
     columns = [
-        Col("stage", [r[0] for r in rows]),
+        Col("stage", [r[0] for r in rows], flex=True),
         Col("deals", [r[1] for r in rows], right=True),
         Col("value", [r[2] for r in rows], right=True, drop=2),
         Col("forecast", [r[3] for r in rows], right=True, drop=1),
@@ -300,6 +303,21 @@ def render(
     grid.add_row(_reps(feed, m, layout.rows, w), _pipeline(feed, w))
     grid.add_row(_actions(feed, layout.moves, layout.rows, w), _letters(feed, layout.rows, w))
     return Group(head, grid)
+
+
+def render_feed(feed: Feed, width: int, height: int) -> RenderableType:
+    """The view of `feed` with the header it last had (`Feed.header`), at `width`×`height`."""
+    h = feed.header
+    at = h.get("sim_now")
+    return render(
+        feed,
+        sent=int(h.get("sent", 0)),
+        sim_now=dt.datetime.fromisoformat(at) if at else dt.datetime.now(dt.UTC),
+        elapsed=float(h.get("elapsed", 0.0)),
+        metrics_url=str(h.get("metrics_url", "")),
+        width=width,
+        height=height,
+    )
 
 
 def summary(feed: Feed) -> str:
