@@ -68,6 +68,9 @@ UNREACHABLE = [
 
 BAD_USAGE = [
     (("bogus",), "invalid choice: 'bogus'"),
+    (("demo", "--rate", "-5"), "argument --rate: '-5' must be a number above zero"),
+    (("simulate", "--factor", "0"), "argument --factor: '0' must be a number above zero"),
+    (("simulate", "--rate", "abc"), "argument --rate: 'abc' is not a number"),
     (("leads", "--limit", "x"), "argument --limit: invalid int value: 'x'"),
     (("rules", "check"), "the following arguments are required: file"),
     (

@@ -22,6 +22,17 @@ from workers.rules.loader import load_rules
 from workers.settings import Settings, SettingsError
 
 
+def positive(text: str) -> float:
+    """A number above zero (a rate, a factor, a duration)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number above zero")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="dealstream", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -71,18 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--dir", type=Path, default=Path("var/demo"), help="state folder")
     demo.add_argument(
-        "--duration", type=float, default=None, help="seconds (default: until Ctrl-C)"
+        "--duration", type=positive, default=None, help="seconds (default: until Ctrl-C)"
     )
     for cmd in (demo, simulate := sub.add_parser(
         "simulate", help="publish realistic, seeded CRM traffic to DEALSTREAM_BROKERS"
     )):  # fmt: skip
-        cmd.add_argument("--rate", type=float, default=60.0, help="engagements per second")
+        cmd.add_argument("--rate", type=positive, default=60.0, help="engagements per second")
         cmd.add_argument("--seed", type=int, default=7)
         cmd.add_argument(
-            "--factor", type=float, default=8640.0,
+            "--factor", type=positive, default=8640.0,
             help="simulated seconds per second (8640: a day every 10 s)",
         )  # fmt: skip
-    simulate.add_argument("--duration", type=float, default=None, help="seconds")
+    simulate.add_argument("--duration", type=positive, default=None, help="seconds")
     replay = sub.add_parser(
         "replay", help="re-process the inputs from a point in time (workers stopped)"
     )
