@@ -137,7 +137,7 @@ BAD_USAGE = [
         "--target-revenue -5: must be > 0",
     ),
     (("pipeline", "size", "--avg-deal-size", "10"), "pipeline size needs --target-revenue"),
-    (("demo", "--rate", "x"), "argument --rate: invalid float value: 'x'"),
+    (("demo", "--rate", "x"), "argument --rate: 'x' is not a number"),
     (("config", "--x"), "unrecognized arguments: --x"),
 ]
 
