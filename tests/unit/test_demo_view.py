@@ -3,6 +3,8 @@ from the worker's counter over a window, and the reasons that made a lead's scor
 
 from __future__ import annotations
 
+import re
+
 import orjson
 import pytest
 
@@ -69,6 +71,7 @@ def test_the_view_fits_the_terminal_and_never_cuts_an_id(width: int, height: int
     text = screen(feed, width, height)
     assert_fits_whole(text, width, height, WHOLE | feed_ids(feed), WORDS)
     assert "c-123456" in text  # the top lead, whole, on every layout
+    assert re.search(r"stage moves(?: asked)?\s+8\b", text), text  # figures, not just labels
     if layout_for(width, height).name != "compact":
         assert "o-10007" in text  # the latest firing
         assert "stalled-proposal-reminder" in text

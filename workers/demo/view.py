@@ -86,12 +86,14 @@ def _fitted(title: str, columns: list[Col], width: int) -> Table:
     table = Table(title=title or None, title_justify="left", pad_edge=False,
                   box=box.SIMPLE_HEAD, show_edge=False)  # fmt: skip
     fixed = sum(c.width for c in shown if not c.flex) + GAP * (len(shown) - 1)
+    flexible = [c for c in shown if c.flex]
+    share = (width - fixed) // max(1, len(flexible))  # the room left, split between them
     for c in shown:
         table.add_column(
             c.header,
             justify="right" if c.right else "left",
             no_wrap=True,
-            width=max(c.width if c.keep else 10, width - fixed) if c.flex else c.width,
+            width=max(c.width if c.keep else 10, share) if c.flex else c.width,
             overflow="crop" if c.keep else "ellipsis",
         )
     for row in zip(*(c.cells for c in shown), strict=True):
