@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from tests.integration.kafka_io import consume, produce
+from tests.integration.waits import eventually
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
 from workers.settings import Settings
@@ -120,7 +121,12 @@ def test_three_workers_a_kill_9_and_a_fourth_joining(
     periods = Counter((f["opportunity_id"], f["period"]) for f in firings)
     assert set(periods) == {(f"o{i}", p) for i in range(OPPS) for p in range(1, 5)}
 
-    assignments = read(stack, settings, "crm.lead-assignments")
+    def assigned() -> list[dict[str, Any]]:
+        records = read(stack, settings, "crm.lead-assignments")
+        return records if {a["contact_id"] for a in records} >= contacts else []
+
+    contacts = {f"c{i}" for i in range(CONTACTS)}  # the router may still be catching up
+    assignments = eventually(assigned, "every sales-ready contact decided", timeout=60, every=1)
     ids = Counter(a["assignment_id"] for a in assignments)
     assert max(ids.values()) == 1, ids
     assert {a["contact_id"] for a in assignments} == {f"c{i}" for i in range(CONTACTS)}
