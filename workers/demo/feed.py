@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
-from workers.demo.samples import parse_metrics, total
+from workers.demo.samples import Samples, parse_metrics, total
 from workers.kafka_client import client_options
 from workers.settings import Settings
 
@@ -46,6 +46,7 @@ class Feed:
     metrics: str = ""
     unanswered: list[dict[str, Any]] = field(default_factory=list)  # for the simulated team
     header: dict[str, Any] = field(default_factory=dict)  # the header last shown
+    parsed: Samples = field(default_factory=dict)  # `metrics`, parsed once per scrape
     # (monotonic time of the scrape, valid input events processed, input lag) per scrape
     samples: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=64))
 
@@ -70,6 +71,7 @@ class Feed:
         for name in ("firings", "moves", "owner_changes"):
             getattr(feed, name).extend(data[name])
         feed.samples.extend(tuple(s) for s in data["samples"])
+        feed.parsed = parse_metrics(feed.metrics)
         return feed
 
     def take_decisions(self) -> list[dict[str, Any]]:
@@ -82,7 +84,7 @@ class Feed:
         self.metrics = metrics
         if not metrics:
             return
-        m = parse_metrics(metrics)
+        m = self.parsed = parse_metrics(metrics)
         lag = sum(  # the CRM's input topics (whatever the prefix), not the internal ones
             v for k, v in m.get("dealstream_consumer_lag_messages", {}).items()
             if "crm." in dict(k).get("topic", "")

@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from workers.demo.feed import Feed
-from workers.demo.samples import Samples, parse_metrics, total
+from workers.demo.samples import Samples, total
 
 CAP_ID = "engagement_cap"  # the scoring core's cap line (workers.scoring.engagement.CAP_ID)
 DECISIONS = ("assigned", "owner_notified", "queued", "released", "reassigned")
@@ -134,7 +134,7 @@ def why(lead: dict[str, Any], room: int) -> str:
 
 def header(feed: Feed, *, sent: int, sim_now: dt.datetime, elapsed: float, metrics_url: str,
            compact: bool) -> Text:  # fmt: skip
-    m = parse_metrics(feed.metrics)
+    m = feed.parsed
     rate, lag = feed.rate(), feed.lag
     shown = "…" if rate is None else f"{rate:,.0f}/s"
     lag_text = "-" if lag is None else f"{lag:,.0f}"
@@ -282,7 +282,7 @@ def render(
     width: int, height: int,
 ) -> RenderableType:  # fmt: skip
     layout = layout_for(width, height)
-    m = parse_metrics(feed.metrics)
+    m = feed.parsed
     head = Panel(
         header(
             feed,
