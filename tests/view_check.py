@@ -36,13 +36,16 @@ def assert_fits_whole(text: str, width: int, height: int, ids: Collection[str],
 
 
 def feed_ids(feed: Feed) -> set[str]:
-    """Every id the view may show: triggers, opportunities, stages, contacts, reps, rules."""
+    """Every id the view may show: triggers, opportunities, stages, contacts, reps, rules, and
+    the opportunities and stages of the stage moves."""
     ids: set[str] = set()
     for f in feed.firings:
         ids |= {str(f.get("trigger_id")), str(f.get("opportunity_id")), str(f.get("stage_id"))}
     for lead in feed.leads:
         ids.add(str(lead.get("contact_id")))
         ids |= {str(b.get("rule_id")) for b in lead.get("breakdown") or []}
+    for m in feed.moves:
+        ids |= {str(m.get(k)) for k in ("opportunity_id", "from_stage_id", "to_stage_id")}
     ids |= set(feed.assigned_to)
     for p in feed.pipelines.get("pipelines", []):
         ids |= {str(s.get("stage")) for s in p.get("stages", [])}

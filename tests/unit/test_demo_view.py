@@ -101,3 +101,14 @@ def test_the_last_view_written_when_the_demo_stops_renders_the_same() -> None:
     feed = busy_feed()
     again = Feed.from_snapshot(orjson.loads(orjson.dumps(feed.snapshot())))
     assert screen(again, 160, 50) == screen(feed, 160, 50)
+
+
+def test_a_moved_opportunity_whose_id_prefixes_a_fired_one_is_not_taken_for_a_cut_id() -> None:
+    """A demo run showed "o-31: qualification → proposal" beside a firing of o-316: the check
+    took o-31 for o-316 cut short, because the moves' ids were not among the view's ids."""
+    feed = busy_feed()
+    feed.add("crm.trigger-firings", {"trigger_id": "proposal-reminder", "opportunity_id": "o-316",
+             "stage_id": "proposal", "period": 1, "due_at": "2026-11-23T09:00:00+00:00"})  # fmt: skip
+    feed.add("crm.stage-moves", {"opportunity_id": "o-31", "from_stage_id": "qualification",
+             "to_stage_id": "proposal"})  # fmt: skip
+    assert_fits_whole(screen(feed, 160, 50), 160, 50, feed_ids(feed), WORDS)
