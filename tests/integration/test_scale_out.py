@@ -6,6 +6,7 @@ schedule carry on)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
 from workers.settings import Settings
 from workers.topics.admin import create_topics
+from workers.topics.internal import ROUTER, SALES_READY
 
 RULES = """
 version: it-scale
@@ -126,7 +128,10 @@ def test_three_workers_a_kill_9_and_a_fourth_joining(
         return records if {a["contact_id"] for a in records} >= contacts else []
 
     contacts = {f"c{i}" for i in range(CONTACTS)}  # the router may still be catching up
-    assignments = eventually(assigned, "every sales-ready contact decided", timeout=60, every=1)
+    try:
+        assignments = eventually(assigned, "every sales-ready contact decided", timeout=60, every=1)
+    except AssertionError as missing:
+        raise AssertionError(f"{missing}\n{where_lost(stack, settings, contacts)}") from None
     ids = Counter(a["assignment_id"] for a in assignments)
     assert max(ids.values()) == 1, ids
     assert {a["contact_id"] for a in assignments} == {f"c{i}" for i in range(CONTACTS)}
@@ -143,3 +148,21 @@ def test_three_workers_a_kill_9_and_a_fourth_joining(
     assert {c: latest[c]["total"] for c in latest} == {f"c{i}": 63.0 for i in range(CONTACTS)}
     for w in (trio[0], trio[2], fourth):
         assert w.running()
+
+
+def where_lost(stack: LocalStack, settings: Settings, contacts: set[str]) -> str:
+    """For each contact without a decision, how far its sales-ready signal went: scored ready,
+    signalled (`dealstream.sales-ready`), forwarded to the router (`dealstream.router`)."""
+    decided = {a["contact_id"] for a in read(stack, settings, "crm.lead-assignments")}
+    ready = {
+        s["contact_id"] for s in read(stack, settings, "crm.lead-scores") if s.get("sales_ready")
+    }
+    signalled = {s["contact_id"] for s in read(stack, settings, SALES_READY)}
+    forwarded = {
+        orjson.loads(base64.b64decode(m["body"]))["contact_id"]  # msgspec: bytes as base64
+        for m in read(stack, settings, ROUTER)
+        if m.get("kind") == "signal"
+    }
+    lines = [f"{c}: scored ready {c in ready}, signalled {c in signalled}, forwarded {c in forwarded}"
+             for c in sorted(contacts - decided)]  # fmt: skip
+    return "\n".join(lines)
