@@ -269,9 +269,44 @@ class Metrics:
             "dealstream_assigned_partitions", "Partitions assigned to this worker", registry=r
         )
         self.recovery_remaining = Gauge(
-            "dealstream_table_recovery_remaining_messages",
-            "Changelog messages still to replay into the tables (active or standby)",
-            ["kind"],
+            "dealstream_table_recovery_remaining_records",
+            "Changelog records a table partition still has to restore (role: active or standby)",
+            ["table", "partition", "role"],
+            registry=r,
+        )
+        self.recovery_eta = Gauge(
+            "dealstream_table_recovery_eta_seconds",
+            "Estimated seconds until every active table partition is restored (0: none left)",
+            registry=r,
+        )
+        self.restored_records = Counter(
+            "dealstream_table_restored_records_total",
+            "Changelog records written to the local table stores (restores and standbys)",
+            registry=r,
+        )
+        self.index_rebuilds = Counter(
+            "dealstream_index_rebuilds_total",
+            "In-memory indexes rebuilt from a table partition (after an assignment or restore)",
+            ["index"],
+            registry=r,
+        )
+        self.index_rebuild_seconds = Counter(
+            "dealstream_index_rebuild_seconds_total",
+            "Wall time spent rebuilding in-memory indexes from table partitions",
+            ["index"],
+            registry=r,
+        )
+        self.index_rebuild_longest_slice = Gauge(
+            "dealstream_index_rebuild_longest_slice_seconds",
+            "Longest time the last index rebuild held the event loop without yielding",
+            ["index"],
+            registry=r,
+        )
+        self.gc_pause = Histogram(
+            "dealstream_gc_pause_seconds",
+            "Python garbage collector pauses (they stop the event loop)",
+            ["generation"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
             registry=r,
         )
         self.before_render: list[Callable[[], None]] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from workers.observability.metrics import Metrics
 from workers.runtime.context import AppContext
 
 log = logging.getLogger(__name__)
@@ -32,14 +33,45 @@ def register_consumer_metrics(ctx: AppContext) -> None:
                 # before the first message of an assignment, everything up to high is pending
                 pending = high - (read + 1 if read is not None else consumer_position(tp, high))
                 metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, pending))
-            recovery = app.tables.recovery
-            metrics.recovery_remaining.labels("active").set(recovery.active_remaining_total())
-            metrics.recovery_remaining.labels("standby").set(recovery.standby_remaining_total())
+            restore_metrics.refresh(app.tables.recovery)
         except Exception:  # a scrape must never fail because Faust is mid-rebalance
             log.debug("consumer metrics unavailable", exc_info=True)
+
+    restore_metrics = RestoreMetrics(metrics)
 
     def consumer_position(tp: Any, high: int) -> int:
         committed = app.consumer._committed_offset.get(tp)
         return int(committed) if committed is not None else high
 
     metrics.before_render.append(refresh)
+
+
+class RestoreMetrics:
+    """Remaining records per table partition, time to ready and records restored."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._counted = 0
+
+    def refresh(self, recovery: Any) -> None:
+        m = self.metrics
+        m.recovery_remaining.clear()
+        for row in recovery.remaining():
+            m.recovery_remaining.labels(row.table, str(row.partition), row.role).set(row.records)
+        eta = recovery.eta_seconds() if recovery.in_recovery else 0.0
+        m.recovery_eta.set(float("nan") if eta is None else eta)
+        restored = recovery.restored_total
+        if restored > self._counted:
+            m.restored_records.inc(restored - self._counted)
+            self._counted = restored
+
+
+def restore_progress(recovery: Any) -> dict[str, Any]:
+    """What /readyz says while a worker restores its tables."""
+    remaining = sum(row.records for row in recovery.remaining() if row.role == "active")
+    eta = recovery.eta_seconds()
+    return {
+        "remaining_records": remaining,
+        "records_per_second": round(recovery.rate.per_second()),
+        "eta_seconds": None if eta is None else round(eta, 1),
+    }

@@ -8,6 +8,9 @@ whole polls anyway, so for the topics its agents read (`Feeds.register`) the con
 loop (`batching_consumer`) appends each partition's records of a poll to that topic's `Feed`
 in one step; every other topic keeps Faust's path, message by message.
 
+Changelog records of the worker's tables go, a partition's fetch at a time, to the table
+recovery (`SeekFirstRecovery.apply_fetched`), which writes them to the store in one batch.
+
 Everything else stays Faust's: subscriptions, assignment, the read offsets behind the lag
 metric, the gaps and commits (`ack_all` keeps Faust's acknowledgement bookkeeping), seeks to
 the committed offset after a rebalance. A poll fetched before a rebalance is dropped here without
@@ -20,7 +23,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaFaustConsumer
 from faust.types.tuples import ack_lock
@@ -201,8 +204,14 @@ def batching_consumer(feeds: Feeds) -> type[AIOKafkaFaustConsumer]:
             generation = self.app.consumer_generation_id
             others: dict[Any, list[Any]] = {}
             await refetch_inactive(self, records, active)
+            recovery: Any = cast(Any, self.app.tables).recovery
             for tp, batch in records.items():
                 if active is not None and tp not in active and tp not in self._buffered_partitions:
+                    continue
+                if recovery.handles(tp):
+                    if self._restored(recovery, tp, batch):
+                        continue
+                    others[tp] = batch
                     continue
                 feed = feeds.by_topic.get(tp.topic)
                 if feed is None:
@@ -216,6 +225,16 @@ def batching_consumer(feeds: Feeds) -> type[AIOKafkaFaustConsumer]:
             if self._commit_every is not None and self._n_acked >= self._commit_every:
                 self._n_acked = 0
                 await self.commit()
+
+        def _restored(self, recovery: Any, tp: Any, batch: list[Any]) -> bool:
+            """A changelog partition's fetch, written to its table's store in one step."""
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            if not batch:
+                return True
+            if not recovery.apply_fetched(tp, batch):
+                return False
+            self._read_offset[tp] = batch[-1].offset
+            return True
 
         def _fresh(self, generation: int) -> bool:
             return self.flow_active and self.app.consumer_generation_id == generation

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from workers.runtime.consumer_metrics import restore_progress
 from workers.runtime.context import AppContext
 
 PROMETHEUS = "text/plain; version=0.0.4"
@@ -53,7 +54,12 @@ def register_web(ctx: AppContext) -> None:
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
         ready = is_ready(app)
-        return _json(web, {"ready": ready}, 200 if ready else 503)
+        if ready:
+            return _json(web, {"ready": True}, 200)
+        body: dict[str, Any] = {"ready": False}
+        if app.tables.recovery.in_recovery:
+            body["restoring"] = restore_progress(app.tables.recovery)
+        return _json(web, body, 503)
 
 
 def _json(web: Any, body: dict[str, Any], status: int) -> Any:
