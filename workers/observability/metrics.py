@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import (
     CollectorRegistry,
@@ -302,6 +302,12 @@ class Metrics:
             ["index"],
             registry=r,
         )
+        self.loop_lag = Histogram(
+            "dealstream_event_loop_lag_seconds",
+            "How much later than asked the event loop woke a 50 ms sleeper (held by other work)",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
+        )
         self.gc_pause = Histogram(
             "dealstream_gc_pause_seconds",
             "Python garbage collector pauses (they stop the event loop)",
@@ -310,6 +316,13 @@ class Metrics:
             registry=r,
         )
         self.before_render: list[Callable[[], None]] = []
+        self.before_render_async: list[Callable[[], Awaitable[None]]] = []
+
+    async def render_async(self) -> bytes:
+        """`render`, after the refreshes that work off the event loop."""
+        for refresh in self.before_render_async:
+            await refresh()
+        return self.render()
 
     def render(self) -> bytes:
         for refresh in self.before_render:

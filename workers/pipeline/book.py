@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import msgspec
+
 from workers.opportunity.state import OpportunityState
 from workers.rules.model import PipelineRule
 from workers.triggers.durations import parse_duration
@@ -17,8 +19,10 @@ from workers.triggers.durations import parse_duration
 DAY = 86400.0
 
 
-@dataclass(frozen=True)
-class OpenDeal:
+class OpenDeal(msgspec.Struct, frozen=True, gc=False):
+    """One open deal (not tracked by the garbage collector: a million of them are long-lived
+    and hold no references that could form a cycle)."""
+
     pipeline: str
     stage: str
     entered_at: float
@@ -26,8 +30,7 @@ class OpenDeal:
     probability: float
 
 
-@dataclass(frozen=True)
-class ClosedDeal:
+class ClosedDeal(msgspec.Struct, frozen=True, gc=False):
     pipeline: str
     outcome: str  # won | lost
     closed_at: float
@@ -78,6 +81,14 @@ class PipelineBook:
         self.closed: dict[str, ClosedDeal] = {}
         self.stage_time: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
         self._stage_time_of: dict[str, tuple[str, dict[str, float]]] = {}
+
+    def snapshot(self) -> PipelineBook:
+        """A copy a report can read while this book changes (deals are immutable: shared)."""
+        copy = PipelineBook(self.config)
+        copy.open = dict(self.open)
+        copy.closed = dict(self.closed)
+        copy.stage_time.update({where: list(t) for where, t in self.stage_time.items()})
+        return copy
 
     def apply(self, state: OpportunityState) -> None:
         key = state.opportunity_id

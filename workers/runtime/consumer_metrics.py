@@ -1,4 +1,5 @@
-"""Consumer lag, rebalances and table recovery progress, read from Faust at scrape time."""
+"""Consumer lag, rebalances and table recovery progress, read from Faust at scrape time;
+and the event loop's lag, watched all along."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from workers.observability.metrics import Metrics
 from workers.runtime.context import AppContext
+from workers.runtime.pacing import watch_loop
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,10 @@ def register_consumer_metrics(ctx: AppContext) -> None:
             log.debug("consumer metrics unavailable", exc_info=True)
 
     restore_metrics = RestoreMetrics(metrics)
+
+    @app.task
+    async def event_loop_lag() -> None:
+        await watch_loop(metrics.loop_lag.observe)
 
     def consumer_position(tp: Any, high: int) -> int:
         committed = app.consumer._committed_offset.get(tp)

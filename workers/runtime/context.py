@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaError
 from workers.interfaces import Clock
 from workers.observability.metrics import Metrics
 from workers.rules import Rules
+from workers.runtime.pacing import Pacer, settle_heap
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,22 @@ class AppContext:
     metrics: Metrics
     app: Any  # faust.App (untyped library)
     view: Any = None  # the Redis lead view, once built
-    pipelines: Any = None  # () -> the /pipelines report of this worker
+    pipelines: Any = None  # async () -> the /pipelines report of this worker
+
+    def index_rebuilt(self, index: str, partition: int, rows: int, pacer: Pacer) -> None:
+        """An in-memory index of `partition` rebuilt from its table: log, export, settle."""
+        took = pacer.finish()
+        m = self.metrics
+        m.index_rebuilds.labels(index).inc()
+        m.index_rebuild_seconds.labels(index).inc(took)
+        m.index_rebuild_longest_slice.labels(index).set(pacer.longest)
+        log.info(
+            "partition %d: %s index rebuilt in %.2f s (%d rows, %.0f rows/s, "
+            "longest slice %.0f ms, %.0f ms CPU)",
+            partition, index, took, rows, rows / max(took, 1e-9),
+            pacer.longest * 1000, pacer.longest_cpu * 1000,
+        )  # fmt: skip
+        settle_heap()
 
     async def emit(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Enqueue a record on a contract topic (prefix applied).

@@ -38,6 +38,7 @@ from workers.rules.model import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.engine_io import decoded
 from workers.runtime.engines import Engines
+from workers.runtime.pacing import Pacer
 from workers.runtime.tables import json_table, raw_topic
 from workers.runtime.ticks import Ticks
 from workers.scoring.contact import (
@@ -62,7 +63,8 @@ log = logging.getLogger(__name__)
 
 GROUP = "contacts"
 LEAD_SCORES = "crm.lead-scores"
-SCAN_CHUNK = 1000
+SCAN_CHUNK = 1000  # due contacts re-scored per tick and partition
+RESYNC_BACKLOG = 5000  # documents a Redis resync leaves pending before it waits
 _encode = msgspec.json.Encoder().encode
 
 
@@ -86,7 +88,8 @@ class ScoringRuntime:
         engines.input(GROUP, ORG_FIELDS)
         self.indexes: dict[int, DueIndex] = {}
         self.stale: dict[int, set[str]] = {}  # per partition: contacts an older version scored
-        self.resync: set[int] = set()
+        self.resync: set[int] = set()  # partitions whose contacts the Redis view needs again
+        self.resyncing: dict[int, asyncio.Future[None]] = {}
         self.view = view
         if view is not None:
             view.on_lost = self._view_lost
@@ -236,8 +239,11 @@ class ScoringRuntime:
     # --- time: decay, new rules version, Redis resync ---------------------------------------
     async def _process_due(self, partition: int) -> None:
         index = self.indexes.get(partition)
-        if index is None or partition in self.resync:
+        if index is None:
             index = await self._build_index(partition)
+        if partition in self.resync and self.view is not None:
+            self.resync.discard(partition)
+            self._start_resync(partition, index)
         keys = index.pop_due(self.ctx.clock.now().timestamp(), limit=SCAN_CHUNK)
         if not keys:
             return
@@ -253,12 +259,12 @@ class ScoringRuntime:
     async def _build_index(self, partition: int) -> DueIndex:
         index = self.indexes.get(partition) or DueIndex()
         self.indexes[partition] = index
-        resync = partition in self.resync and self.view is not None
-        self.resync.discard(partition)
         now = self.ctx.clock.now().timestamp()
-        for n, (key, raw) in enumerate(self.engine.scan(self.table, partition)):
-            if n % SCAN_CHUNK == SCAN_CHUNK - 1:
-                await asyncio.sleep(0)
+        pacer, rows = Pacer(), 0
+        for key, raw in self.engine.scan(self.table, partition):
+            rows += 1
+            if pacer.due():
+                await pacer.pause()
             if not isinstance(raw, dict) or raw.get("partition") != partition:
                 continue
             state = from_table(raw)
@@ -268,10 +274,50 @@ class ScoringRuntime:
                 index.set(key, self.scorer.next_rescore(state, now))
             if state.last is not None and state.last.rules_version != self.scorer.version:
                 self.stale.setdefault(partition, set()).add(key)
-            if resync and self.view is not None and state.last is not None:
-                record = score_record(state, state.last, state.cause(), self.ctx.clock.now())
-                self.view.submit(key, self._document(state, record))
+        self.ctx.index_rebuilt(GROUP, partition, rows, pacer)
         return index
+
+    # --- the Redis view: every contact again after Redis lost it, off the tick path ---------
+    def _start_resync(self, partition: int, index: DueIndex) -> None:
+        running = self.resyncing.pop(partition, None)
+        if running is not None:
+            running.cancel()
+        task = asyncio.ensure_future(self._resync_view(partition, index))
+        self.resyncing[partition] = task
+        task.add_done_callback(lambda done: self._resynced(partition, done))
+
+    async def _resync_view(self, partition: int, index: DueIndex) -> None:
+        """Submit every contact of `partition` to the view, paced and throttled by the view's
+        backlog; given up (and asked again) when the partition moves or the rules change."""
+        view = self.view
+        assert view is not None
+        pacer, rows = Pacer(), 0
+        for key, raw in self.engine.scan(self.table, partition):
+            if pacer.due():
+                await pacer.pause()
+                if len(view.pending) >= RESYNC_BACKLOG:
+                    await view.room(RESYNC_BACKLOG)
+                if self.indexes.get(partition) is not index:  # moved, or new rules: again later
+                    self.resync.add(partition)
+                    return
+            if not isinstance(raw, dict) or raw.get("partition") != partition:
+                continue
+            state = from_table(raw)
+            if state is not None and state.last is not None:
+                record = score_record(state, state.last, state.cause(), self.ctx.clock.now())
+                view.submit(key, self._document(state, record))
+                rows += 1
+        took = pacer.finish()
+        log.info("partition %d: %d contacts resubmitted to the Redis view in %.1f s (longest "
+                 "slice %.0f ms)", partition, rows, took, pacer.longest * 1000)  # fmt: skip
+
+    def _resynced(self, partition: int, task: asyncio.Future[None]) -> None:
+        if self.resyncing.get(partition) is task:
+            del self.resyncing[partition]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("partition %d: Redis view resync failed; retried on the next tick",
+                      partition, exc_info=task.exception())  # fmt: skip
+            self.resync.add(partition)
 
     def _view_lost(self) -> None:
         self.resync |= set(self.indexes)
@@ -280,6 +326,9 @@ class ScoringRuntime:
         for partition in partitions:
             self.indexes.pop(partition, None)
             self.stale.pop(partition, None)
+            running = self.resyncing.pop(partition, None)
+            if running is not None:
+                running.cancel()
         if self.view is not None:
             self.resync |= partitions
 

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections import Counter
@@ -28,10 +27,11 @@ from workers.engine.transaction import Transaction
 from workers.ingest.decoder import Decoded
 from workers.opportunity.state import OpportunityState, apply_event, from_table, to_table
 from workers.pipeline.book import PipelineBook, PipelineConfig
-from workers.pipeline.report import build_report
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.engines import Engines
+from workers.runtime.pacing import Pacer
+from workers.runtime.pipeline_reports import PipelineReports
 from workers.runtime.tables import json_table
 from workers.runtime.ticks import Ticks
 from workers.triggers.due_index import DueIndex
@@ -43,8 +43,8 @@ from workers.triggers.plan import TriggerSet
 log = logging.getLogger(__name__)
 
 GROUP = "opportunities"  # the engine
+GAUGES_MAX_AGE = 5.0  # seconds: a scrape may read pipeline gauges this old
 FIRINGS = "crm.trigger-firings"
-SCAN_CHUNK = 2000
 _encode = msgspec.json.Encoder().encode
 
 
@@ -68,7 +68,11 @@ class TriggerRuntime:
         self.books: dict[int, PipelineBook] = {}
         self.batch_limit = 1000  # due opportunities per partition per tick: partitions take turns
         self.open_counts: dict[int, Counter[tuple[str, str]]] = {}
+        self.reports = PipelineReports(
+            lambda: self.books, lambda: self.pipeline_config, lambda: ctx.clock.now().timestamp()
+        )
         ctx.metrics.before_render.append(self._refresh_gauges)
+        ctx.metrics.before_render_async.append(self._pipeline_gauges)
         ticks.subscribe("triggers", self._process_due, self._reset)
 
     def reload(self, rules: Rules) -> None:
@@ -204,10 +208,11 @@ class TriggerRuntime:
         counts: Counter[tuple[str, str]] = Counter()
         book = self.books[partition] = PipelineBook(self.pipeline_config)
         seen = 0
+        pacer = Pacer()
         for key, raw in self.engine.scan(self.table_name, partition):
             seen += 1
-            if seen % SCAN_CHUNK == 0:
-                await asyncio.sleep(0)
+            if pacer.due():
+                await pacer.pause()
             if not isinstance(key, str) or key.startswith("__") or not isinstance(raw, dict):
                 continue
             state = from_table(raw)
@@ -219,6 +224,7 @@ class TriggerRuntime:
             if index.due_at(key) is None:
                 index.set(key, next_due(state, self.triggers))
         self.open_counts[partition] = counts
+        self.ctx.index_rebuilt(GROUP, partition, seen, pacer)
         log.info("partition %d: %d opportunities, %d scheduled", partition, seen, len(index))
         return index
 
@@ -241,7 +247,6 @@ class TriggerRuntime:
 
     def _refresh_gauges(self) -> None:
         metrics = self.ctx.metrics
-        self._pipeline_gauges()
         metrics.pending_timers.set(sum(len(i) for i in self.indexes.values()))
         total: Counter[tuple[str, str]] = Counter()
         for counts in self.open_counts.values():
@@ -250,16 +255,13 @@ class TriggerRuntime:
         for (pipeline, stage), value in total.items():
             metrics.open_opportunities.labels(pipeline, stage).set(value)
 
-    def pipeline_report(self) -> dict[str, Any]:
+    async def pipeline_report(self) -> dict[str, Any]:
         """The live figures of this worker's partitions (see workers/pipeline/report.py)."""
-        report = build_report(
-            self.books.values(), self.pipeline_config, self.ctx.clock.now().timestamp()
-        )
-        report["partitions"] = sorted(self.books)
-        return report
+        return await self.reports.get()
 
-    def _pipeline_gauges(self) -> None:
+    async def _pipeline_gauges(self) -> None:
         """Summable parts per pipeline and stage; ratios are PromQL recording rules."""
+        report = await self.reports.get(max_age=GAUGES_MAX_AGE)
         m = self.ctx.metrics
         for gauge in (
             m.pipeline_open_deals,
@@ -273,7 +275,6 @@ class TriggerRuntime:
             m.pipeline_stage_visits,
         ):
             gauge.clear()
-        report = self.pipeline_report()
         for p in report["pipelines"]:
             name = p["pipeline"]
             for s in p["stages"]:
@@ -288,7 +289,7 @@ class TriggerRuntime:
             m.pipeline_cycle_seconds_sum.labels(name).set(
                 (cycle["mean"] or 0) * cycle["count"] * 86400
             )
-        for book in self.books.values():
-            for (pipeline, stage), (total, count) in book.stage_time.items():
+        for stage_time in self.reports.stage_times():
+            for (pipeline, stage), (total, count) in stage_time.items():
                 m.pipeline_stage_seconds_sum.labels(pipeline, stage).inc(total)
                 m.pipeline_stage_visits.labels(pipeline, stage).inc(count)

@@ -24,7 +24,7 @@ def register_web(ctx: AppContext) -> None:
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
         ctx.metrics.ready.set(1 if is_ready(app) else 0)
-        return web.bytes(ctx.metrics.render(), content_type=PROMETHEUS)
+        return web.bytes(await ctx.metrics.render_async(), content_type=PROMETHEUS)
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
@@ -49,7 +49,7 @@ def register_web(ctx: AppContext) -> None:
 
     @app.page("/pipelines")
     async def pipelines(web: Any, request: Any) -> Any:
-        return _json(web, ctx.pipelines(), 200)
+        return _json(web, await ctx.pipelines(), 200)
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import NoReturn
 
@@ -18,11 +19,13 @@ from workers.observability.log_guard import (
 from workers.rules.errors import RulesError
 from workers.rules.loader import load_rules
 from workers.runtime.app import build_app
+from workers.runtime.pacing import settle_heap, tune_collector, watch_collections
 from workers.runtime.preflight import check_kafka
 from workers.runtime.rules_topic import latest_published
 from workers.settings import Settings
 
 LIMITER = RepeatLimiter(interval=30.0)
+LONG_GC_PAUSE = 0.05  # seconds: a collection this long is logged
 
 
 class GuardedWorker(Worker):
@@ -67,6 +70,19 @@ def run_worker(settings: Settings) -> NoReturn:
         settings.web_host,
         settings.web_port,
     )
+    pauses = ctx.metrics.gc_pause
+
+    def collected(generation: int, took: float) -> None:
+        pauses.labels(str(generation)).observe(took)
+        if took >= LONG_GC_PAUSE:
+            logging.getLogger(__name__).info(
+                "garbage collection of generation %d held the loop %.0f ms", generation, took * 1000
+            )
+
+    watch_collections(collected)
+    gc.collect()
+    settle_heap()  # modules, rules, the app: long-lived; later collections need not walk them
+    tune_collector()
     worker = GuardedWorker(ctx.app, loglevel=settings.log_level.upper(), quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG, which makes every library's
     # debug call build a log record (a tenth of the CPU under load): no spinner for a service.
