@@ -10,7 +10,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -46,8 +46,14 @@ def bench_env(stack: LocalStack, workdir: Path, **extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def worker(env: dict[str, str], log: Path, ready_within: float = 90) -> Iterator[int]:
-    """A worker process, ready; yields the port of its HTTP endpoints."""
+def worker(
+    env: dict[str, str],
+    log: Path,
+    ready_within: float = 90,
+    waiting: Callable[[int], None] | None = None,
+) -> Iterator[int]:
+    """A worker process, ready; yields the port of its HTTP endpoints. `waiting(port)` is
+    called at each poll until it is ready."""
     port = free_port()
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -62,6 +68,8 @@ def worker(env: dict[str, str], log: Path, ready_within: float = 90) -> Iterator
                 raise RuntimeError(f"worker exited; see {log}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"worker not ready after {ready_within:.0f} s; see {log}")
+            if waiting is not None:
+                waiting(port)
             time.sleep(0.2)
         yield port
     finally:
