@@ -126,6 +126,24 @@ def test_inputs_a_committed_batch_applied_are_skipped_when_they_come_again() -> 
     assert checkpoint["inputs"] == {"in:0": 2}
 
 
+def test_checkpoints_moved_to_their_own_table_are_found_where_an_older_version_left_them() -> None:
+    """The router's checkpoints moved from the shared outbox to a table of its own: the first
+    worker of the new version reads the old place once, so inputs a committed batch applied
+    are still skipped; from then on the new table holds them, and the old one is not written."""
+    log, stores = RecordingLog(), new_stores()
+    old = make_engine(log, stores)
+    run(old.run_inputs([_In(0, 0, "a"), _In(0, 1, "b")], forward))
+    stores["outbox-totals"] = DictStore("outbox-totals")
+    new = make_engine(log, stores)
+    new.checkpoints, new.legacy_checkpoints = "outbox-totals", "outbox"
+    poll = [_In(0, 0, "a"), _In(0, 1, "b"), _In(0, 2, "c")]
+    _, skipped = run(new.run_inputs(poll, forward))
+    assert [e.offset for e in skipped] == [0, 1]
+    assert [r.output_id for r in log.records_of(OUT)] == ["fwd:0", "fwd:1", "fwd:2"]
+    assert stores["outbox-totals"].get(0, "totals:0")["inputs"] == {"in:0": 2}
+    assert stores["outbox"].get(0, "totals:0")["inputs"] == {"in:0": 1}  # left as it was
+
+
 def test_a_failed_send_is_retried_without_duplicates() -> None:
     log, stores = RecordingLog(fail_next=2), new_stores()
     engine = make_engine(log, stores)

@@ -132,7 +132,11 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> InProcessWorker:
 
 
 def tables(worker: InProcessWorker) -> dict[str, dict[str, Any]]:
-    return {name: worker.table(name) for name in worker.broker.stores if name != "outbox"}
+    return {
+        name: worker.table(name)
+        for name in worker.broker.stores
+        if not name.startswith("outbox")  # engine checkpoints differ with the batches
+    }
 
 
 def test_every_feature_produces_its_outputs(reference: InProcessWorker) -> None:

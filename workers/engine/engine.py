@@ -81,6 +81,7 @@ class Engine:
         self.name = name
         self.io = io
         self.checkpoints = checkpoints  # the table holding "<name>:<partition>" checkpoints
+        self.legacy_checkpoints: str | None = None  # where an older version kept them (read only)
         self.output_topics = list(output_topics)
         self.lock = asyncio.Lock()
         self.verified: set[int] = set()
@@ -114,6 +115,9 @@ class Engine:
     async def _verify(self, partition: int) -> None:
         started = time.perf_counter()
         saved = self.io.stores[self.checkpoints].get(partition, self.checkpoint_key(partition))
+        if saved is None and self.legacy_checkpoints is not None:  # written by an older version
+            legacy = self.io.stores[self.legacy_checkpoints]
+            saved = legacy.get(partition, self.checkpoint_key(partition))
         saved = saved if isinstance(saved, dict) else {}
         outputs = {str(k): int(v) for k, v in (saved.get("outputs") or {}).items()}
         carry = {str(k): float(v) for k, v in (saved.get("carry") or {}).items()}

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 import msgspec
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from faust.types import TP
 
 from workers.engine.records import OUTPUT_ID_HEADER, OUTPUT_SOURCE_HEADER, Record, tp_name
 from workers.interfaces import OutputsSeen, Sent
@@ -71,9 +70,9 @@ class FaustTableStore:
                 else:
                     batch.put(k, _json(value))
                 store._key_index[k] = partition
+            if offset is not None:  # in the same atomic write: values and offset never disagree
+                batch.put(store.offset_key, str(offset).encode())
             db.write(batch)
-            if offset is not None:
-                store.set_persisted_offset(TP(self.changelog_topic, partition), offset)
             return
         for key, value in items.items():  # the memory store holds decoded keys and values
             if value is None:

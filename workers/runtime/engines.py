@@ -71,6 +71,21 @@ class Engines:
             self.inputs[group] = set()
         return found
 
+    def single_partition(self, group: str) -> Engine:
+        """`group` (the router) writes single-partition tables: its checkpoints go to a
+        single-partition table of its own, assigned with them. In the shared outbox (one
+        partition per input partition) they landed in partition 0 on a worker that need not own
+        it, and moved that local store's persisted offset past records it never applied. The
+        old place is still read once, when the new table has no checkpoint yet."""
+        if group in self.groups:
+            raise ValueError(f"engine {group!r} exists already: declare it single-partition first")
+        name = f"{OUTBOX}-{group}"
+        table = json_table(self.ctx.app, self.ctx.settings, name, f"{group} checkpoints", 1)
+        engine = self.engine(group)
+        engine.io.stores[name] = FaustTableStore(table)  # type: ignore[index]
+        engine.checkpoints, engine.legacy_checkpoints = name, OUTBOX
+        return engine
+
     def table(self, group: str, table: Any) -> Any:
         """`table` (a Faust table) is written by `group`'s engine only."""
         self.engine(group).io.stores[table.name] = FaustTableStore(table)  # type: ignore[index]

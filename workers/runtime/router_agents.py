@@ -69,6 +69,7 @@ class RouterRuntime:
         self.topic_name = self.topic.get_topic_name()
         self.inputs = RouterInputs(ctx, engines, self.topic_name)
         self.reload(ctx.rules)
+        engines.single_partition(GROUP)
         table = engines.table(
             GROUP, json_table(app, s, "router", "Router state: reps, leads, queues", partitions=1)
         )
