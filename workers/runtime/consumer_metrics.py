@@ -74,10 +74,9 @@ class RestoreMetrics:
 
 def restore_progress(recovery: Any) -> dict[str, Any]:
     """What /readyz says while a worker restores its tables."""
-    remaining = sum(row.records for row in recovery.remaining() if row.role == "active")
     eta = recovery.eta_seconds()
     return {
-        "remaining_records": remaining,
+        "remaining_records": recovery.active_remaining_total(),
         "records_per_second": round(recovery.rate.per_second()),
         "eta_seconds": None if eta is None else round(eta, 1),
     }

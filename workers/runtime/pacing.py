@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 SLICE_BUDGET = 0.01  # seconds a scan may hold the loop before it yields
 
@@ -60,6 +62,20 @@ class Pacer:
         if wall > self.longest:
             self.longest = wall
             self.longest_cpu = self.cpu() - self._slice_cpu
+
+
+async def run_paced(steps: Generator[None, None, T], pacer: Pacer | None = None) -> T:
+    """What a step generator (pure code that yields between steps) returns, run on the loop
+    in slices of `pacer`'s budget."""
+    pacer = pacer or Pacer()
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            pacer.finish()
+            return done.value  # type: ignore[no-any-return]
+        if pacer.due():
+            await pacer.pause()
 
 
 COLLECTOR_THRESHOLDS = (700, 10, 1000)  # Python's defaults are (700, 10, 10)

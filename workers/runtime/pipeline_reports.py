@@ -17,7 +17,7 @@ from typing import Any
 
 from workers.pipeline.book import PipelineBook, PipelineConfig
 from workers.pipeline.report import report_steps
-from workers.runtime.pacing import Pacer
+from workers.runtime.pacing import run_paced
 
 
 class PipelineReports:
@@ -53,25 +53,12 @@ class PipelineReports:
 
     async def _build(self) -> dict[str, Any]:
         started = time.monotonic()
-        books = self.books()
-        partitions = sorted(books)
-        copies = []
-        for partition in partitions:
-            book = books.get(partition)
-            if book is not None:
-                copies.append(book.snapshot())
+        partitions, copies = [], []
+        for partition, book in sorted(self.books().items()):
+            partitions.append(partition)
+            copies.append(book.snapshot())
             await asyncio.sleep(0)
-        steps = report_steps(copies, self.config(), self.now())
-        pacer = Pacer()
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                report: dict[str, Any] = done.value
-                break
-            if pacer.due():
-                await pacer.pause()
-        pacer.finish()
+        report = await run_paced(report_steps(copies, self.config(), self.now()))
         report["partitions"] = partitions
         self._report, self._built_at = report, started
         self._stage_time = [c.stage_time for c in copies]

@@ -46,13 +46,17 @@ class Remaining(NamedTuple):
 
 class SeekFirstRecovery(Recovery):
     rate: RestoreRate
-    restored_total: int = 0
     _restore_started: float | None = None
     _restored_this_time: int = 0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.rate = RestoreRate()
+
+    @property
+    def restored_total(self) -> int:
+        """Changelog records written to the stores by this worker (actives and standbys)."""
+        return self.rate.total
 
     # --- the fast path: one store write per fetch ---------------------------------------------
     def handles(self, tp: Any) -> bool:
@@ -84,7 +88,6 @@ class SeekFirstRecovery(Recovery):
                 if self._restore_started is None:
                     self._restore_started = now
                 self._restored_this_time += len(fresh)
-            self.restored_total += len(fresh)
             self.rate.add(len(fresh))
         self._signal_progress()
         return True
