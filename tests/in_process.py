@@ -138,7 +138,10 @@ class InProcessWorker:
                 return taken
 
     def tick(self) -> None:
-        """One tick of every partition (triggers, decay) and of the router, then the loop."""
+        """One tick of every partition (triggers, decay) and of the router, then the loop.
+        Before it, the triggers' input watermark reads the log's ends and committed positions
+        (what workers/runtime/input_watermark.py reads from Kafka)."""
+        self.observe_inputs()
 
         async def ticks() -> None:
             for partition in range(self.settings.partitions):
@@ -148,6 +151,16 @@ class InProcessWorker:
         tick = msgspec.json.encode(RouterMessage(kind="tick"))
         self.broker.log.append(Record(self.wiring.router.topic_name, 0, b"router", tick))
         self.run()
+
+    def observe_inputs(self) -> None:
+        inputs = self.wiring.triggers.inputs
+        names = set(inputs.topics)
+        ends = {
+            tp: len(records)
+            for tp, records in self.broker.log.positions().items()
+            if parse_tp(tp)[0] in names
+        }
+        inputs.observe(self.clock.now().timestamp(), ends, dict(self.broker.committed))
 
     def advance(self, **delta: float) -> dt.datetime:
         return self.clock.advance(**delta)

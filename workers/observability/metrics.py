@@ -105,6 +105,12 @@ class Metrics:
             ["trigger"],
             registry=r,
         )
+        self.trigger_hold = Gauge(
+            "dealstream_trigger_hold_seconds",
+            "Seconds the inputs that re-arm deadlines (opportunities, engagements, links, buyer "
+            "actions) have been behind; deadlines wait for them up to backlog_hold",
+            registry=r,
+        )
         self.pending_timers = Gauge(
             "dealstream_pending_timers", "Opportunities with a trigger period scheduled", registry=r
         )

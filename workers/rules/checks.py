@@ -21,7 +21,7 @@ def check_rules(rules: Rules, file: str) -> None:
     _check_scoring(rules, file)
     check_references(rules, file)
     _check_automation(rules, file)
-    for name in ("tick_interval", "catch_up_grace"):
+    for name in ("tick_interval", "catch_up_grace", "backlog_hold"):
         value = getattr(rules.scheduler, name)
         try:
             parse_duration(value)

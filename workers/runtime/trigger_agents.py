@@ -30,6 +30,7 @@ from workers.pipeline.book import PipelineBook, PipelineConfig
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.engines import Engines
+from workers.runtime.input_watermark import InputWatermark
 from workers.runtime.pacing import Pacer
 from workers.runtime.pipeline_reports import PipelineReports
 from workers.runtime.tables import json_table
@@ -57,6 +58,11 @@ class TriggerRuntime:
         self.triggers = TriggerSet.from_rules(rules.triggers)
         self.inactivity_ids = {t.id for t in self.triggers.all if t.inactivity}
         self.grace = parse_duration(rules.scheduler.catch_up_grace)
+        self.hold = parse_duration(rules.scheduler.backlog_hold)
+        self.inputs = InputWatermark(
+            settings, lambda: ctx.clock.now().timestamp(), lambda: self.hold
+        )
+        app.task(self.inputs.run)
         self.table = engines.table(
             GROUP, json_table(app, settings, "opportunities", "Opportunity state and schedule")
         )
@@ -81,6 +87,7 @@ class TriggerRuntime:
         self.triggers = TriggerSet.from_rules(rules.triggers)
         self.inactivity_ids = {t.id for t in self.triggers.all if t.inactivity}
         self.grace = parse_duration(rules.scheduler.catch_up_grace)
+        self.hold = parse_duration(rules.scheduler.backlog_hold)
         self.pipeline_config = PipelineConfig.from_rules(rules.pipelines, rules.analytics.window)
         self.indexes.clear()
 
@@ -127,13 +134,23 @@ class TriggerRuntime:
         if index is None:
             index = await self._build_index(partition)
         now = self.ctx.clock.now()
-        keys = index.pop_due(now.timestamp(), limit=self.batch_limit)
+        # judged as of when the inputs that re-arm deadlines are processed (after a crash or
+        # an outage, an engagement still in the backlog must not let "gone silent" fire)
+        horizon = self.inputs.horizon(now.timestamp())
+        held = (
+            0.0 if self.inputs.behind_since is None else now.timestamp() - self.inputs.behind_since
+        )
+        self.ctx.metrics.trigger_hold.set(held)
+        if horizon is None:
+            return
+        keys = index.pop_due(horizon, limit=self.batch_limit)
+        judged_at = dt.datetime.fromtimestamp(horizon, dt.UTC)
         evaluated: list[tuple[str, Evaluation, list[TriggerFiring], list[StageMove]]] = []
         for key in keys:
             state = from_table(tx.get(self.table_name, partition, key))
             if state is None:
                 continue
-            result = evaluate(state, self.triggers, now, self.grace)
+            result = evaluate(state, self.triggers, judged_at, self.grace)
             records = [make_firing(t, result.state, due, now) for t, due in result.firings]
             moves = self._moves_of(result, records, now)
             for move in moves:
