@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -10,6 +12,35 @@ import msgspec
 from schemas.records import RepDeleted, RepUpserted
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class LocalMinute(NamedTuple):
+    """A minute as a rep's time zone reads it (working hours and day boundaries are whole
+    minutes in every zone, so everything the router asks is the same within one)."""
+
+    weekday: str
+    hhmm: str
+    day: str
+    month: str
+
+
+@lru_cache(maxsize=64)
+def zone_of(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+@lru_cache(maxsize=8192)
+def _local_minute(zone: str, minute: int) -> LocalMinute:
+    local = dt.datetime.fromtimestamp(minute * 60, zone_of(zone))
+    day = local.strftime("%Y-%m-%d")
+    return LocalMinute(WEEKDAYS[local.weekday()], local.strftime("%H:%M"), day, day[:7])
+
+
+def local_minute(zone: str, now: float) -> LocalMinute:
+    return _local_minute(zone, int(now // 60))
 
 
 class Rep(msgspec.Struct, kw_only=True):
@@ -36,21 +67,14 @@ class Rep(msgspec.Struct, kw_only=True):
     assigned_total: int = 0
 
     def zone(self) -> ZoneInfo:
-        try:
-            return ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            return ZoneInfo("UTC")
-
-    def local(self, now: float) -> dt.datetime:
-        return dt.datetime.fromtimestamp(now, self.zone())
+        return zone_of(self.timezone)
 
     def in_hours(self, now: float) -> bool:
         if self.working_hours is None:
             return True
-        local = self.local(now)
-        ranges = self.working_hours.get(WEEKDAYS[local.weekday()], [])
-        hhmm = local.strftime("%H:%M")
-        return any(start <= hhmm < end for start, end in ranges)
+        local = local_minute(self.timezone, now)
+        ranges = self.working_hours.get(local.weekday, [])
+        return any(start <= local.hhmm < end for start, end in ranges)
 
     def add_working_time(self, start: float, seconds: float) -> float:
         """The instant `seconds` of this rep's working hours after `start` (wall time if none)."""
@@ -77,8 +101,8 @@ class Rep(msgspec.Struct, kw_only=True):
 
     def counters_at(self, now: float) -> Rep:
         """Day and month counters reset at the boundary in the rep's time zone."""
-        local = self.local(now)
-        day, month = local.strftime("%Y-%m-%d"), local.strftime("%Y-%m")
+        local = local_minute(self.timezone, now)
+        day, month = local.day, local.month
         changes: dict[str, object] = {}
         if day != self.day:
             changes |= {"day": day, "assigned_day": 0}
