@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from workers.backtest import command as backtest_command
+from workers.backtest.errors import BacktestError
 from workers.cli import dev_commands, pipeline_commands
 from workers.cli.errors import CliError, OneLineParser, describe
 from workers.observability.log_guard import (
@@ -50,11 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--dry-run", action="store_true", help="validate only")
     rules = sub.add_parser("rules", help="rules files")
     rules.add_argument(
-        "action", choices=["check", "diff", "publish"],
-        help="publish: validate, then apply to every running worker (dealstream.rules)",
+        "action", choices=["check", "diff", "publish", "backtest"],
+        help="publish: validate, then apply to every running worker (dealstream.rules); "
+        "backtest: replay the history through FILE and the current rules, compare",
     )  # fmt: skip
     rules.add_argument("file", type=Path)
     rules.add_argument("new", type=Path, nargs="?", help="with diff: the new rules file")
+    backtest_command.add_arguments(rules)
     sub.add_parser("config", help="list every DEALSTREAM_* setting with its default")
     pipe = sub.add_parser("pipeline", help="pipeline analytics from a worker, and sizing")
     pipe.add_argument("action", choices=["report", "size"])
@@ -154,6 +158,12 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{name:<34} {default:<28} {doc}")
         return 0
     if args.command == "rules":
+        try:
+            if args.action == "backtest":
+                return backtest_command.run(Settings.from_env(), args)
+            backtest_command.refuse_backtest_options(args)
+        except BacktestError as exc:
+            raise CliError(str(exc)) from None
         rules = load_rules(args.file)
         if args.action == "diff":
             if args.new is None:

@@ -1,0 +1,206 @@
+"""The backtest on scripted histories whose answer is known by hand (workers/backtest): the
+workers' own wiring replayed in simulated time under two rule sets, no broker."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+
+from workers.backtest.errors import BacktestError
+from workers.backtest.render import page, text
+from workers.backtest.replay import Replay, Window
+from workers.backtest.report import Target, compare
+from workers.backtest.shadow import ShadowWorker
+from workers.engine.records import Record
+from workers.ingest.partitioning import expected_partition
+from workers.rules.loader import parse_rules
+from workers.settings import Settings
+
+T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+SCORING = """
+version: {version}
+pipelines:
+  - id: sales
+    stages: [{{id: qualification}}, {{id: proposal}}, {{id: closing}}]
+triggers:
+  - {{id: proposal-nudge, stage: proposal, every: {every}, action: {{type: ping}}}}
+scoring:
+  profile:
+    contact: [{{id: hot, field: lead_status, equals: Hot, points: 30}}]
+  engagement:
+    rules:
+      - {{id: demo, kind: demo_request, points: 40}}
+      - {{id: visit, kind: page_view, points: 10}}
+  sales_ready: {{threshold: {threshold}, hysteresis: 5}}
+"""
+
+
+def rules(version: str, *, threshold: int = 60, every: str = "10d") -> Any:
+    return parse_rules(SCORING.format(version=version, threshold=threshold, every=every))
+
+
+def settings(tmp: Any) -> Settings:
+    return Settings.from_env({
+        "DEALSTREAM_BROKERS": "127.0.0.1:9", "DEALSTREAM_STORE": "memory",
+        "DEALSTREAM_DATA_DIR": str(tmp), "DEALSTREAM_PARTITIONS": "4",
+    })  # fmt: skip
+
+
+class Script:
+    """A history as the input topics would hold it: records placed by key, in time order."""
+
+    def __init__(self, s: Settings) -> None:
+        self.s, self.records, self.n = s, [], 0
+        self.records: list[tuple[int, Record]]
+
+    def event(self, topic: str, key: str, at: dt.datetime, **body: Any) -> None:
+        self.n += 1
+        body = {"event_id": f"e{self.n}", "occurred_at": at.isoformat(), **body}
+        part = expected_partition(key.encode(), self.s.partitions)
+        record = Record(self.s.topic(topic), part, key.encode(), orjson.dumps(body))
+        self.records.append((int(at.timestamp() * 1000), record))
+
+    def contact(self, cid: str, status: str, at: dt.datetime) -> None:
+        self.event("crm.contacts", cid, at, type="contact.upserted", contact_id=cid,
+                   fields={"lead_status": status})  # fmt: skip
+
+    def engagement(self, cid: str, kind: str, at: dt.datetime) -> None:
+        self.event("crm.engagements", cid, at, type="engagement.recorded", contact_id=cid,
+                   kind=kind)  # fmt: skip
+
+    async def batches(self) -> AsyncIterator[list[tuple[int, Record]]]:
+        for i in range(0, len(self.records), 3):  # small batches: ticks fall between them
+            yield self.records[i : i + 3]
+
+
+def replay(s: Settings, script: Script, old: Any, new: Any, window: Window, tick: float) -> Any:
+    run = Replay(s, {"old": old, "new": new}, window, tick)
+    stats = asyncio.run(run.run(script.batches()))
+    return run, stats
+
+
+def test_raising_the_threshold_drops_exactly_the_contacts_between(tmp_path: Any) -> None:
+    s = settings(tmp_path)
+    script = Script(s)
+    for cid, status, kinds in (
+        ("c1", "Hot", ["demo_request"]),  # 70: ready at 60, not at 80
+        ("c2", "Hot", ["demo_request", "page_view", "page_view"]),  # 90: ready at both
+        ("c3", "Hot", ["demo_request"]),  # 70: dropped too
+        ("c4", "Warm", ["demo_request"]),  # 40: never
+    ):
+        script.contact(cid, status, T0)
+        for i, kind in enumerate(kinds):
+            script.engagement(cid, kind, T0 + dt.timedelta(minutes=10 + i))
+    window = Window(T0 - dt.timedelta(hours=1), T0 + dt.timedelta(hours=2))
+    run, stats = replay(s, script, rules("v60"), rules("v80", threshold=80), window, 60.0)
+    report = compare(run.tallies["old"], run.tallies["new"], top=10)
+    assert stats.replayed == len(script.records)
+    dropped = report["no_longer_sales_ready"]
+    assert dropped["count"] == 2
+    assert [c["contact_id"] for c in dropped["top"]] == ["c1", "c3"]
+    assert dropped["top"][0]["breakdown"] == [
+        {"rule_id": "hot", "points": 30.0}, {"rule_id": "demo", "points": 40.0}
+    ] or sorted(b["rule_id"] for b in dropped["top"][0]["breakdown"]) == ["demo", "hot"]
+    assert report["newly_sales_ready"]["count"] == 0
+    ready = next(r for r in report["totals"] if r["metric"] == "sales_ready")
+    assert (ready["old"], ready["new"], ready["change"]) == (3, 1, -2)
+    stars = report["stars"]
+    assert sum(v["old"] for v in stars.values()) == 4  # every contact, once
+    shown = text({"about": _about(), "report": report})
+    assert "no longer sales-ready: 2 contact(s)" in shown and "c1: 70.0" in shown
+
+
+def test_halving_a_trigger_interval_doubles_its_firings(tmp_path: Any) -> None:
+    s = settings(tmp_path)
+    script = Script(s)
+    for o in ("o1", "o2"):
+        script.event("crm.opportunities", o, T0, type="opportunity.upserted", opportunity_id=o,
+                     contact_id=f"c-{o}", pipeline_id="sales", stage_id="proposal",
+                     status="open")  # fmt: skip
+    window = Window(T0, T0 + dt.timedelta(days=20, hours=1))
+    run, stats = replay(s, script, rules("d10"), rules("d5", every="5d"), window, 3600.0)
+    report = compare(run.tallies["old"], run.tallies["new"])
+    row = next(r for r in report["totals"] if r["label"] == "proposal-nudge")
+    assert (row["old"], row["new"]) == (4, 8)  # days 10, 20 against 5, 10, 15, 20; two deals
+    days = {d["day"]: d for d in report["days"]}
+    day_10 = (T0 + dt.timedelta(days=10)).date().isoformat()
+    fired = next(r for r in days[day_10]["rows"] if r["label"] == "proposal-nudge")
+    assert (fired["old"], fired["new"]) == (2, 2)
+    assert stats.ticks >= 20 * 24
+
+
+def test_a_cold_start_skips_the_history_before_the_window(tmp_path: Any) -> None:
+    s = settings(tmp_path)
+    script = Script(s)
+    script.contact("c1", "Hot", T0)
+    script.engagement("c1", "demo_request", T0 + dt.timedelta(minutes=1))  # ready at T0+1m
+    script.engagement("c1", "page_view", T0 + dt.timedelta(hours=3))
+    start = T0 + dt.timedelta(hours=2)
+    warm_run, warm = replay(s, script, rules("a"), rules("b"), Window(start), 60.0)
+    cold_run, cold = replay(s, script, rules("a"), rules("b"), Window(start, cold=True), 60.0)
+    assert (warm.warm, warm.skipped, cold.warm, cold.skipped) == (2, 0, 0, 2)
+    warm_ready = warm_run.tallies["old"].totals()[("sales_ready", "")]
+    cold_ready = cold_run.tallies["old"].totals()[("sales_ready", "")]
+    assert (warm_ready, cold_ready) == (0, 0)  # warm: ready before the window; cold: 10 points
+    assert warm_run.tallies["old"].contacts["c1"].total > 70  # its state came from before
+
+
+def test_the_sizing_compares_leads_per_rep_with_what_the_target_needs(tmp_path: Any) -> None:
+    s = settings(tmp_path)
+    script = Script(s)
+    for i in range(6):
+        script.contact(f"c{i}", "Hot", T0)
+        script.engagement(f"c{i}", "demo_request", T0 + dt.timedelta(minutes=1))
+    window = Window(T0, T0 + dt.timedelta(days=30))
+    run, _ = replay(s, script, rules("a"), rules("b", threshold=80), window, 3600.0)
+    target = Target(revenue=100_000, avg_deal_size=500, close_rate=0.8, reps=10)
+    sizing = compare(run.tallies["old"], run.tallies["new"], target=target, days=30)["sizing"]
+    assert (sizing["deals_needed"], sizing["leads_needed_per_month"]) == (200, 250)  # source 004
+    assert sizing["old"]["sales_ready_per_month"] == 6.0
+    assert sizing["old"]["sales_ready_per_rep_per_month"] == 0.6
+    assert sizing["old"]["leads_needed_per_rep_per_month"] == 25
+    assert sizing["new"]["sales_ready_per_month"] == 0.0 and not sizing["new"]["enough"]
+
+
+def test_nothing_leaves_the_process(tmp_path: Any) -> None:
+    """A shadow worker writes to no broker and no Redis: its I/O seams are in-memory."""
+    s = settings(tmp_path)
+    shadow = ShadowWorker(s, rules("a"), _Clock(), lambda topic, value: None, ["crm.lead-scores"])
+    assert shadow.ctx.view is None and shadow.wiring.scoring.view is None
+    for engine in shadow.wiring.engines.groups.values():
+        assert engine.io.sender is shadow.log and engine.io.output_log is shadow.log
+
+
+def test_the_page_is_one_self_contained_file(tmp_path: Any) -> None:
+    s = settings(tmp_path)
+    script = Script(s)
+    script.contact("c1", "Hot", T0)
+    script.engagement("c1", "demo_request", T0 + dt.timedelta(minutes=1))
+    run, _ = replay(s, script, rules("a"), rules("b"), Window(T0), 60.0)
+    html = page({"about": _about(), "report": compare(run.tallies["old"], run.tallies["new"])})
+    assert html.startswith("<!doctype html>") and "<svg" in html
+    assert "src=" not in html and "<script" not in html and "http" not in html
+
+
+def test_a_window_that_ends_before_it_starts_is_refused() -> None:
+    with pytest.raises(BacktestError, match="not after --from"):
+        Window(T0, T0)
+
+
+class _Clock:
+    def now(self) -> dt.datetime:
+        return T0
+
+
+def _about() -> dict[str, Any]:
+    return {
+        "candidate": "new.yaml (version b)", "against": "old.yaml (version a)",
+        "from": T0.isoformat(), "to": T0.isoformat(), "days": 1.0, "cold": False,
+        "records": 1, "replayed": 1, "warm_records": 0, "skipped_records": 0, "ticks": 1,
+        "tick_seconds": 60.0, "seconds": 1.0, "events_per_second": 1.0,
+    }  # fmt: skip

@@ -1,0 +1,120 @@
+"""The history a backtest replays: every partition of the contract input topics, read by a
+consumer of its own (no group: no offset moves, nothing written), from the earliest retained
+offset up to the end offsets at the start, merged across partitions by record timestamp (the
+order the workers received them in).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas.catalog import INPUT_TOPICS
+from workers.backtest.errors import BacktestError
+from workers.engine.records import Record
+from workers.kafka_client import client_options, started
+from workers.settings import Settings
+
+FETCH_TIMEOUT_MS = 1000
+BATCH = 2000  # records per batch handed to the replay
+
+
+@dataclass(frozen=True)
+class Extent:
+    """What is there to read: records per topic (end - earliest offset)."""
+
+    records: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.records.values())
+
+
+class History:
+    def __init__(self, settings: Settings, topics: Sequence[str] | None = None) -> None:
+        self.settings = settings
+        self.names = list(topics or [t.name for t in INPUT_TOPICS])
+
+    async def read(
+        self, on_extent: Callable[[Extent], None] | None = None
+    ) -> AsyncIterator[list[tuple[int, Record]]]:
+        """Batches of (record timestamp in ms, record), in timestamp order across partitions."""
+        consumer = AIOKafkaConsumer(
+            **client_options(self.settings),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        async with started(consumer):
+            full = {self.settings.topic(n): n for n in self.names}
+            present = await consumer.topics()
+            if not any(name in present for name in full):
+                raise BacktestError(
+                    f"no input topic on {','.join(self.settings.broker_list)} "
+                    f"(prefix {self.settings.topic_prefix!r}): nothing to replay"
+                )
+            tps = [
+                TopicPartition(name, p)
+                for name in full
+                if name in present
+                for p in sorted(consumer.partitions_for_topic(name) or ())
+            ]
+            consumer.assign(tps)
+            starts = await consumer.beginning_offsets(tps)
+            ends = await consumer.end_offsets(tps)
+            todo = [tp for tp in tps if starts[tp] < ends[tp]]
+            if on_extent is not None:
+                counts: dict[str, int] = {}
+                for tp in tps:
+                    counts[full[tp.topic]] = counts.get(full[tp.topic], 0) + ends[tp] - starts[tp]
+                on_extent(Extent(counts))
+            for tp in todo:
+                consumer.seek(tp, starts[tp])
+            async for batch in _merged(consumer, todo, ends):
+                yield batch
+
+
+async def _merged(
+    consumer: AIOKafkaConsumer, todo: list[TopicPartition], ends: dict[TopicPartition, int]
+) -> AsyncIterator[list[tuple[int, Record]]]:
+    """Each partition's records in offset order, merged by timestamp: a record is released
+    once every partition not read to its end has a record buffered (none can come earlier)."""
+    buffers: dict[TopicPartition, list[tuple[int, Record]]] = {tp: [] for tp in todo}
+    cursor = {tp: 0 for tp in todo}
+    done: set[TopicPartition] = set()
+    heap: list[tuple[int, int, TopicPartition]] = []  # (timestamp, seq, tp) of each head
+    seq = 0
+    out: list[tuple[int, Record]] = []
+    while True:
+        starving = [tp for tp in todo if tp not in done and cursor[tp] >= len(buffers[tp])]
+        if starving:
+            fetched = await consumer.getmany(*starving, timeout_ms=FETCH_TIMEOUT_MS)
+            for tp in starving:
+                kept = [
+                    (m.timestamp, Record(tp.topic, tp.partition, m.key, m.value))
+                    for m in fetched.get(tp, [])
+                    if m.offset < ends[tp]
+                ]
+                buffers[tp], cursor[tp] = kept, 0
+                if kept:
+                    heapq.heappush(heap, (kept[0][0], seq := seq + 1, tp))
+                if await consumer.position(tp) >= ends[tp] and not kept:
+                    done.add(tp)
+            continue
+        if not heap:
+            break
+        _, _, tp = heapq.heappop(heap)
+        i = cursor[tp]
+        out.append(buffers[tp][i])
+        cursor[tp] = i + 1
+        if i + 1 < len(buffers[tp]):
+            heapq.heappush(heap, (buffers[tp][i + 1][0], seq := seq + 1, tp))
+        if len(out) >= BATCH:
+            yield out
+            out = []
+    if out:
+        yield out

@@ -1,0 +1,199 @@
+"""A worker in process for a backtest: the workers' own wiring (workers/runtime/app.py `wire`)
+on an unstarted Faust app, with tables in memory, internal topics as in-memory queues, and a
+clock the replay sets. Same handlers, same engine, same outputs as a live worker: only the I/O
+is swapped, so a backtest cannot drift from what the workers do.
+
+Nothing here talks to Kafka or Redis: outputs go to `on_output`, internal hops (links, buyer
+actions, sales-ready signals, the router's topic) are handed back to their agents, changelog
+records are dropped (the tables are the memory itself).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import msgspec
+
+from workers.engine.records import Record, tp_name
+from workers.interfaces import OutputsSeen, Sent
+from workers.observability.metrics import Metrics
+from workers.rules import Rules
+from workers.runtime.app import Wiring, faust_options, wire
+from workers.runtime.context import AppContext
+from workers.runtime.feeds import Arrival
+from workers.runtime.router_inputs import RouterMessage
+from workers.settings import Settings
+
+OnOutput = Callable[[str, bytes], None]  # (contract topic, value)
+_TICK = msgspec.json.encode(RouterMessage(kind="tick"))
+_decode = msgspec.json.decode
+_encode = msgspec.json.encode
+
+
+@dataclass
+class SimClock:
+    """The replay's clock: it follows the events' `occurred_at`, never backwards."""
+
+    current: dt.datetime = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+    def now(self) -> dt.datetime:
+        return self.current
+
+    def move_to(self, when: dt.datetime) -> None:
+        if when > self.current:
+            self.current = when
+
+
+@dataclass
+class MemoryStore:
+    """A table in a dict, values kept as the JSON store reads them back (plain builtins)."""
+
+    name: str
+    data: dict[int, dict[str, Any]] = field(default_factory=dict)
+    changelog_topic: str = ""
+
+    def __post_init__(self) -> None:
+        self.changelog_topic = f"{self.name}-changelog"
+
+    def get(self, partition: int, key: str) -> Any:
+        return self.data.get(partition, {}).get(key)
+
+    def encode(self, key: str, value: Any) -> tuple[bytes, bytes | None]:
+        return b"", None  # the changelog is dropped: nothing to restore from
+
+    def apply(self, partition: int, items: Mapping[str, Any], offset: int | None) -> None:
+        data = self.data.setdefault(partition, {})
+        for key, value in items.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = _decode(_encode(value))
+
+    def items(self, partition: int) -> Iterator[tuple[str, Any]]:
+        return iter(list(self.data.get(partition, {}).items()))
+
+
+class _Stored:
+    __slots__ = ("headers", "key", "offset", "partition", "timestamp", "topic", "value")
+
+    def __init__(self, record: Record, offset: int, millis: int) -> None:
+        self.topic, self.partition, self.offset = record.topic, record.partition, offset
+        self.key, self.value, self.headers, self.timestamp = record.key, record.value, (), millis
+
+
+class ShadowLog:
+    """The engines' sender and output log: records of a topic an agent reads are queued for
+    it, those of `outputs` (contract outputs, and any internal topic tapped) go to `on_output`,
+    changelog records are dropped."""
+
+    def __init__(self, internal: set[str], outputs: Mapping[str, str], on_output: OnOutput):
+        self.internal = internal
+        self.outputs = outputs  # full topic name -> contract name
+        self.on_output = on_output
+        self.queues: dict[str, list[Record]] = {}  # "topic:partition" -> records not yet taken
+        self.offsets: dict[str, int] = {}
+
+    async def send(self, records: Sequence[Record]) -> Sent:
+        offsets: dict[str, int] = {}
+        for record in records:
+            tp = record.tp
+            offset = self.offsets.get(tp, -1) + 1
+            self.offsets[tp] = offsets[tp] = offset
+            contract = self.outputs.get(record.topic)
+            if contract is not None and record.value is not None:
+                self.on_output(contract, record.value)
+            if record.topic in self.internal:
+                self.queues.setdefault(tp, []).append(record)
+        return Sent(offsets, [])
+
+    async def ids_since(
+        self, starts: Mapping[str, int], topics: Sequence[str], source: str
+    ) -> OutputsSeen:
+        return OutputsSeen(set(), {})  # nothing crashes in a backtest: nothing to read back
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+class ShadowWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        rules: Rules,
+        clock: SimClock,
+        on_output: OnOutput,
+        output_topics: Sequence[str],
+    ) -> None:
+        self.settings, self.clock = settings, clock
+        app = faust.App(settings.app_id, **{**faust_options(settings), "web_enabled": False})
+        self.ctx = AppContext(settings, rules, clock, Metrics(), app)
+        self.wiring: Wiring = wire(self.ctx)
+        engines = self.wiring.engines
+        self.handlers = engines.handlers
+        internal = set(self.handlers)  # what an agent reads goes back to it (misplaced inputs too)
+        outputs = {settings.topic(t): t for t in output_topics}
+        self.log = ShadowLog(internal, outputs, on_output)
+        self.stores: dict[str, MemoryStore] = {}
+        for engine in engines.groups.values():
+            io = engine.io
+            io.stores = {n: self.stores.setdefault(n, MemoryStore(n)) for n in io.stores}
+            io.sender = io.output_log = self.log
+            io.owns = lambda partition: True
+            io.sleep = _no_sleep
+            io.clock = lambda: clock.now().timestamp()
+        # in a replay nothing is ever behind: deadlines are judged at the replay's clock
+        self.wiring.triggers.inputs.horizon = lambda now: now  # type: ignore[method-assign]
+        self.ctx.view = None  # nothing goes to Redis: no router dashboard,
+        self.wiring.scoring.view = None  # no lead view
+        self.router_topic = self.wiring.router.topic_name
+        self._positions: dict[str, int] = {}
+
+    async def feed(self, records: Sequence[Record]) -> None:
+        """Input records (contract topics, full names), then everything they cause."""
+        by_tp: dict[str, list[Record]] = {}
+        for record in records:
+            by_tp.setdefault(record.tp, []).append(record)
+        for tp, group in by_tp.items():
+            await self._run(tp, group)
+        await self.drain()
+
+    async def tick(self) -> None:
+        """One tick of every partition (triggers, decay) and of the router."""
+        for partition in range(self.settings.partitions):
+            await self.wiring.ticks.tick(partition)
+        await self.log.send([Record(self.router_topic, 0, b"router", _TICK)])
+        await self.drain()
+
+    async def drain(self) -> None:
+        queues = self.log.queues
+        while queues:
+            tp = next(iter(queues))
+            records = queues.pop(tp)
+            await self._run(tp, records)
+
+    async def _run(self, tp: str, records: list[Record]) -> None:
+        found = self.handlers.get(records[0].topic)
+        if found is None:
+            return
+        group, handle = found
+        start = self._positions.get(tp, 0)
+        self._positions[tp] = start + len(records)
+        millis = int(self.clock.now().timestamp() * 1000)
+        arrivals = [Arrival(tp, _Stored(r, start + i, millis), 0) for i, r in enumerate(records)]
+        engine = self.wiring.engines.groups[group]
+        for chunk in range(0, len(arrivals), 2000):
+            await engine.run_inputs(arrivals[chunk : chunk + 2000], handle)
+
+    def placed(self, topic: str, key: bytes | None, value: bytes) -> Record:
+        """An input record placed as the contract says (by key)."""
+        name = self.settings.topic(topic)
+        partition = self.wiring.engines.place(name, key)
+        return Record(name, partition, key, value)
+
+
+__all__ = ["MemoryStore", "ShadowLog", "ShadowWorker", "SimClock", "tp_name"]
