@@ -138,3 +138,17 @@ def test_deadlines_wait_for_a_backlog_at_most_backlog_hold() -> None:
     assert inputs.horizon(620.0) == 620.0  # behind for 300 s
     inputs.observe(700.0, {"crm.engagements:0": 9}, {"crm.engagements:0": 9})
     assert (inputs.behind_since, inputs.horizon(701.0)) == (None, 700.0)
+
+
+def test_steady_traffic_never_gives_up_the_hold() -> None:
+    """Always something in flight, but the watermark passes each moment within a read or two:
+    the hold must not count from the first read that saw something behind."""
+    settings = Settings.from_env({"DEALSTREAM_BROKERS": "127.0.0.1:9"})
+    inputs = InputWatermark(settings, clock=lambda: 0.0, hold=lambda: 300.0)
+    for second in range(1, 2000):
+        at = float(second)  # one record a second, processed within the next read
+        inputs.observe(at, {"crm.engagements:0": second}, {"crm.engagements:0": second - 1})
+        horizon = inputs.horizon(at)
+        if second > 3:  # a chain of two catches is complete
+            assert horizon is not None
+            assert 1.0 <= at - horizon <= 3.0, (at, horizon)  # held, never given up

@@ -107,8 +107,8 @@ class Metrics:
         )
         self.trigger_hold = Gauge(
             "dealstream_trigger_hold_seconds",
-            "Seconds the inputs that re-arm deadlines (opportunities, engagements, links, buyer "
-            "actions) have been behind; deadlines wait for them up to backlog_hold",
+            "Seconds behind the clock that deadlines are judged: the input watermark of "
+            "opportunities, engagements, links and buyer actions (at most backlog_hold)",
             registry=r,
         )
         self.pending_timers = Gauge(

@@ -40,15 +40,18 @@ class InputWatermark:
         self.hold = hold  # the rules' backlog_hold, in seconds (rules may be reloaded)
         self.topics = [settings.topic(name) for name in FEEDS]
         self.watermark = Watermark(depth=DEPTH)
-        self.behind_since: float | None = clock()  # no offsets read yet
+        self.started = clock()
+        self.behind_since: float | None = self.started  # no offsets read yet
         self._admin: AIOKafkaAdminClient | None = None
         self._reader: AIOKafkaConsumer | None = None
         self._failing = False
 
     def horizon(self, now: float) -> float | None:
         """Deadlines due up to this time may be judged now; None: none yet (no offsets read
-        since the start). Once the inputs have been behind for `backlog_hold` of this worker's
-        time, the clock: a backlog that never drains must not stop triggers for good."""
+        since the start). Once the watermark has stayed short of one moment for `backlog_hold`
+        of this worker's time, the clock: a backlog that never drains must not stop triggers
+        for good. (Under steady traffic the watermark passes each moment within a read or two,
+        so the hold never gives up there.)"""
         if self.behind_since is not None and now - self.behind_since >= self.hold():
             return now
         return None if self.watermark.safe is None else min(now, self.watermark.safe)
@@ -86,10 +89,11 @@ class InputWatermark:
 
     def observe(self, at: float, ends: dict[str, int], committed: dict[str, int]) -> None:
         """Offsets read at `at` (committed first, then ends)."""
-        if self.watermark.observe(at, ends, committed) == at:
+        safe = self.watermark.observe(at, ends, committed)
+        if safe == at:
             self.behind_since = None  # nothing behind
-        elif self.behind_since is None:
-            self.behind_since = at
+        elif self.behind_since is None or (safe is not None and safe >= self.behind_since):
+            self.behind_since = at  # what was behind before is processed: a newer backlog
 
     @staticmethod
     def _partitions(reader: AIOKafkaConsumer, topic: str) -> set[int]:
