@@ -104,7 +104,8 @@ def test_raising_the_threshold_drops_exactly_the_contacts_between(tmp_path: Any)
     assert dropped["count"] == 2
     assert [c["contact_id"] for c in dropped["top"]] == ["c1", "c3"]
     assert dropped["top"][0]["breakdown"] == [
-        {"rule_id": "hot", "points": 30.0}, {"rule_id": "demo", "points": 40.0}
+        {"rule_id": "hot", "points": 30.0},
+        {"rule_id": "demo", "points": 40.0},
     ] or sorted(b["rule_id"] for b in dropped["top"][0]["breakdown"]) == ["demo", "hot"]
     assert report["newly_sales_ready"]["count"] == 0
     ready = next(r for r in report["totals"] if r["metric"] == "sales_ready")
@@ -112,7 +113,8 @@ def test_raising_the_threshold_drops_exactly_the_contacts_between(tmp_path: Any)
     stars = report["stars"]
     assert sum(v["old"] for v in stars.values()) == 4  # every contact, once
     shown = text({"about": _about(), "report": report})
-    assert "no longer sales-ready: 2 contact(s)" in shown and "c1: 70.0" in shown
+    assert "no longer sales-ready: 2 contact(s)" in shown
+    assert "c1: 70.0" in shown
 
 
 def test_halving_a_trigger_interval_doubles_its_firings(tmp_path: Any) -> None:
@@ -164,16 +166,19 @@ def test_the_sizing_compares_leads_per_rep_with_what_the_target_needs(tmp_path: 
     assert sizing["old"]["sales_ready_per_month"] == 6.0
     assert sizing["old"]["sales_ready_per_rep_per_month"] == 0.6
     assert sizing["old"]["leads_needed_per_rep_per_month"] == 25
-    assert sizing["new"]["sales_ready_per_month"] == 0.0 and not sizing["new"]["enough"]
+    assert sizing["new"]["sales_ready_per_month"] == 0.0
+    assert not sizing["new"]["enough"]
 
 
 def test_nothing_leaves_the_process(tmp_path: Any) -> None:
     """A shadow worker writes to no broker and no Redis: its I/O seams are in-memory."""
     s = settings(tmp_path)
     shadow = ShadowWorker(s, rules("a"), _Clock(), lambda topic, value: None, ["crm.lead-scores"])
-    assert shadow.ctx.view is None and shadow.wiring.scoring.view is None
+    assert shadow.ctx.view is None
+    assert shadow.wiring.scoring.view is None
     for engine in shadow.wiring.engines.groups.values():
-        assert engine.io.sender is shadow.log and engine.io.output_log is shadow.log
+        assert engine.io.sender is shadow.log
+        assert engine.io.output_log is shadow.log
 
 
 def test_the_page_is_one_self_contained_file(tmp_path: Any) -> None:
@@ -183,8 +188,11 @@ def test_the_page_is_one_self_contained_file(tmp_path: Any) -> None:
     script.engagement("c1", "demo_request", T0 + dt.timedelta(minutes=1))
     run, _ = replay(s, script, rules("a"), rules("b"), Window(T0), 60.0)
     html = page({"about": _about(), "report": compare(run.tallies["old"], run.tallies["new"])})
-    assert html.startswith("<!doctype html>") and "<svg" in html
-    assert "src=" not in html and "<script" not in html and "http" not in html
+    assert html.startswith("<!doctype html>")
+    assert "<svg" in html
+    assert "src=" not in html
+    assert "<script" not in html
+    assert "http" not in html
 
 
 def test_a_window_that_ends_before_it_starts_is_refused() -> None:

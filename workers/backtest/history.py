@@ -57,6 +57,7 @@ class History:
                     f"no input topic on {','.join(self.settings.broker_list)} "
                     f"(prefix {self.settings.topic_prefix!r}): nothing to replay"
                 )
+            await consumer._client.set_topics([n for n in full if n in present])  # partitions
             tps = [
                 TopicPartition(name, p)
                 for name in full
@@ -91,6 +92,10 @@ async def _merged(
     out: list[tuple[int, Record]] = []
     while True:
         starving = [tp for tp in todo if tp not in done and cursor[tp] >= len(buffers[tp])]
+        for tp in starving:
+            if await consumer.position(tp) >= ends[tp]:
+                done.add(tp)  # read to its end: waiting for more would only time out
+        starving = [tp for tp in starving if tp not in done]
         if starving:
             fetched = await consumer.getmany(*starving, timeout_ms=FETCH_TIMEOUT_MS)
             for tp in starving:
@@ -102,8 +107,6 @@ async def _merged(
                 buffers[tp], cursor[tp] = kept, 0
                 if kept:
                     heapq.heappush(heap, (kept[0][0], seq := seq + 1, tp))
-                if await consumer.position(tp) >= ends[tp] and not kept:
-                    done.add(tp)
             continue
         if not heap:
             break

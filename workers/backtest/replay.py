@@ -23,6 +23,7 @@ from workers.rules import Rules
 from workers.settings import Settings
 
 EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
+FIRINGS = "crm.trigger-firings"
 Progress = Callable[[int, dt.datetime], None]  # (records read, replay clock)
 
 
@@ -70,15 +71,17 @@ class Replay:
         tally, clock, window = self.tallies[name], self.clock, self.window
 
         def record(topic: str, value: bytes) -> None:
-            now = clock.current
-            if now < window.start or (window.end is not None and now >= window.end):
-                return
             try:
                 body = orjson.loads(value)
             except orjson.JSONDecodeError:
                 return
-            if isinstance(body, dict):
-                tally.add(topic, body, now)
+            if not isinstance(body, dict):
+                return
+            at = clock.current
+            if topic == FIRINGS:  # a firing counts when it was due (a tick may come later)
+                at = _time(body.get("due_at")) or at
+            if window.start <= at and (window.end is None or at < window.end):
+                tally.add(topic, body, at)
 
         return record
 
@@ -115,7 +118,7 @@ class Replay:
             if progress is not None:
                 progress(stats.records, self.clock.current)
         end = window.end or (stats.last or window.start)
-        await self._ticks_until(end.timestamp())
+        await self._ticks_until(end.timestamp() + self.tick)  # what was due before `end`
         return stats
 
     async def _feed(self, records: list[Record]) -> None:
@@ -142,7 +145,16 @@ def _occurred_at(value: bytes | None) -> dt.datetime | None:
         return None
     try:
         body = orjson.loads(value)
-        when = dt.datetime.fromisoformat(body["occurred_at"])
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+    except orjson.JSONDecodeError:
+        return None
+    return _time(body.get("occurred_at")) if isinstance(body, dict) else None
+
+
+def _time(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
         return None
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
