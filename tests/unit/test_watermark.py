@@ -152,3 +152,13 @@ def test_steady_traffic_never_gives_up_the_hold() -> None:
         if second > 3:  # a chain of two catches is complete
             assert horizon is not None
             assert 1.0 <= at - horizon <= 3.0, (at, horizon)  # held, never given up
+
+
+def test_without_reads_for_backlog_hold_the_clock_decides() -> None:
+    """Caught up, then no read succeeds (the broker gone, a bug): deadlines must not freeze at
+    the last watermark for good."""
+    settings = Settings.from_env({"DEALSTREAM_BROKERS": "127.0.0.1:9"})
+    inputs = InputWatermark(settings, clock=lambda: 0.0, hold=lambda: 300.0)
+    inputs.observe(10.0, {"crm.engagements:0": 5}, {"crm.engagements:0": 5})
+    assert inputs.horizon(200.0) == 10.0
+    assert inputs.horizon(310.0) == 310.0
