@@ -16,7 +16,7 @@ from workers.pipeline.formulas import size
 
 METRICS = (  # (metric, what it counts), in the order shown
     (SALES_READY_LEADS, "leads that became sales-ready"),
-    ("decisions", "routing decisions, by kind"),
+    ("decisions", "routing decisions, by kind (released: from the queue)"),
     ("assignments_by_line", "assignments per product line"),
     ("assignments_by_rep", "assignments per rep"),
     ("sla_reassignments", "SLA reassignments"),

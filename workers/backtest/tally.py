@@ -66,7 +66,8 @@ class Tally:
         line = str(r.get("product_line") or "general")
         code = str((r.get("reason") or {}).get("code") or "")
         lead = _lead(str(r.get("contact_id")), r.get("product_line"))
-        counts[("decisions", decision)] += 1
+        released = decision == "assigned" and code == "released"  # from the queue, later
+        counts[("decisions", "released" if released else decision)] += 1
         if decision in ("assigned", "reassigned"):
             counts[("assignments_by_rep", str(r.get("rep_id")))] += 1
             counts[("assignments_by_line", line)] += 1
