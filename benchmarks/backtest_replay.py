@@ -6,7 +6,8 @@ into memory first, then timed): two rule sets (the default rules, and the same w
 sales-ready threshold at 80), each through its own shadow worker, ticking every simulated
 minute. Reported: events/s, simulated days per wall second, and where the time goes.
 
-    python -m benchmarks.backtest_replay [--events 50000] [--rate 2000] [--print]
+    python -m benchmarks.backtest_replay [--events 50000] [--rate 160000] [--contacts 20000]
+                                         [--print]
 """
 
 from __future__ import annotations
@@ -34,9 +35,13 @@ DEFAULT_RULES = Path(__file__).resolve().parents[1] / "workers/rules/default_rul
 START = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
 
 
-def history(settings: Settings, events: int, rate: float) -> list[tuple[int, Record]]:
+def history(
+    settings: Settings, events: int, rate: float, contacts: int
+) -> list[tuple[int, Record]]:
     """At least `events` of the simulator, with `rate` engagements a simulated day."""
-    sim = Simulator(SimulationConfig(seed=19, rate=rate, factor=86400.0), START)
+    config = SimulationConfig(seed=19, rate=rate, factor=86400.0, contacts=contacts,
+                              organizations=max(150, contacts // 8))  # fmt: skip
+    sim = Simulator(config, START)
     out: list[tuple[int, Record]] = []
     t = START.timestamp()
     while len(out) < events:
@@ -53,13 +58,13 @@ async def _batches(records: list[tuple[int, Record]]) -> AsyncIterator[list[tupl
         yield records[i : i + 2000]
 
 
-def run(events: int, rate: float) -> dict[str, float]:
+def run(events: int, rate: float, contacts: int) -> dict[str, float]:
     scratch = tempfile.mkdtemp(prefix="bench-backtest-")
     settings = Settings.from_env({
         "DEALSTREAM_BROKERS": "127.0.0.1:9", "DEALSTREAM_STORE": "memory",
         "DEALSTREAM_DATA_DIR": scratch, "DEALSTREAM_PARTITIONS": "4",
     })  # fmt: skip
-    records = history(settings, events, rate)
+    records = history(settings, events, rate, contacts)
     current = load_rules(DEFAULT_RULES)
     text = DEFAULT_RULES.read_text().replace("threshold: 60", "threshold: 80")
     candidate = parse_rules(text)
@@ -84,10 +89,11 @@ def run(events: int, rate: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=50_000)
-    parser.add_argument("--rate", type=float, default=2_000.0, help="engagements per day")
+    parser.add_argument("--rate", type=float, default=160_000.0, help="engagements a day")
+    parser.add_argument("--contacts", type=int, default=20_000, help="contacts at the start")
     parser.add_argument("--print", action="store_true")
     args = parser.parse_args()
-    r = run(args.events, args.rate)
+    r = run(args.events, args.rate, args.contacts)
     body = (
         "Two rule sets (the default rules, and the same with the sales-ready threshold at 80), "
         "each through its own shadow worker (the workers' wiring in process, tables in memory), "

@@ -133,7 +133,7 @@ def test_halving_a_trigger_interval_doubles_its_firings(tmp_path: Any) -> None:
     day_10 = (T0 + dt.timedelta(days=10)).date().isoformat()
     fired = next(r for r in days[day_10]["rows"] if r["label"] == "proposal-nudge")
     assert (fired["old"], fired["new"]) == (2, 2)
-    assert stats.ticks >= 20 * 24
+    assert stats.ticks <= 6  # the first (indexes built), then only when due: days 5, 10, ...
 
 
 def test_a_cold_start_skips_the_history_before_the_window(tmp_path: Any) -> None:

@@ -10,15 +10,18 @@ workers' timers would have. Records before `start` build the state (warm) or are
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 
 import orjson
 
+from schemas.catalog import INPUT_TOPICS
 from workers.backtest.errors import BacktestError
 from workers.backtest.shadow import ShadowWorker, SimClock
 from workers.backtest.tally import TOPICS, Tally
 from workers.engine.records import Record
+from workers.ingest.decoder import Decoded, Decoder
 from workers.rules import Rules
 from workers.settings import Settings
 
@@ -64,6 +67,10 @@ class Replay:
             name: ShadowWorker(settings, rules, self.clock, self._recorder(name), TOPICS)
             for name, rules in rule_sets.items()
         }
+        self.decoders = {
+            settings.topic(t.name): Decoder(t, settings.max_message_bytes, settings.occurred_window)
+            for t in INPUT_TOPICS
+        }
         self.stats = Stats()
         self._next_tick: float | None = None
 
@@ -95,7 +102,7 @@ class Replay:
             chunk: list[Record] = []
             for _, record in batch:
                 stats.records += 1
-                when = _occurred_at(record.value)
+                when = self._occurred_at(record)
                 if when is not None:
                     if window.end is not None and when >= window.end:
                         continue  # after the window: read (for the extent) but not replayed
@@ -121,6 +128,15 @@ class Replay:
         await self._ticks_until(end.timestamp() + self.tick)  # what was due before `end`
         return stats
 
+    def _occurred_at(self, record: Record) -> dt.datetime | None:
+        """The event's `occurred_at` if the workers accept it (the clock follows valid events
+        only; a record they dead-letter is still replayed, and dead-lettered there)."""
+        decoder = self.decoders.get(record.topic)
+        if decoder is None:
+            return None
+        decoded = decoder.decode(record.key, record.value)
+        return decoded.event.occurred_at if isinstance(decoded, Decoded) else None
+
     async def _feed(self, records: list[Record]) -> None:
         if not records:
             return
@@ -129,25 +145,19 @@ class Replay:
             await shadow.feed(records)
 
     async def _ticks_until(self, until: float) -> None:
-        """Every tick due before `until`, each at its own time."""
+        """Every tick due before `until`, each at its own time; ticks that would find nothing
+        to do on any shadow (no trigger, decay, queued lead or SLA due) are skipped."""
         while self._next_tick is not None and self._next_tick <= until:
+            due = min(shadow.next_due() for shadow in self.shadows.values())
+            if due > self._next_tick:  # jump to the first tick at or after `due`
+                steps = math.ceil((min(due, until + self.tick) - self._next_tick) / self.tick)
+                self._next_tick += max(1, steps) * self.tick
+                continue
             self.clock.move_to(dt.datetime.fromtimestamp(self._next_tick, dt.UTC))
             for shadow in self.shadows.values():
                 await shadow.tick()
             self.stats.ticks += 1
             self._next_tick += self.tick
-
-
-def _occurred_at(value: bytes | None) -> dt.datetime | None:
-    """The event's `occurred_at` (None for a record that has none or is not JSON: it is still
-    replayed, the workers dead-letter it)."""
-    if not value:
-        return None
-    try:
-        body = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return None
-    return _time(body.get("occurred_at")) if isinstance(body, dict) else None
 
 
 def _time(value: object) -> dt.datetime | None:

@@ -169,6 +169,13 @@ class ShadowWorker:
         await self.log.send([Record(self.router_topic, 0, b"router", _TICK)])
         await self.drain()
 
+    def next_due(self) -> float:
+        """The earliest time a tick has work (triggers, decay, the router's queue and SLAs)."""
+        w, partitions = self.wiring, self.settings.partitions
+        return min(
+            w.triggers.next_due(partitions), w.scoring.next_due(partitions), w.router.next_due()
+        )
+
     async def drain(self) -> None:
         queues = self.log.queues
         while queues:

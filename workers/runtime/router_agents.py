@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -113,6 +114,20 @@ class RouterRuntime:
         name = self.topic.get_topic_name()
         if any(tp.topic == name for tp in consumer.assignment()):
             await self._send("tick", b"")
+
+    def next_due(self) -> float:
+        """The earliest time a tick has work: every tick while a lead waits in a queue (a rep
+        may come into hours, or under capacity), else the next SLA warning or expiry."""
+        if not self.loaded and not self.leads:
+            return -math.inf  # not loaded yet
+        due = math.inf
+        for lead in self.leads.values():
+            if lead.status == "queued":
+                return -math.inf
+            if lead.status == "assigned" and lead.sla_due is not None:
+                warn = lead.sla_due - (self.warn_before or 0.0)
+                due = min(due, warn if lead.warned_attempt < lead.attempt else lead.sla_due)
+        return due
 
     async def _on_assigned(self, sender: Any, assigned: set[Any], **_: Any) -> None:
         self.loaded = False  # the state may have changed elsewhere: reload on the next event

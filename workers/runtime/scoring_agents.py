@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -237,6 +238,18 @@ class ScoringRuntime:
         tx.emit(partition, self.membership_topic, org.encode(), body, output_id)
 
     # --- time: decay, new rules version, Redis resync ---------------------------------------
+    def next_due(self, partitions: int) -> float:
+        """The earliest time a tick of `partitions` has work (-inf: an index to build)."""
+        dues = []
+        for partition in range(partitions):
+            index = self.indexes.get(partition)
+            if index is None:
+                return -math.inf
+            due = index.next_due()
+            if due is not None:
+                dues.append(due)
+        return min(dues, default=math.inf)
+
     async def _process_due(self, partition: int) -> None:
         index = self.indexes.get(partition)
         if index is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections import Counter
 from typing import Any
 
@@ -119,6 +120,18 @@ class TriggerRuntime:
         index = self.indexes.get(partition)
         if index is not None:
             index.set(key, next_due(state, self.triggers))
+
+    def next_due(self, partitions: int) -> float:
+        """The earliest time a tick of `partitions` has work (-inf: an index to build)."""
+        dues = []
+        for partition in range(partitions):
+            index = self.indexes.get(partition)
+            if index is None:
+                return -math.inf
+            due = index.next_due()
+            if due is not None:
+                dues.append(due)
+        return min(dues, default=math.inf)
 
     # --- ticks ------------------------------------------------------------------------------
     async def _process_due(self, partition: int) -> None:
