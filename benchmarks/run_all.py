@@ -12,6 +12,7 @@ SCRIPTS = [
     "benchmarks.feature_throughput",
     "benchmarks.peer_quix",
     "benchmarks.recovery",
+    "benchmarks.backtest_replay",
 ]
 
 if __name__ == "__main__":
