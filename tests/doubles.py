@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-import msgspec
 import orjson
 
+from workers.engine.memory_store import MemoryStore
 from workers.engine.records import Record
 from workers.interfaces import OutputsSeen, Sent
 
@@ -39,36 +38,8 @@ class RecordingSink:
 
 
 # --- the state engine's seams -----------------------------------------------------------------
-@dataclass
-class DictStore:
-    """A table store in a dict: {partition: {key: value}}; `changelog_offsets` as applied."""
-
-    name: str
-    data: dict[int, dict[str, Any]] = field(default_factory=dict)
-    offsets: dict[int, int] = field(default_factory=dict)
-
-    @property
-    def changelog_topic(self) -> str:
-        return f"{self.name}-changelog"
-
-    def get(self, partition: int, key: str) -> Any:
-        return self.data.get(partition, {}).get(key)
-
-    def encode(self, key: str, value: Any) -> tuple[bytes, bytes | None]:
-        return orjson.dumps(key), None if value is None else msgspec.json.encode(value)
-
-    def apply(self, partition: int, items: Mapping[str, Any], offset: int | None) -> None:
-        data = self.data.setdefault(partition, {})
-        for key, value in items.items():
-            if value is None:
-                data.pop(key, None)
-            else:
-                data[key] = orjson.loads(msgspec.json.encode(value))  # JSON, like the real one
-        if offset is not None:
-            self.offsets[partition] = offset
-
-    def items(self, partition: int) -> Iterator[tuple[str, Any]]:
-        return iter(list(self.data.get(partition, {}).items()))
+class DictStore(MemoryStore):
+    """The engine's in-memory store (workers/engine/memory_store.py), restorable from a log."""
 
     def restore(self, log: RecordingLog) -> None:
         """Rebuild from the changelog (what Faust's recovery does after a wiped store)."""

@@ -20,6 +20,7 @@ from workers.backtest.history import Extent, History
 from workers.backtest.render import page, text
 from workers.backtest.replay import Replay, Window
 from workers.backtest.report import Target, compare
+from workers.pipeline.formulas import close_rate
 from workers.rules import Rules
 from workers.rules.loader import load_rules
 from workers.settings import Settings
@@ -212,11 +213,9 @@ def _target(args: argparse.Namespace) -> Target | None:
         return None
     if args.avg_deal_size is None or args.close_rate is None:
         raise BacktestError("--target-revenue needs --avg-deal-size and --close-rate")
-    from workers.cli.pipeline_commands import parse_rate
-
     try:
         target = Target(
-            args.target_revenue, args.avg_deal_size, parse_rate(args.close_rate), args.reps
+            args.target_revenue, args.avg_deal_size, close_rate(args.close_rate), args.reps
         )
     except ValueError as exc:
         raise BacktestError(str(exc)) from None

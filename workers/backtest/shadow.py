@@ -11,13 +11,14 @@ records are dropped (the tables are the memory itself).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 import msgspec
 
+from workers.engine.memory_store import MemoryStore
 from workers.engine.records import Record, tp_name
 from workers.interfaces import OutputsSeen, Sent
 from workers.observability.metrics import Metrics
@@ -48,33 +49,11 @@ class SimClock:
             self.current = when
 
 
-@dataclass
-class MemoryStore:
-    """A table in a dict, values kept as the JSON store reads them back (plain builtins)."""
-
-    name: str
-    data: dict[int, dict[str, Any]] = field(default_factory=dict)
-    changelog_topic: str = ""
-
-    def __post_init__(self) -> None:
-        self.changelog_topic = f"{self.name}-changelog"
-
-    def get(self, partition: int, key: str) -> Any:
-        return self.data.get(partition, {}).get(key)
+class ShadowStore(MemoryStore):
+    """A table of a shadow worker: its changelog is dropped, so nothing is encoded for it."""
 
     def encode(self, key: str, value: Any) -> tuple[bytes, bytes | None]:
-        return b"", None  # the changelog is dropped: nothing to restore from
-
-    def apply(self, partition: int, items: Mapping[str, Any], offset: int | None) -> None:
-        data = self.data.setdefault(partition, {})
-        for key, value in items.items():
-            if value is None:
-                data.pop(key, None)
-            else:
-                data[key] = _decode(_encode(value))
-
-    def items(self, partition: int) -> Iterator[tuple[str, Any]]:
-        return iter(list(self.data.get(partition, {}).items()))
+        return b"", None
 
 
 class _Stored:
@@ -138,10 +117,10 @@ class ShadowWorker:
         internal = set(self.handlers)  # what an agent reads goes back to it (misplaced inputs too)
         outputs = {settings.topic(t): t for t in output_topics}
         self.log = ShadowLog(internal, outputs, on_output)
-        self.stores: dict[str, MemoryStore] = {}
+        self.stores: dict[str, ShadowStore] = {}
         for engine in engines.groups.values():
             io = engine.io
-            io.stores = {n: self.stores.setdefault(n, MemoryStore(n)) for n in io.stores}
+            io.stores = {n: self.stores.setdefault(n, ShadowStore(n)) for n in io.stores}
             io.sender = io.output_log = self.log
             io.owns = lambda partition: True
             io.sleep = _no_sleep
@@ -203,4 +182,4 @@ class ShadowWorker:
         return Record(name, partition, key, value)
 
 
-__all__ = ["MemoryStore", "ShadowLog", "ShadowWorker", "SimClock", "tp_name"]
+__all__ = ["ShadowLog", "ShadowStore", "ShadowWorker", "SimClock", "tp_name"]

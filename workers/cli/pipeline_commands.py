@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from workers.cli.errors import UNAVAILABLE, CliError
-from workers.pipeline.formulas import size
+from workers.pipeline.formulas import close_rate, size
 from workers.rules.references import did_you_mean
 from workers.settings import Settings
 
@@ -90,20 +90,10 @@ def _size_arguments(args: argparse.Namespace) -> dict[str, float | int | None]:
 
 def parse_rate(text: str) -> float:
     """`0.25` or `25%`: a close rate in (0, 1]."""
-    percent = text.strip().endswith("%")
     try:
-        value = float(text.strip().rstrip("%"))
-    except ValueError:
-        raise CliError(
-            f"--close-rate {text}: give a fraction like 0.25 or a percentage like 25%"
-        ) from None
-    rate = value / 100 if percent else value
-    if not 0 < rate <= 1:
-        hint = (
-            f" (for {value:g} percent write {value:g}%)" if not percent and 1 < value <= 100 else ""
-        )
-        raise CliError(f"--close-rate {text}: must be in (0, 1] or (0%, 100%]{hint}")
-    return rate
+        return close_rate(text)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def print_size(

@@ -59,3 +59,21 @@ def p90(values: Sequence[float]) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)]
+
+
+def close_rate(text: str) -> float:
+    """`0.25` or `25%`: a close rate in (0, 1]; ValueError says what to write instead."""
+    percent = text.strip().endswith("%")
+    try:
+        value = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise ValueError(
+            f"--close-rate {text}: give a fraction like 0.25 or a percentage like 25%"
+        ) from None
+    rate = value / 100 if percent else value
+    if not 0 < rate <= 1:
+        hint = (
+            f" (for {value:g} percent write {value:g}%)" if not percent and 1 < value <= 100 else ""
+        )
+        raise ValueError(f"--close-rate {text}: must be in (0, 1] or (0%, 100%]{hint}")
+    return rate

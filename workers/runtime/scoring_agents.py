@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -58,7 +57,7 @@ from workers.scoring.scorer import Scorer
 from workers.scoring.signals import OrgFields, OrgMembership, SalesReadySignal
 from workers.serving.redis_view import RedisLeadView
 from workers.topics.internal import ORG_FIELDS, ORG_MEMBERSHIP, SALES_READY
-from workers.triggers.due_index import DueIndex
+from workers.triggers.due_index import DueIndex, earliest_due
 
 log = logging.getLogger(__name__)
 
@@ -240,15 +239,7 @@ class ScoringRuntime:
     # --- time: decay, new rules version, Redis resync ---------------------------------------
     def next_due(self, partitions: int) -> float:
         """The earliest time a tick of `partitions` has work (-inf: an index to build)."""
-        dues = []
-        for partition in range(partitions):
-            index = self.indexes.get(partition)
-            if index is None:
-                return -math.inf
-            due = index.next_due()
-            if due is not None:
-                dues.append(due)
-        return min(dues, default=math.inf)
+        return earliest_due(self.indexes, partitions)
 
     async def _process_due(self, partition: int) -> None:
         index = self.indexes.get(partition)

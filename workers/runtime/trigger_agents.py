@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 from collections import Counter
 from typing import Any
 
@@ -36,7 +35,7 @@ from workers.runtime.pacing import Pacer
 from workers.runtime.pipeline_reports import PipelineReports
 from workers.runtime.tables import json_table
 from workers.runtime.ticks import Ticks
-from workers.triggers.due_index import DueIndex
+from workers.triggers.due_index import DueIndex, earliest_due
 from workers.triggers.durations import parse_duration
 from workers.triggers.evaluate import Evaluation, evaluate, next_due
 from workers.triggers.firing import make_firing
@@ -123,15 +122,7 @@ class TriggerRuntime:
 
     def next_due(self, partitions: int) -> float:
         """The earliest time a tick of `partitions` has work (-inf: an index to build)."""
-        dues = []
-        for partition in range(partitions):
-            index = self.indexes.get(partition)
-            if index is None:
-                return -math.inf
-            due = index.next_due()
-            if due is not None:
-                dues.append(due)
-        return min(dues, default=math.inf)
+        return earliest_due(self.indexes, partitions)
 
     # --- ticks ------------------------------------------------------------------------------
     async def _process_due(self, partition: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Mapping
 
 
 class DueIndex:
@@ -54,3 +55,17 @@ class DueIndex:
     def _compact(self) -> None:
         self._heap = [(due, key) for key, due in self._due.items()]
         heapq.heapify(self._heap)
+
+
+def earliest_due(indexes: Mapping[int, DueIndex], partitions: int) -> float:
+    """The earliest due time over partitions 0..`partitions`-1 (-inf: one has no index yet,
+    so a tick must build it; inf: nothing scheduled)."""
+    earliest = math.inf
+    for partition in range(partitions):
+        index = indexes.get(partition)
+        if index is None:
+            return -math.inf
+        due = index.next_due()
+        if due is not None and due < earliest:
+            earliest = due
+    return earliest
