@@ -63,3 +63,10 @@ def clock_from_setting(spec: str) -> SystemClock | AcceleratedClock | OffsetFile
         if anchor
         else AcceleratedClock(float(factor))
     )
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """An ISO 8601 time as a user or an event gives it; without an offset it is UTC.
+    ValueError for anything else."""
+    when = dt.datetime.fromisoformat(text)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)

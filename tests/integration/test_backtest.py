@@ -23,6 +23,7 @@ from tests.integration.deployment import deploy
 from tests.integration.kafka_io import caught_up, consume, lag_by_partition, produce_many
 from tests.integration.worker_process import WorkerProcess
 from workers.cli.main import main
+from workers.clock import AcceleratedClock
 from workers.demo.feed import Feed, decision_kind, follow
 from workers.devstack import LocalStack
 from workers.simulate.publisher import Publisher, clock_setting
@@ -91,8 +92,11 @@ def test_backtest_of_the_running_rules_counts_what_the_workers_emitted(
     first = dt.datetime.fromtimestamp(anchor, dt.UTC)
     since = first - dt.timedelta(hours=1)
     end = first + dt.timedelta(days=1, hours=3)  # the day, and what its last events caused
-    time.sleep(max(0.0, (end - first).total_seconds() / FACTOR - (time.time() - anchor) + 2.0))
-    caught_up(stack.kafka.bootstrap, settings)  # the workers' clock is past `end`, all done
+    # This wait is about time: a deadline before `end` is judged once the workers' clock (the
+    # same accelerated clock) is past it, plus a few of their ticks (500 ms each).
+    workers_clock = AcceleratedClock(FACTOR, anchor)
+    time.sleep(max(0.0, (end - workers_clock.now()).total_seconds() / FACTOR + 2.0))
+    caught_up(stack.kafka.bootstrap, settings)  # and what those ticks caused is processed
     workers[0].kill()
 
     boot = stack.kafka.bootstrap

@@ -20,6 +20,7 @@ from workers.backtest.history import Extent, History
 from workers.backtest.render import page, text
 from workers.backtest.replay import Replay, Window
 from workers.backtest.report import Target, compare
+from workers.clock import parse_instant
 from workers.pipeline.formulas import close_rate
 from workers.rules import Rules
 from workers.rules.loader import load_rules
@@ -190,12 +191,11 @@ def _when(value: str | None, flag: str, *, required: bool = False) -> Any:
             raise BacktestError(f"give {flag} TIME (ISO 8601, e.g. 2026-11-01T00:00Z)")
         return None
     try:
-        when = dt.datetime.fromisoformat(value)
+        return parse_instant(value)
     except ValueError:
         raise BacktestError(
             f"{flag} {value!r}: give an ISO 8601 time, e.g. 2026-11-01T00:00Z"
         ) from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _duration(value: str) -> float:

@@ -20,6 +20,7 @@ from schemas.catalog import INPUT_TOPICS
 from workers.backtest.errors import BacktestError
 from workers.backtest.shadow import ShadowWorker, SimClock
 from workers.backtest.tally import TOPICS, Tally
+from workers.clock import parse_instant
 from workers.engine.records import Record
 from workers.ingest.decoder import Decoded, Decoder
 from workers.rules import Rules
@@ -164,7 +165,6 @@ def _time(value: object) -> dt.datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        when = dt.datetime.fromisoformat(value)
+        return parse_instant(value)
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)

@@ -66,7 +66,7 @@ def compare(
         "no_longer_sales_ready": _movers(new, old, top),
     }
     if target is not None:
-        report["sizing"] = _sizing(target, old, new, old_totals, new_totals, days)
+        report["sizing"] = _sizing(target, old_totals, new_totals, days)
     return report
 
 
@@ -131,8 +131,6 @@ def _contact(contact: str, here: ContactOutcome, there: ContactOutcome | None) -
 
 def _sizing(
     target: Target,
-    old: Tally,
-    new: Tally,
     old_totals: Counter[Key],
     new_totals: Counter[Key],
     days: float,

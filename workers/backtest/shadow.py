@@ -19,12 +19,13 @@ import faust
 import msgspec
 
 from workers.engine.memory_store import MemoryStore
-from workers.engine.records import Record, tp_name
+from workers.engine.records import Record
 from workers.interfaces import OutputsSeen, Sent
 from workers.observability.metrics import Metrics
 from workers.rules import Rules
 from workers.runtime.app import Wiring, faust_options, wire
 from workers.runtime.context import AppContext
+from workers.runtime.engines import MAX_BATCH
 from workers.runtime.feeds import Arrival
 from workers.runtime.router_inputs import RouterMessage
 from workers.settings import Settings
@@ -172,14 +173,5 @@ class ShadowWorker:
         millis = int(self.clock.now().timestamp() * 1000)
         arrivals = [Arrival(tp, _Stored(r, start + i, millis), 0) for i, r in enumerate(records)]
         engine = self.wiring.engines.groups[group]
-        for chunk in range(0, len(arrivals), 2000):
-            await engine.run_inputs(arrivals[chunk : chunk + 2000], handle)
-
-    def placed(self, topic: str, key: bytes | None, value: bytes) -> Record:
-        """An input record placed as the contract says (by key)."""
-        name = self.settings.topic(topic)
-        partition = self.wiring.engines.place(name, key)
-        return Record(name, partition, key, value)
-
-
-__all__ = ["ShadowLog", "ShadowStore", "ShadowWorker", "SimClock", "tp_name"]
+        for chunk in range(0, len(arrivals), MAX_BATCH):  # as the workers' agents take them
+            await engine.run_inputs(arrivals[chunk : chunk + MAX_BATCH], handle)

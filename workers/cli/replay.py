@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from schemas.catalog import INPUT_TOPICS
+from workers.clock import parse_instant
 from workers.kafka_client import client_options, started
 from workers.settings import Settings
 
@@ -28,12 +29,11 @@ class ReplayError(RuntimeError):
 
 def parse_when(text: str) -> dt.datetime:
     try:
-        when = dt.datetime.fromisoformat(text)
+        return parse_instant(text)
     except ValueError:
         raise ReplayError(
             f"--from {text!r}: give an ISO 8601 time, e.g. 2026-11-23T09:00Z"
         ) from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 async def group_members(settings: Settings) -> int:

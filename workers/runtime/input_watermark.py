@@ -77,7 +77,11 @@ class InputWatermark:
             at = self.clock()
             admin, reader = await self._clients()
             committed = await admin.list_consumer_group_offsets(self.settings.app_id)
-            tps = [TopicPartition(t, p) for t in self.topics for p in self._partitions(reader, t)]
+            tps = [
+                TopicPartition(t, p)
+                for t in self.topics
+                for p in reader.partitions_for_topic(t) or ()
+            ]
             ends = await reader.end_offsets(tps) if tps else {}
         except (TimeoutError, KafkaError, OSError) as exc:
             if not self._failing:
@@ -102,10 +106,6 @@ class InputWatermark:
             self.behind_since = None  # nothing behind
         elif self.behind_since is None or (safe is not None and safe >= self.behind_since):
             self.behind_since = at  # what was behind before is processed: a newer backlog
-
-    @staticmethod
-    def _partitions(reader: AIOKafkaConsumer, topic: str) -> set[int]:
-        return reader.partitions_for_topic(topic) or set()
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._reader is None:

@@ -129,6 +129,8 @@ class TriggerRuntime:
         """One batch of the opportunities engine (the table has one writer at a time), when
         something may be due: most ticks find nothing, and a batch costs ~100 µs."""
         now = self.ctx.clock.now().timestamp()
+        # deadlines are judged as of when the inputs that re-arm them are processed (after a
+        # crash or an outage, an engagement still in the backlog must not let "gone silent" fire)
         horizon = self.inputs.horizon(now)
         self.ctx.metrics.trigger_hold.set(
             now - (self.inputs.started if horizon is None else horizon)
@@ -139,19 +141,16 @@ class TriggerRuntime:
             if due is None or horizon is None or due > horizon:
                 return
         try:
-            await self.engine.run({partition}, lambda tx: self._due(tx, partition))
+            await self.engine.run({partition}, lambda tx: self._due(tx, partition, horizon))
         except BaseException:  # popped from the index, not fired: rebuild it on the next tick
             self.indexes.pop(partition, None)
             raise
 
-    async def _due(self, tx: Transaction, partition: int) -> None:
+    async def _due(self, tx: Transaction, partition: int, horizon: float | None) -> None:
         index = self.indexes.get(partition)
         if index is None:
             index = await self._build_index(partition)
-        now = self.ctx.clock.now()
-        # judged as of when the inputs that re-arm deadlines are processed (after a crash or
-        # an outage, an engagement still in the backlog must not let "gone silent" fire)
-        horizon = self.inputs.horizon(now.timestamp())
+        now = self.ctx.clock.now()  # when they fire
         if horizon is None:
             return
         keys = index.pop_due(horizon, limit=self.batch_limit)
