@@ -72,9 +72,12 @@ class World:
         )  # fmt: skip
 
     def tick(self, now: float) -> Outcome:
-        return self.merge(
-            self.router.on_time(self.reps, self.leads, self.queues, now=now, seq=self.seq)
-        )
+        out = self.router.on_time(self.reps, self.leads, self.queues, now=now, seq=self.seq)
+        # a line no rep can take is not asked again for each queued lead: same outcome
+        reference = Router(self.router.rules)
+        reference.skip_blocked = False
+        assert out == reference.on_time(self.reps, self.leads, self.queues, now=now, seq=self.seq)
+        return self.merge(out)
 
 
 def erp_pair(**kw: object) -> dict[str, Rep]:

@@ -12,12 +12,15 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from workers.routing.choose import ALL_PASSED, Choice, choose
+from workers.routing.choose import ALL_PASSED, AT_CAPACITY, NO_REP, NONE_AVAILABLE, Choice, choose
 from workers.routing.roster import Rep, record_assignment, record_release
 from workers.rules.model import RoutingRules
 from workers.triggers.durations import parse_duration
 
 GENERAL = "general"
+# a line with no rep to take a lead that excludes nobody: within one tick, assignments only
+# load reps further, so every later such lead of the line gets the same answer
+BLOCKED = frozenset({NO_REP, AT_CAPACITY, NONE_AVAILABLE})
 
 
 class Lead(msgspec.Struct, kw_only=True):
@@ -64,6 +67,8 @@ class Outcome:
 
 
 class Router:
+    skip_blocked = True  # False: resolve every queued lead on a tick (the tests' reference)
+
     def __init__(self, rules: RoutingRules) -> None:
         self.rules = rules
 
@@ -358,13 +363,17 @@ class Router:
         for pl in list(dict.fromkeys([*queues, *out.queues])):
             queue = queues.get(pl, [])
             remaining = list(out.queues.get(pl, queue))
+            blocked = False  # no rep can take a lead of this line that excludes nobody
             for key in list(remaining):
                 found = out.leads.get(key) or leads.get(key)
                 if found is None or found.status != "queued" or found.product_line != pl:
                     remaining.remove(key)  # gone, or queued again under another line
                     continue
+                if blocked and not found.excluded and self.skip_blocked:
+                    continue
                 _, choice = self.resolve(current, found, now)
                 if choice.rep_id is None:
+                    blocked = blocked or (not found.excluded and choice.code in BLOCKED)
                     continue  # arrival order, but a lead nobody can take blocks no other
                 step = self._assign(
                     current,
