@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from schemas.records import ContactUpserted, EngagementRecorded
 from workers.rules import RulesError
 from workers.rules.loader import parse_rules
+from workers.scoring.conditions import MISSING
 from workers.scoring.contact import (
     ContactState,
     apply_contact,
@@ -286,3 +287,29 @@ def test_a_new_rules_version_that_changes_nothing_worth_publishing_is_recorded()
     assert result.state.last is not None
     assert result.state.last.rules_version == "s2"
     assert renamed.next_rescore(result.state, T0.timestamp()) != T0.timestamp()  # not again
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 600),
+    st.floats(allow_nan=True),
+    st.sampled_from(["female", " Female ", "Hot", "cold", "CEO of x", "purchasing", "", "25"]),
+)
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["gender", "age", "city", "lead_status", "phone", "title", "x"]), SCALARS), max_size=8))  # fmt: skip
+def test_remembered_profile_points_equal_the_conditions_asked_afresh(
+    contacts: list[dict[str, object]],
+) -> None:
+    """The profile scorer remembers each field's best rule per (type, value): what it answers
+    is what the rules answer (1, 1.0 and True stay apart; NaN is never equal to itself)."""
+    profile = Scorer(parse_rules(RULES)).contact
+    for fields in [*contacts, *contacts]:  # the second pass is answered from memory
+        fresh = []
+        for field, rules in profile.by_field.items():
+            matching = [r for r in rules if r.matches(fields.get(field, MISSING))]
+            if matching:
+                best = max(matching, key=lambda r: r.cents)
+                fresh.append((best.id, best.cents))
+        assert profile.contributions(fields) == fresh  # type: ignore[arg-type]

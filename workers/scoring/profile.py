@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from workers.rules.model import ProfileRule, Scalar
 from workers.scoring.conditions import MISSING, Condition, compile_condition
 
+MEMO_SIZE = 65536  # (field, value) pairs remembered
+
 
 def cents(points: float) -> int:
     return round(points * 100)
@@ -25,6 +27,7 @@ class CompiledProfileRule:
 class ProfileScorer:
     def __init__(self, rules: Sequence[ProfileRule]) -> None:
         self.by_field: dict[str, list[CompiledProfileRule]] = defaultdict(list)
+        self._memo: dict[tuple[str, type, object], tuple[str, int] | None] = {}
         for rule in rules:
             compiled = CompiledProfileRule(
                 rule.id, rule.field, cents(rule.points), compile_condition(rule)
@@ -36,12 +39,37 @@ class ProfileScorer:
         out = []
         for field, rules in self.by_field.items():
             value = fields.get(field, MISSING)
-            matching = [r for r in rules if r.matches(value)]
-            if matching:
-                best = max(matching, key=lambda r: r.cents)
-                out.append((best.id, best.cents))
+            best = self._best(field, rules, value)
+            if best is not None:
+                out.append(best)
         return out
+
+    def _best(
+        self, field: str, rules: list[CompiledProfileRule], value: object
+    ) -> tuple[str, int] | None:
+        """The best matching rule of `field` for `value`, remembered per (type, value): a
+        field's values repeat across contacts (countries, sizes, titles), and a condition is a
+        pure function of the value. The memory is bounded: it starts over when full."""
+        key = (field, type(value), value)
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        except TypeError:  # not hashable: not remembered
+            return _best_of(rules, value)
+        if len(self._memo) >= MEMO_SIZE:
+            self._memo.clear()
+        found = self._memo[key] = _best_of(rules, value)
+        return found
 
     def best_possible(self) -> int:
         """The sum of each field's top value: the ideal profile."""
         return sum(max(0, max(r.cents for r in rules)) for rules in self.by_field.values())
+
+
+def _best_of(rules: list[CompiledProfileRule], value: object) -> tuple[str, int] | None:
+    matching = [r for r in rules if r.matches(value)]
+    if not matching:
+        return None
+    best = max(matching, key=lambda r: r.cents)
+    return (best.id, best.cents)
