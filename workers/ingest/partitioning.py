@@ -5,6 +5,8 @@ the partition murmur2 selects for the joins between topics to meet."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 _M = 0x5BD1E995
 _SEED = 0x9747B28C
 _MASK = 0xFFFFFFFF
@@ -36,6 +38,7 @@ def murmur2(data: bytes) -> int:
     return h
 
 
+@lru_cache(maxsize=65536)  # an entity's key comes again with each of its events
 def expected_partition(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
