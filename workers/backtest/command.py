@@ -15,10 +15,11 @@ from typing import Any
 
 import orjson
 
+from workers.backtest import parallel
 from workers.backtest.errors import BacktestError
 from workers.backtest.history import Extent, History
 from workers.backtest.render import page, text
-from workers.backtest.replay import Replay, Window
+from workers.backtest.replay import Window
 from workers.backtest.report import Target, compare
 from workers.clock import parse_instant
 from workers.pipeline.formulas import close_rate
@@ -102,18 +103,15 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         current, against = asyncio.run(_published(settings)), "the published rules"
     with tempfile.TemporaryDirectory(prefix="dealstream-backtest-") as scratch:
         shadow_settings = dataclasses.replace(settings, data_dir=Path(scratch), store="memory")
-        doc = asyncio.run(
-            _backtest(
-                shadow_settings,
-                candidate,
-                current,
-                window,
-                tick,
-                target,
-                args.top,
-                str(args.file),
-                against,
-            )
+        doc = _backtest(
+            shadow_settings,
+            {"old": current, "new": candidate},
+            window,
+            tick,
+            target,
+            args.top,
+            f"{args.file} (version {candidate.version})",
+            f"{against} (version {current.version})",
         )
     if args.html is not None:
         args.html.write_text(page(doc), encoding="utf-8")
@@ -126,35 +124,34 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _backtest(
+def _backtest(
     settings: Settings,
-    candidate: Rules,
-    current: Rules,
+    rule_sets: dict[str, Rules],
     window: Window,
     tick: float,
     target: Target | None,
     top: int,
-    candidate_name: str,
+    candidate: str,
     against: str,
 ) -> dict[str, Any]:
-    replay = Replay(settings, {"old": current, "new": candidate}, window, tick)
-    bar = ProgressBar()
+    bounds = asyncio.run(History(settings).bounds())
+    bar = ProgressBar(bounds.extent)
     started = time.perf_counter()
-    stats = await replay.run(History(settings).read(bar.extent), bar.update)
+    replayed = parallel.replay(settings, rule_sets, window, tick, bounds, bar.update)
     seconds = time.perf_counter() - started
     bar.done()
+    stats = replayed.stats
     if stats.replayed == 0:
         raise BacktestError(
             f"no event in the history up to {window.end.isoformat() if window.end else 'now'}"
         )
     end = window.end or stats.last or window.start
     days = max((end - window.start).total_seconds(), 0.0) / 86400
-    report = compare(
-        replay.tallies["old"], replay.tallies["new"], top=top, target=target, days=days
-    )
+    tallies = replayed.tallies
+    report = compare(tallies["old"], tallies["new"], top=top, target=target, days=days)
     about = {
-        "candidate": f"{candidate_name} (version {candidate.version})",
-        "against": f"{against} (version {current.version})",
+        "candidate": candidate,
+        "against": against,
         "from": window.start.isoformat(),
         "to": end.isoformat(),
         "days": days,
@@ -227,14 +224,11 @@ def _target(args: argparse.Namespace) -> Target | None:
 class ProgressBar:
     """Records read of the history, on standard error when it is a terminal."""
 
-    def __init__(self) -> None:
-        self.total = 0
+    def __init__(self, extent: Extent) -> None:
+        self.total = extent.total
         self.live = sys.stderr.isatty()
         self.started = time.perf_counter()
         self.shown = 0.0
-
-    def extent(self, extent: Extent) -> None:
-        self.total = extent.total
 
     def update(self, records: int, clock: dt.datetime) -> None:
         now = time.perf_counter()

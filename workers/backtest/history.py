@@ -7,10 +7,11 @@ order the workers received them in).
 from __future__ import annotations
 
 import heapq
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import OffsetOutOfRangeError
 
 from schemas.catalog import INPUT_TOPICS
 from workers.backtest.errors import BacktestError
@@ -33,23 +34,32 @@ class Extent:
         return sum(self.records.values())
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """The offsets a backtest reads, taken once at its start: every process replaying a rule
+    set reads exactly these, whatever the workers write meanwhile."""
+
+    offsets: dict[tuple[str, int], tuple[int, int]]  # (full topic, partition) -> [start, end)
+    extent: Extent
+
+
 class History:
     def __init__(self, settings: Settings, topics: Sequence[str] | None = None) -> None:
         self.settings = settings
         self.names = list(topics or [t.name for t in INPUT_TOPICS])
 
-    async def read(
-        self, on_extent: Callable[[Extent], None] | None = None
-    ) -> AsyncIterator[list[tuple[int, Record]]]:
-        """Batches of (record timestamp in ms, record), in timestamp order across partitions."""
-        consumer = AIOKafkaConsumer(
+    def _consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             **client_options(self.settings),
             group_id=None,
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            auto_offset_reset="none",  # a deleted start is an error, not a silent skip
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        async with started(consumer):
+
+    async def bounds(self) -> Bounds:
+        """From the earliest retained offset to the end, now, of every input partition."""
+        async with started(self._consumer()) as consumer:
             full = {self.settings.topic(n): n for n in self.names}
             present = await consumer.topics()
             if not any(name in present for name in full):
@@ -64,19 +74,33 @@ class History:
                 if name in present
                 for p in sorted(consumer.partitions_for_topic(name) or ())
             ]
-            consumer.assign(tps)
             starts = await consumer.beginning_offsets(tps)
             ends = await consumer.end_offsets(tps)
-            todo = [tp for tp in tps if starts[tp] < ends[tp]]
-            if on_extent is not None:
-                counts: dict[str, int] = {}
-                for tp in tps:
-                    counts[full[tp.topic]] = counts.get(full[tp.topic], 0) + ends[tp] - starts[tp]
-                on_extent(Extent(counts))
+        counts: dict[str, int] = {}
+        for tp in tps:
+            counts[full[tp.topic]] = counts.get(full[tp.topic], 0) + ends[tp] - starts[tp]
+        offsets = {(tp.topic, tp.partition): (starts[tp], ends[tp]) for tp in tps}
+        return Bounds(offsets, Extent(counts))
+
+    async def read(self, bounds: Bounds) -> AsyncIterator[list[tuple[int, Record]]]:
+        """Batches of (record timestamp in ms, record) within `bounds`, in timestamp order
+        across partitions."""
+        todo = [TopicPartition(t, p) for (t, p), (a, b) in bounds.offsets.items() if a < b]
+        if not todo:
+            return
+        ends = {tp: bounds.offsets[(tp.topic, tp.partition)][1] for tp in todo}
+        async with started(self._consumer()) as consumer:
+            consumer.assign(todo)
             for tp in todo:
-                consumer.seek(tp, starts[tp])
-            async for batch in _merged(consumer, todo, ends):
-                yield batch
+                consumer.seek(tp, bounds.offsets[(tp.topic, tp.partition)][0])
+            try:
+                async for batch in _merged(consumer, todo, ends):
+                    yield batch
+            except OffsetOutOfRangeError:
+                raise BacktestError(
+                    "records of the history were deleted (retention) while the backtest read "
+                    "them: run it again"
+                ) from None
 
 
 async def _merged(
