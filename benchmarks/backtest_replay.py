@@ -16,7 +16,9 @@ import argparse
 import asyncio
 import cProfile
 import datetime as dt
+import functools
 import io
+import pickle
 import pstats
 import tempfile
 import time
@@ -24,7 +26,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from benchmarks.results import write_section
-from workers.backtest.replay import Replay, Window
+from workers.backtest import parallel
+from workers.backtest.history import Bounds, Extent
+from workers.backtest.replay import Replay, Stats, Window
 from workers.engine.records import Record
 from workers.ingest.partitioning import expected_partition
 from workers.rules.loader import load_rules, parse_rules
@@ -33,6 +37,7 @@ from workers.simulate.simulator import SimulationConfig, Simulator
 
 DEFAULT_RULES = Path(__file__).resolve().parents[1] / "workers/rules/default_rules.yaml"
 START = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+Batch = list[tuple[int, Record]]
 
 
 def history(
@@ -58,6 +63,13 @@ async def _batches(records: list[tuple[int, Record]]) -> AsyncIterator[list[tupl
         yield records[i : i + 2000]
 
 
+def from_file(path: str, settings: Settings, bounds: Bounds) -> AsyncIterator[Batch]:
+    """The history a process replays: the benchmark's, saved once (picklable by name)."""
+    with open(path, "rb") as f:
+        records: list[tuple[int, Record]] = pickle.load(f)
+    return _batches(records)
+
+
 def run(events: int, rate: float, contacts: int, profiled: bool = False) -> dict[str, float]:
     scratch = tempfile.mkdtemp(prefix="bench-backtest-")
     settings = Settings.from_env({
@@ -65,18 +77,26 @@ def run(events: int, rate: float, contacts: int, profiled: bool = False) -> dict
         "DEALSTREAM_DATA_DIR": scratch, "DEALSTREAM_PARTITIONS": "4",
     })  # fmt: skip
     records = history(settings, events, rate, contacts)
+    saved = Path(scratch) / "history.pickle"
+    saved.write_bytes(pickle.dumps(records))
+    source = functools.partial(from_file, str(saved))
     current = load_rules(DEFAULT_RULES)
     text = DEFAULT_RULES.read_text().replace("threshold: 60", "threshold: 80")
     candidate = parse_rules(text)
     rule_sets = {"old": current, "new": candidate}
-    replay = Replay(settings, rule_sets, Window(START), 60.0)
-    started, cpu = time.perf_counter(), time.process_time()
-    stats = asyncio.run(replay.run(_batches(records)))
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    bounds = Bounds({}, Extent({}))
+    timed: dict[int, tuple[float, float, Stats]] = {}
+    for processes in (1, 2):  # both rule sets in one process; then one process each
+        started, cpu = time.perf_counter(), time.process_time()
+        done = parallel.replay(settings, rule_sets, Window(START), 60.0, bounds, None,
+                               processes, source)  # fmt: skip
+        timed[processes] = (time.perf_counter() - started, time.process_time() - cpu, done.stats)
+    wall, cpu, stats = timed[1]
+    apart = timed[2][0]
     first, last = stats.first or START, stats.last or START
     days = (last - first).total_seconds() / 86400
     out = io.StringIO()
-    if profiled:  # a second run under the profiler, apart from the timed one (it doubles costs)
+    if profiled:  # a third run under the profiler, apart from the timed ones (it doubles costs)
         profile = cProfile.Profile()
         again = Replay(settings, rule_sets, Window(START), 60.0)
         profile.enable()
@@ -85,7 +105,8 @@ def run(events: int, rate: float, contacts: int, profiled: bool = False) -> dict
         pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(25)
     return {
         "events": stats.replayed, "ticks": stats.ticks, "days": days, "wall": wall, "cpu": cpu,
-        "rate": stats.replayed / wall, "days_per_second": days / wall,
+        "rate": stats.replayed / wall, "per_rule_set": 2 * stats.replayed / cpu,
+        "apart": apart, "apart_rate": stats.replayed / apart, "days_per_second": days / apart,
         "events_per_day": stats.replayed / max(days, 1e-9), "profile": out.getvalue(),  # type: ignore[dict-item]
     }  # fmt: skip
 
@@ -102,20 +123,25 @@ def main() -> None:
     body = (
         "Two rule sets (the default rules, and the same with the sales-ready threshold at 80), "
         "each through its own shadow worker (the workers' wiring in process, tables in memory), "
-        "ticking every simulated minute; the history is the demo simulator's, in memory.\n\n"
+        "ticking every simulated minute when something is due; the history is the demo "
+        "simulator's (a mid-size CRM's density), in memory. Timed twice: both rule sets in one "
+        "process, then each in a process of its own (`rules backtest` does this when it has "
+        "the cores).\n\n"
         "| measure | value |\n| --- | --- |\n"
         f"| events replayed (each through both rule sets) | {r['events']:,.0f} |\n"
-        f"| simulated days | {r['days']:.1f} ({r['events_per_day']:,.0f} events a day) |\n"
+        f"| simulated days | {r['days']:.2f} ({r['events_per_day']:,.0f} events a day) |\n"
         f"| ticks (each on both shadows) | {r['ticks']:,.0f} |\n"
-        f"| wall / CPU | {r['wall']:.1f} s / {r['cpu']:.1f} s |\n"
-        f"| **events per second** (goal 50,000) | **{r['rate']:,.0f}** |\n"
-        f"| simulated days per second | {r['days_per_second']:.2f} |\n"
-        "\nShort of the goal by two orders of magnitude. The replay runs the workers' own "
-        "handlers through the engine, per event and per rule set: about 1 ms of CPU per event "
-        "for both rule sets (profile) in scoring (condition checks, re-scores on every "
-        "organization change), the router and the engine's batch bookkeeping. Idle ticks are "
-        "skipped. A faster path would run the pure cores directly (no engine) or each rule "
-        "set in its own process.\n"
+        f"| one process: wall / CPU | {r['wall']:.1f} s / {r['cpu']:.1f} s |\n"
+        f"| one process: events per second, both rule sets | {r['rate']:,.0f} |\n"
+        f"| **events per second per core, one rule set** (goal 50,000) | "
+        f"**{r['per_rule_set']:,.0f}** |\n"
+        f"| a process per rule set: wall | {r['apart']:.1f} s |\n"
+        f"| **a process per rule set: events per second** | **{r['apart_rate']:,.0f}** |\n"
+        f"| simulated days per second (a process per rule set) | {r['days_per_second']:.3f} |\n"
+        "\nShort of the goal. The replay runs the workers' own handlers through the engine, "
+        "per event and per rule set; the profile (`--profile`) has no single hot spot: the "
+        "scoring core, the engine's transactions and its in-memory tables (a JSON round trip "
+        "per write, as a real store reads them back), decoding, and the report's tally.\n"
     )
     if args.print:
         print(body)
