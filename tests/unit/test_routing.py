@@ -161,3 +161,38 @@ def test_capacity_is_never_exceeded_and_an_ineligible_rep_is_never_chosen(
             assert n <= original.per_day
         if original.open_limit is not None and n:
             assert original.open_leads + n <= original.open_limit
+
+
+HHMM = st.builds(
+    lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.sampled_from([0, 15, 30, 59])
+)
+
+
+@given(
+    zone=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]),
+    days=st.sets(st.sampled_from(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]), max_size=7),
+    ranges=st.lists(st.tuples(HHMM, HHMM).map(sorted), max_size=2),
+    away=st.lists(st.tuples(st.integers(0, 20 * 86400), st.integers(60, 5 * 86400)), max_size=2),
+    offset=st.integers(0, 400 * 86400),  # over a year: both changes of daylight saving time
+)  # fmt: skip
+def test_nothing_a_rep_can_take_changes_before_their_next_change(
+    zone: str, days: set[str], ranges: list[list[str]], away: list[tuple[int, int]], offset: int
+) -> None:
+    """`Rep.next_change`: between now and then, whether the rep works, is away, and their
+    local day and month (the counters' reset) stay as they are; at it, one of them may change."""
+    start = MONDAY_10 - 30 * 86400
+    hours = {d: [(a, b) for a, b in ranges] for d in days} if days else None
+    r = rep("a", timezone=zone, working_hours=hours,
+            out_of_office=[(start + a, start + a + n) for a, n in away])  # fmt: skip
+    now = start + offset + 17.5
+
+    def state(t: float) -> tuple[object, ...]:
+        counters = r.counters_at(t)
+        return (r.in_hours(t), r.out_of_office_at(t), counters.day, counters.month)
+
+    due = r.next_change(now)
+    assert now < due <= now + 86400 + 3600
+    before = state(now)
+    for k in range(1, 40):
+        assert state(now + (due - now) * k / 40) == before
+    assert state(due - 0.001) == before

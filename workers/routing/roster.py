@@ -99,6 +99,24 @@ class Rep(msgspec.Struct, kw_only=True):
     def out_of_office_at(self, now: float) -> bool:
         return any(start <= now < end for start, end in self.out_of_office)
 
+    def next_change(self, now: float) -> float:
+        """The next instant after `now` at which time alone may change whether this rep can
+        take a lead: a working-hours range or an absence starting or ending, or local midnight
+        (the day's and the month's counters reset). Across a change of the zone's UTC offset,
+        the next minute: a local clock that jumps is not worth predicting."""
+        zone = self.zone()
+        local = dt.datetime.fromtimestamp(now, zone)
+        today = local.date()
+        midnight = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), zone)
+        if midnight.utcoffset() != local.utcoffset():
+            return (now // 60 + 1) * 60
+        changes = [midnight.timestamp()]
+        for begin, end in (self.working_hours or {}).get(WEEKDAYS[today.weekday()], []):
+            changes += [at for at in (_at(today, begin, zone), _at(today, end, zone)) if at > now]
+        for away, back in self.out_of_office:
+            changes += [at for at in (away, back) if at > now]
+        return min(changes)
+
     def counters_at(self, now: float) -> Rep:
         """Day and month counters reset at the boundary in the rep's time zone."""
         local = local_minute(self.timezone, now)

@@ -340,26 +340,26 @@ class Router:
         """SLA expiries, then every queued lead in arrival order that some rep can take now."""
         out = Outcome(seq=seq)
         current = dict(reps)
-        for lead in sorted(leads.values(), key=lambda x: x.sla_due or 0):
-            if lead.status == "assigned" and lead.sla_due is not None and lead.sla_due <= now:
-                if lead.rep_id in current:
-                    current[lead.rep_id] = out.reps[lead.rep_id] = record_release(
-                        current[lead.rep_id]
-                    )
-                expired = msgspec.structs.replace(
-                    lead, excluded=[*lead.excluded, lead.rep_id or ""]
-                )
-                step = self._assign(
-                    current,
-                    expired,
-                    out.queues.get(lead.product_line, queues.get(lead.product_line, [])),
-                    now,
-                    Outcome(seq=out.seq),
-                    f"asg:{lead.key}:sla:{lead.attempt}",
-                    "reassigned",
-                    "sla_expired",
-                )
-                self._merge(out, step, current)
+        due = [
+            x
+            for x in leads.values()
+            if x.status == "assigned" and x.sla_due is not None and x.sla_due <= now
+        ]
+        for lead in sorted(due, key=lambda x: x.sla_due or 0):
+            if lead.rep_id in current:
+                current[lead.rep_id] = out.reps[lead.rep_id] = record_release(current[lead.rep_id])
+            expired = msgspec.structs.replace(lead, excluded=[*lead.excluded, lead.rep_id or ""])
+            step = self._assign(
+                current,
+                expired,
+                out.queues.get(lead.product_line, queues.get(lead.product_line, [])),
+                now,
+                Outcome(seq=out.seq),
+                f"asg:{lead.key}:sla:{lead.attempt}",
+                "reassigned",
+                "sla_expired",
+            )
+            self._merge(out, step, current)
         for pl in list(dict.fromkeys([*queues, *out.queues])):
             queue = queues.get(pl, [])
             remaining = list(out.queues.get(pl, queue))

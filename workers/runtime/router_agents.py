@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from collections import ChainMap
 from collections.abc import Callable
 from typing import Any
 
@@ -82,6 +83,12 @@ class RouterRuntime:
         self.loaded = False  # the memory below is the table's committed state
         self.reps: dict[str, Rep] = {}
         self.leads: dict[str, Lead] = {}
+        # indexes of `leads` (keys, in no particular order): what a tick looks at, so that a
+        # tick costs the leads waiting or on an SLA clock, not every lead ever routed
+        self.waiting: dict[str, None] = {}  # status queued
+        self.timed: dict[str, None] = {}  # status assigned, with an SLA
+        self.freed = True  # a rep may have been freed since the last tick: tick at once
+        self.ticked_at = -math.inf  # the clock at the last tick
         self.queues: dict[str, list[str]] = {}
         self.seq = 0
         self.emitted: set[str] = set()  # ids emitted since the last load (live repeats)
@@ -116,18 +123,36 @@ class RouterRuntime:
             await self._send("tick", b"")
 
     def next_due(self) -> float:
-        """The earliest time a tick has work: every tick while a lead waits in a queue (a rep
-        may come into hours, or under capacity), else the next SLA warning or expiry."""
+        """The earliest time a tick has work: the next SLA warning or expiry, and while a lead
+        waits in a queue, the next tick after a rep was freed or changed, else the next time a
+        rep's hours, absence or daily counters change (nothing else makes a rep available:
+        new leads only load reps further)."""
         if not self.loaded and not self.leads:
             return -math.inf  # not loaded yet
         due = math.inf
-        for lead in self.leads.values():
-            if lead.status == "queued":
+        if self.waiting:
+            if self.freed:
                 return -math.inf
-            if lead.status == "assigned" and lead.sla_due is not None:
+            since = self.ticked_at  # what changed for a rep after the last tick looked
+            due = min((rep.next_change(since) for rep in self.reps.values()), default=math.inf)
+        for key in self.timed:
+            lead = self.leads[key]
+            if lead.sla_due is not None:
                 warn = lead.sla_due - (self.warn_before or 0.0)
                 due = min(due, warn if lead.warned_attempt < lead.attempt else lead.sla_due)
         return due
+
+    def _remember(self, lead: Lead) -> None:
+        key = lead.key
+        self.leads[key] = lead
+        if lead.status == "queued":
+            self.waiting[key] = None
+        else:
+            self.waiting.pop(key, None)
+        if lead.status == "assigned" and lead.sla_due is not None:
+            self.timed[key] = None
+        else:
+            self.timed.pop(key, None)
 
     async def _on_assigned(self, sender: Any, assigned: set[Any], **_: Any) -> None:
         self.loaded = False  # the state may have changed elsewhere: reload on the next event
@@ -208,10 +233,12 @@ class RouterRuntime:
             if new is None:
                 return
             out = Outcome(seq=self.seq, reps={new.rep_id: new})
+            self.freed = True
             self._apply(tx, out, done)
             out = self.router.on_time(self.reps, self.leads, self.queues, now=now, seq=self.seq)
         elif message.kind == "activity":
             activity = msgspec.json.decode(message.body, type=RepActivity)
+            self.freed = True  # a contacted or rejected lead frees its rep
             lead = self.leads.get(activity.contact_id) or next(
                 (
                     x
@@ -233,13 +260,15 @@ class RouterRuntime:
             )
         else:
             out = self.router.on_time(self.reps, self.leads, self.queues, now=now, seq=self.seq)
-            current = {**self.leads, **out.leads}.values()
+            self.freed, self.ticked_at = False, now
+            timed = [out.leads.get(key) or self.leads[key] for key in self.timed]
+            current = timed + [x for key, x in out.leads.items() if key not in self.timed]
             for lead, notice in notices.sla_warnings(current, now, self.warn_before):
                 out.leads[lead.key] = lead
                 said.append(notice)
         if self.notify.lead_assigned:
             said += notices.assigned(
-                out.decisions, {**self.leads, **out.leads}, self.router.lead_key
+                out.decisions, ChainMap(out.leads, self.leads), self.router.lead_key
             )
         self._apply(tx, out, done, [n for n in said if n is not None], replied)
 
@@ -285,7 +314,7 @@ class RouterRuntime:
             self.reps[rep.rep_id] = rep
             tx.put(self.table, PARTITION, f"rep:{rep.rep_id}", msgspec.to_builtins(rep))
         for lead in out.leads.values():
-            self.leads[lead.key] = lead
+            self._remember(lead)
             tx.put(self.table, PARTITION, f"lead:{lead.key}", msgspec.to_builtins(lead))
         for pl, queue in out.queues.items():
             self.queues[pl] = queue
@@ -342,6 +371,7 @@ class RouterRuntime:
     def _load(self) -> None:
         """The router's memory from its table (committed batches only)."""
         self.reps, self.leads, self.queues, self.seq = {}, {}, {}, 0
+        self.waiting, self.timed, self.freed = {}, {}, True
         self.replies, self.emitted = {}, set()
         rows = list(self.engine.scan(self.table, PARTITION))
         meta = next((raw for key, raw in rows if key == "meta"), None) or {}
@@ -351,8 +381,7 @@ class RouterRuntime:
                 rep = msgspec.convert(raw, Rep)
                 self.reps[rep.rep_id] = rep
             elif key.startswith("lead:"):
-                lead = msgspec.convert(raw, Lead)
-                self.leads[lead.key] = lead
+                self._remember(msgspec.convert(raw, Lead))
             elif key.startswith("queue:"):
                 self.queues[key[6:]] = list(raw)
             elif key.startswith("reply:"):
