@@ -13,6 +13,7 @@ SCRIPTS = [
     "benchmarks.peer_quix",
     "benchmarks.recovery",
     "benchmarks.backtest_replay",
+    "benchmarks.router_tick",
 ]
 
 if __name__ == "__main__":
