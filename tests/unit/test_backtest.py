@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -260,6 +261,17 @@ def test_a_failing_process_is_one_line(tmp_path: Any) -> None:
 
 def broken(s: Settings, bounds: Any) -> AsyncIterator[list[tuple[int, Record]]]:
     raise ValueError("nowhere")
+
+
+def test_a_process_that_dies_is_one_line(tmp_path: Any) -> None:
+    s = settings(tmp_path)
+    sets = {"old": rules("a"), "new": rules("b")}
+    with pytest.raises(BacktestError, match=r"stopped without a result \(exit code 3\)"):
+        parallel.replay(s, sets, Window(T0), 60.0, Bounds({}, Extent({})), None, 2, dies)
+
+
+def dies(s: Settings, bounds: Any) -> AsyncIterator[list[tuple[int, Record]]]:
+    os._exit(3)
 
 
 ROUTED = (

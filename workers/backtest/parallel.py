@@ -108,15 +108,17 @@ def _apart(job: _Job, rule_sets: Mapping[str, Rules], progress: Progress | None)
         child.start()
     done: dict[str, tuple[Tally, Stats]] = {}
     read: dict[str, tuple[int, dt.datetime]] = {}
+    gone: set[str] = set()  # ended without a result at the last empty poll
     try:
         while len(done) < len(children):
             try:
                 message = messages.get(timeout=POLL)
             except queue.Empty:
-                _check_alive(children, done)
+                gone = _ended_without_result(children, done, gone)
                 continue
             kind, name = message[0], message[1]
             if kind == "error":
+                log.debug("the replay of the %s rules:\n%s", name, message[3])
                 raise BacktestError(message[2])
             if kind == "done":
                 done[name] = (message[2], message[3])
@@ -133,13 +135,18 @@ def _apart(job: _Job, rule_sets: Mapping[str, Rules], progress: Progress | None)
     return Replayed({name: tally for name, (tally, _) in done.items()}, _merged_stats(done))
 
 
-def _check_alive(children: Mapping[str, Any], done: Mapping[str, Any]) -> None:
-    for name, child in children.items():
-        if name not in done and child.exitcode is not None:
-            raise BacktestError(
-                f"the replay of the {name} rules stopped without a result "
-                f"(exit code {child.exitcode})"
-            )
+def _ended_without_result(
+    children: Mapping[str, Any], done: Mapping[str, Any], before: set[str]
+) -> set[str]:
+    """The processes ended without a result. One found so at two empty polls in a row is an
+    error: a result sent just before the end has had a poll's time to arrive."""
+    ended = {n for n, child in children.items() if n not in done and child.exitcode is not None}
+    for name in sorted(ended & before):
+        raise BacktestError(
+            f"the replay of the {name} rules stopped without a result "
+            f"(exit code {children[name].exitcode})"
+        )
+    return ended
 
 
 def _merged_stats(done: Mapping[str, tuple[Tally, Stats]]) -> Stats:
@@ -165,9 +172,9 @@ def _child(job: _Job, name: str, rules: Rules, messages: Any) -> None:
     try:
         replayed = asyncio.run(_together(job, {name: rules}, report))
     except BacktestError as exc:
-        messages.put(("error", name, str(exc)))
-    except Exception as exc:  # a bug: its one line, and the traceback in the log
-        log.error("replay of the %s rules failed:\n%s", name, traceback.format_exc())
-        messages.put(("error", name, f"the replay of the {name} rules failed: {exc!r}"))
+        messages.put(("error", name, str(exc), ""))
+    except Exception as exc:  # a bug: one line, and the traceback for --debug
+        line = f"the replay of the {name} rules failed: {exc!r}"
+        messages.put(("error", name, line, traceback.format_exc()))
     else:
         messages.put(("done", name, replayed.tallies[name], replayed.stats))
