@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 from benchmarks.results import write_section
+from workers.routing.leads import Lead
 from workers.routing.roster import Rep
-from workers.routing.router import Lead, Router
+from workers.routing.router import Router
 from workers.rules.loader import load_rules
 
 RULES = Path(__file__).resolve().parents[1] / "workers/rules/default_rules.yaml"

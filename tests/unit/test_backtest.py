@@ -252,26 +252,24 @@ def test_rule_sets_in_processes_of_their_own_give_what_one_process_gives(tmp_pat
     assert one.stats.ticks == two.stats.ticks
 
 
-def test_a_failing_process_is_one_line(tmp_path: Any) -> None:
-    s = settings(tmp_path)
-    sets = {"old": rules("a"), "new": rules("b")}
-    with pytest.raises(BacktestError, match=r"failed: .*nowhere"):
-        parallel.replay(s, sets, Window(T0), 60.0, Bounds({}, Extent({})), None, 2, broken)
-
-
 def broken(s: Settings, bounds: Any) -> AsyncIterator[list[tuple[int, Record]]]:
     raise ValueError("nowhere")
 
 
-def test_a_process_that_dies_is_one_line(tmp_path: Any) -> None:
-    s = settings(tmp_path)
-    sets = {"old": rules("a"), "new": rules("b")}
-    with pytest.raises(BacktestError, match=r"stopped without a result \(exit code 3\)"):
-        parallel.replay(s, sets, Window(T0), 60.0, Bounds({}, Extent({})), None, 2, dies)
-
-
 def dies(s: Settings, bounds: Any) -> AsyncIterator[list[tuple[int, Record]]]:
     os._exit(3)
+
+
+@pytest.mark.parametrize(
+    ("source", "line"),
+    [(broken, r"failed: .*nowhere"), (dies, r"stopped without a result \(exit code 3\)")],
+    ids=["fails", "dies"],
+)
+def test_a_process_that_fails_or_dies_is_one_line(tmp_path: Any, source: Any, line: str) -> None:
+    s = settings(tmp_path)
+    sets = {"old": rules("a"), "new": rules("b")}
+    with pytest.raises(BacktestError, match=line):
+        parallel.replay(s, sets, Window(T0), 60.0, Bounds({}, Extent({})), None, 2, source)
 
 
 ROUTED = (

@@ -6,7 +6,7 @@ from typing import Any
 
 from workers.notify import notices
 from workers.notify.notices import Reply
-from workers.routing.router import Decision, Lead
+from workers.routing.leads import Decision, Lead
 
 
 def lead(**kw: Any) -> Lead:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from workers.routing.leads import Lead, Outcome
 from workers.routing.roster import Rep
-from workers.routing.router import Lead, Outcome, Router
+from workers.routing.router import Router
 from workers.rules.loader import parse_rules
 
 MONDAY_10 = 1793613600.0  # 2026-11-02 10:00 UTC, a Monday

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from workers.routing.router import Decision, Lead
+from workers.routing.leads import Decision, Lead
 
 ASSIGNED = ("assigned", "accepted", "contacted")
 

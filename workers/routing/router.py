@@ -1,18 +1,17 @@
 """The router's decisions as pure functions over its state.
 
 State: the reps (with counters), one record per lead (per contact, or per contact and product
-line), and a FIFO queue per product line. Each function returns the new pieces of state and
-the decisions to publish; `assignment_id`s are derived from their cause, so replaying an
-input reproduces the same decision with the same id.
+line; workers/routing/leads.py), and a FIFO queue per product line. Each function returns the
+new pieces of state and the decisions to publish; `assignment_id`s are derived from their
+cause, so replaying an input reproduces the same decision with the same id.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import msgspec
 
 from workers.routing.choose import ALL_PASSED, AT_CAPACITY, NO_REP, NONE_AVAILABLE, Choice, choose
+from workers.routing.leads import Decision, Lead, Outcome
 from workers.routing.roster import Rep, record_assignment, record_release
 from workers.rules.model import RoutingRules
 from workers.triggers.durations import parse_duration
@@ -21,49 +20,6 @@ GENERAL = "general"
 # a line with no rep to take a lead that excludes nobody: within one tick, assignments only
 # load reps further, so every later such lead of the line gets the same answer
 BLOCKED = frozenset({NO_REP, AT_CAPACITY, NONE_AVAILABLE})
-
-
-class Lead(msgspec.Struct, kw_only=True):
-    key: str
-    contact_id: str
-    product_line: str
-    owner_id: str | None = None
-    signal_id: str
-    status: str = "new"  # queued | assigned | owner_notified | accepted | contacted
-    rep_id: str | None = None
-    assigned_at: float = 0.0
-    sla_due: float | None = None
-    excluded: list[str] = []
-    attempt: int = 0
-    queued_at: float = 0.0
-    ready_at: float = 0.0
-    breakdown: list[tuple[str, float]] = []
-    warned_attempt: int = 0  # the assignment attempt an SLA warning was sent for
-    assignment_id: str = ""  # the decision that gave it to its current rep
-    round: int = 1  # a new round starts when every rep of the line has passed over it
-    cause_event_id: str = ""  # the input that made it sales-ready: what its decisions name
-
-
-@dataclass(frozen=True)
-class Decision:
-    assignment_id: str
-    contact_id: str
-    product_line: str
-    rep_id: str | None
-    decision: str  # assigned | owner_notified | queued | reassigned
-    code: str
-    text: str
-    candidates: tuple[str, ...]
-    event_id: str = ""  # the input that caused it (a tick's decision: its lead's cause)
-
-
-@dataclass
-class Outcome:
-    reps: dict[str, Rep] = field(default_factory=dict)  # changed reps
-    leads: dict[str, Lead] = field(default_factory=dict)  # changed leads
-    queues: dict[str, list[str]] = field(default_factory=dict)  # changed queues
-    decisions: list[Decision] = field(default_factory=list)
-    seq: int = 0
 
 
 class Router:

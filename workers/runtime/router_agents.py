@@ -36,8 +36,9 @@ from schemas.records import (
 from workers.engine.transaction import Transaction
 from workers.notify import notices
 from workers.notify.notices import Notice, Reply
+from workers.routing.leads import Lead, Outcome
 from workers.routing.roster import Rep, apply_rep_event
-from workers.routing.router import GENERAL, Lead, Outcome, Router
+from workers.routing.router import GENERAL, Router
 from workers.rules.model import Rules
 from workers.runtime.context import AppContext
 from workers.runtime.engines import Engines
@@ -83,10 +84,9 @@ class RouterRuntime:
         self.loaded = False  # the memory below is the table's committed state
         self.reps: dict[str, Rep] = {}
         self.leads: dict[str, Lead] = {}
-        # indexes of `leads` (keys, in no particular order): what a tick looks at, so that a
-        # tick costs the leads waiting or on an SLA clock, not every lead ever routed
-        self.waiting: dict[str, None] = {}  # status queued
-        self.timed: dict[str, None] = {}  # status assigned, with an SLA
+        # the keys of the leads assigned with an SLA: what a tick looks at besides the queues,
+        # so that a tick costs the leads waiting or on an SLA clock, not every lead ever routed
+        self.timed: dict[str, None] = {}
         self.freed = True  # a rep may have been freed since the last tick: tick at once
         self.ticked_at = -math.inf  # the clock at the last tick
         self.queues: dict[str, list[str]] = {}
@@ -130,7 +130,7 @@ class RouterRuntime:
         if not self.loaded and not self.leads:
             return -math.inf  # not loaded yet
         due = math.inf
-        if self.waiting:
+        if any(self.queues.values()):  # a lead waits (a tick acts on the queues alone)
             if self.freed:
                 return -math.inf
             since = self.ticked_at  # what changed for a rep after the last tick looked
@@ -145,10 +145,6 @@ class RouterRuntime:
     def _remember(self, lead: Lead) -> None:
         key = lead.key
         self.leads[key] = lead
-        if lead.status == "queued":
-            self.waiting[key] = None
-        else:
-            self.waiting.pop(key, None)
         if lead.status == "assigned" and lead.sla_due is not None:
             self.timed[key] = None
         else:
@@ -371,7 +367,7 @@ class RouterRuntime:
     def _load(self) -> None:
         """The router's memory from its table (committed batches only)."""
         self.reps, self.leads, self.queues, self.seq = {}, {}, {}, 0
-        self.waiting, self.timed, self.freed = {}, {}, True
+        self.timed, self.freed = {}, True
         self.replies, self.emitted = {}, set()
         rows = list(self.engine.scan(self.table, PARTITION))
         meta = next((raw for key, raw in rows if key == "meta"), None) or {}
