@@ -115,9 +115,15 @@ def test_three_workers_a_kill_9_and_a_fourth_joining(
     send(stack, settings, wave(3))
     fourth.wait_ready(90)
     send(stack, settings, wave(4))
-    time.sleep(16.0)  # the last firings are due 12 s after the opportunities arrived
+    expected = {(f"o{i}", p) for i in range(OPPS) for p in range(1, 5)}
 
-    firings = read(stack, settings, "crm.trigger-firings")
+    def all_fired() -> list[dict[str, Any]]:
+        # the last are due 12 s after the opportunities arrived; after the kill and the join,
+        # deadlines wait for the backlog (the input watermark), however long the rebalances take
+        found = read(stack, settings, "crm.trigger-firings")
+        return found if {(f["opportunity_id"], f["period"]) for f in found} >= expected else []
+
+    firings = eventually(all_fired, "every firing of every opportunity", timeout=120, every=1)
     ids = Counter(f["firing_id"] for f in firings)
     assert max(ids.values()) == 1, [i for i, n in ids.items() if n > 1]
     periods = Counter((f["opportunity_id"], f["period"]) for f in firings)
