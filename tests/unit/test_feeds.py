@@ -6,13 +6,21 @@ import asyncio
 import re
 from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.runtime.feeds import Arrival, Feed, Feeds, ack_all, refetch_inactive
+from workers.runtime.feeds import (
+    Arrival,
+    Feed,
+    Feeds,
+    ack_all,
+    drop_stale,
+    refetch_inactive,
+)
 
 
 def test_a_poll_is_taken_whole_and_in_fetch_order() -> None:
@@ -187,3 +195,42 @@ def test_records_of_a_partition_resumed_mid_fetch_are_fetched_again() -> None:
     assert consumer.sought == [("in:0", 5)]
     asyncio.run(refetch_inactive(consumer, records, active=None))  # no pause in force
     assert consumer.sought == [("in:0", 5)]
+
+
+class _Positions:
+    """A consumer double with aiokafka's fetch positions behind Faust's consumer thread."""
+
+    _buffered_partitions: set[str] = set()
+
+    def __init__(self, positions: dict[str, int]) -> None:
+        self.sought: list[tuple[str, int]] = []
+        states = {tp: SimpleNamespace(_position=at) for tp, at in positions.items()}
+        assignment = SimpleNamespace(state_value=states.__getitem__)
+        subscriptions = SimpleNamespace(subscription=SimpleNamespace(assignment=assignment))
+        client = SimpleNamespace(_subscriptions=subscriptions)
+        self._thread = SimpleNamespace(_ensure_consumer=lambda: client)
+
+    def assignment(self) -> set[str]:
+        return {"in:0", "in:1"}
+
+    async def seek(self, tp: str, offset: int) -> None:
+        self.sought.append((tp, offset))
+
+
+def test_records_fetched_before_a_seek_back_over_them_are_dropped_and_not_sought_to() -> None:
+    """A fresh-clone CI run: one partition's commit stuck 75 records behind for good after three
+    SIGKILLs. A rebalance's seek to the committed offset (the consumer's thread) landed between
+    a fetch and the loop handling it: handing those records over marks the records before them
+    as a gap, and seeking back to them skips those records. The position says which happened:
+    past the records, nobody sought; at or before their last one, a seek did, and the records
+    come again from there."""
+    consumer = _Positions({"in:0": 1165, "in:1": 8})  # in:0 sought back to 1165 after the fetch
+    records = {"in:0": [_Record(1200), _Record(1201)], "in:1": [_Record(6), _Record(7)]}
+    assert drop_stale(consumer, records) == {"in:1": records["in:1"]}
+    asyncio.run(refetch_inactive(consumer, records, active=set()))  # both paused meanwhile
+    assert consumer.sought == [("in:1", 6)]  # in:0's position already fetches them again
+
+
+def test_without_a_known_position_nothing_is_dropped() -> None:
+    records = {"in:0": [_Record(3)]}
+    assert drop_stale(object(), records) == records

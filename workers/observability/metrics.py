@@ -70,6 +70,12 @@ class Metrics:
             ["error"],
             registry=r,
         )
+        self.partition_stalls = Counter(
+            "dealstream_partition_stalls_total",
+            "Input partitions whose commit was stuck, sought back to their committed offset",
+            ["topic", "reason"],
+            registry=r,
+        )
         self.dead_letters_repeated = Counter(
             "dealstream_dead_letters_not_repeated_total",
             "Invalid inputs processed again (replay, crash) whose dead letter was already sent",

@@ -21,6 +21,7 @@ from workers.ingest.partitioning import expected_partition
 from workers.runtime.context import AppContext
 from workers.runtime.engine_io import FaustTableStore, KafkaOutputLog, KafkaSender
 from workers.runtime.feeds import Feeds, ack_all, batching_consumer
+from workers.runtime.stall_guard import INTERVAL, StallGuard, look_and_seek
 from workers.runtime.tables import json_table
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,13 @@ class Engines:
         async def warm_output_log() -> None:  # the first batch need not wait for it
             topics = sorted({t for e in self.groups.values() for t in e.output_topics})
             await self.output_log.warm(topics)
+
+        self.stalls = StallGuard()
+
+        @ctx.app.timer(INTERVAL)
+        async def guard_commits() -> None:  # a partition whose commit cannot move: sought back
+            await look_and_seek(ctx.app, self.stalls, list(self.feeds.by_topic), self.idle,
+                                self._stalled)  # fmt: skip
 
     def engine(self, group: str) -> Engine:
         found = self.groups.get(group)
@@ -113,6 +121,17 @@ class Engines:
         callbacks: asking Faust's consumer each time cost 8 % of a scoring worker's CPU)."""
         topics = self.inputs.get(group, set())
         return any((topic, partition) in self.assigned for topic in topics)
+
+    def idle(self, topic: str) -> bool:
+        """Whether none of `topic`'s records waits in its feed or runs in its engine."""
+        feed = self.feeds.by_topic.get(topic)
+        handler = self.handlers.get(topic)
+        engine = self.groups.get(handler[0]) if handler else None
+        return (feed is None or feed.empty) and (engine is None or not engine.lock.locked())
+
+    def _stalled(self, topic: str, reason: str) -> None:
+        name = topic[len(self.ctx.settings.topic_prefix) :]
+        self.ctx.metrics.partition_stalls.labels(name, reason).inc()
 
     def _retried(self, group: str, error: BaseException) -> None:
         self.ctx.metrics.handler_retries.labels(type(error).__name__).inc()

@@ -75,6 +75,10 @@ class Feed:
     def full(self) -> bool:
         return self._count >= self.limit
 
+    @property
+    def empty(self) -> bool:
+        return not self._polls
+
     def put(self, generation: int, messages: list[Any]) -> None:
         self._polls.append((generation, messages))
         self._count += len(messages)
@@ -147,6 +151,37 @@ def ack_all(consumer: Any, arrivals: Sequence[Arrival]) -> None:
         notify(consumer._waiting_for_ack)
 
 
+def fetch_position(consumer: Any, tp: Any) -> int | None:
+    """The aiokafka consumer's fetch position of `tp` (None: unknown, or not assigned)."""
+    try:
+        client = consumer._thread._ensure_consumer()
+        state = client._subscriptions.subscription.assignment.state_value(tp)
+    except Exception:  # no consumer thread (a test double), or not assigned any more
+        return None
+    position = getattr(state, "_position", None)
+    return position if isinstance(position, int) else None
+
+
+def drop_stale(consumer: Any, records: Mapping[Any, list[Any]]) -> dict[Any, list[Any]]:
+    """The poll without the partitions sought back over their records since they were fetched.
+
+    The consumer's thread fetches while the agents' loop runs the rebalance callbacks: a seek to
+    the committed offsets can land after a fetch took a partition's records and before the loop
+    handles them. Handing them over then marks the records between the committed offset and
+    them as a gap (acknowledged, committed past, never processed), and seeking back to them
+    (`refetch_inactive`) skips those records for good. Records whose partition's position is
+    no longer past them are dropped instead: the position fetches them again, in order."""
+    fresh: dict[Any, list[Any]] = {}
+    for tp, batch in records.items():
+        position = fetch_position(consumer, tp) if batch else None
+        if position is not None and position <= batch[-1].offset:
+            log.info("%s: %d records fetched before a seek to %d: fetched again from there",
+                     tp, len(batch), position)  # fmt: skip
+            continue
+        fresh[tp] = batch
+    return fresh
+
+
 async def refetch_inactive(
     consumer: Any, records: Mapping[Any, Sequence[Any]], active: Any
 ) -> None:
@@ -160,6 +195,9 @@ async def refetch_inactive(
     assigned = consumer.assignment()
     for tp, batch in records.items():
         inactive = tp not in active and tp not in consumer._buffered_partitions
+        position = fetch_position(consumer, tp) if batch else None
+        if position is not None and position <= batch[-1].offset:
+            continue  # sought back over them meanwhile (`drop_stale`): fetched again anyway
         if batch and inactive and tp in assigned:
             try:
                 await consumer.seek(tp, batch[0].offset)
@@ -203,9 +241,10 @@ def batching_consumer(feeds: Feeds) -> type[AIOKafkaFaustConsumer]:
                 return
             generation = self.app.consumer_generation_id
             others: dict[Any, list[Any]] = {}
-            await refetch_inactive(self, records, active)
+            polled = drop_stale(self, records)
+            await refetch_inactive(self, polled, active)
             recovery: Any = cast(Any, self.app.tables).recovery
-            for tp, batch in records.items():
+            for tp, batch in polled.items():
                 if active is not None and tp not in active and tp not in self._buffered_partitions:
                     continue
                 if recovery.handles(tp):
