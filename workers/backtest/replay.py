@@ -23,6 +23,7 @@ from workers.backtest.tally import TOPICS, Tally
 from workers.clock import parse_instant
 from workers.engine.records import Record
 from workers.ingest.decoder import Decoded, Decoder
+from workers.ingest.errors import Rejection
 from workers.rules import Rules
 from workers.settings import Settings
 
@@ -101,9 +102,11 @@ class Replay:
         stats, window = self.stats, self.window
         async for batch in batches:
             chunk: list[Record] = []
+            decoded: list[Decoded | Rejection | None] = []
             for _, record in batch:
                 stats.records += 1
-                when = self._occurred_at(record)
+                value = self._decoded(record)
+                when = value.event.occurred_at if isinstance(value, Decoded) else None
                 if when is not None:
                     if window.end is not None and when >= window.end:
                         continue  # after the window: read (for the extent) but not replayed
@@ -111,8 +114,8 @@ class Replay:
                         stats.skipped += 1
                         continue
                     if self._next_tick is not None and when.timestamp() >= self._next_tick:
-                        await self._feed(chunk)
-                        chunk = []
+                        await self._feed(chunk, decoded)
+                        chunk, decoded = [], []
                         await self._ticks_until(when.timestamp())
                     self.clock.move_to(when)
                     stats.first = stats.first or when
@@ -122,28 +125,27 @@ class Replay:
                 if self.clock.current < window.start:
                     stats.warm += 1
                 chunk.append(record)
-            await self._feed(chunk)
+                decoded.append(value)
+            await self._feed(chunk, decoded)
             if progress is not None:
                 progress(stats.records, self.clock.current)
         end = window.end or (stats.last or window.start)
         await self._ticks_until(end.timestamp() + self.tick)  # what was due before `end`
         return stats
 
-    def _occurred_at(self, record: Record) -> dt.datetime | None:
-        """The event's `occurred_at` if the workers accept it (the clock follows valid events
-        only; a record they dead-letter is still replayed, and dead-lettered there)."""
+    def _decoded(self, record: Record) -> Decoded | Rejection | None:
+        """The record as the workers' decoder of its topic takes it, decoded once for every
+        shadow. The clock follows valid events' `occurred_at` only; a record the workers
+        dead-letter is still replayed, and dead-lettered there."""
         decoder = self.decoders.get(record.topic)
-        if decoder is None:
-            return None
-        decoded = decoder.decode(record.key, record.value)
-        return decoded.event.occurred_at if isinstance(decoded, Decoded) else None
+        return None if decoder is None else decoder.decode(record.key, record.value)
 
-    async def _feed(self, records: list[Record]) -> None:
+    async def _feed(self, records: list[Record], decoded: list[Decoded | Rejection | None]) -> None:
         if not records:
             return
         self.stats.replayed += len(records)
         for shadow in self.shadows.values():
-            await shadow.feed(records)
+            await shadow.feed(records, decoded)
 
     async def _ticks_until(self, until: float) -> None:
         """Every tick due before `until`, each at its own time; ticks that would find nothing

@@ -145,13 +145,20 @@ class ShadowWorker:
         self.router_topic = self.wiring.router.topic_name
         self._positions: dict[str, int] = {}
 
-    async def feed(self, records: Sequence[Record]) -> None:
-        """Input records (contract topics, full names), then everything they cause."""
-        by_tp: dict[str, list[Record]] = {}
-        for record in records:
-            by_tp.setdefault(record.tp, []).append(record)
-        for tp, group in by_tp.items():
-            await self._run(tp, group)
+    async def feed(self, records: Sequence[Record], decoded: Sequence[Any] | None = None) -> None:
+        """Input records (contract topics, full names), then everything they cause. `decoded`:
+        each record's value as its input topic's decoder gives it (`Decoded`, `Rejection`), when
+        the caller decoded it already (shared by the rule sets: events are frozen)."""
+        by_tp: dict[str, tuple[list[Record], list[Any]]] = {}
+        values = decoded if decoded is not None else [None] * len(records)
+        for record, value in zip(records, values, strict=True):
+            found = by_tp.get(record.tp)
+            if found is None:
+                found = by_tp[record.tp] = ([], [])
+            found[0].append(record)
+            found[1].append(value)
+        for tp, (group, values_of_tp) in by_tp.items():
+            await self._run(tp, group, values_of_tp)
         await self.drain()
 
     async def tick(self) -> None:
@@ -177,7 +184,7 @@ class ShadowWorker:
             records = queues.pop(tp)
             await self._run(tp, records)
 
-    async def _run(self, tp: str, records: list[Record]) -> None:
+    async def _run(self, tp: str, records: list[Record], decoded: list[Any] | None = None) -> None:
         found = self.handlers.get(records[0].topic)
         if found is None:
             return
@@ -185,7 +192,11 @@ class ShadowWorker:
         start = self._positions.get(tp, 0)
         self._positions[tp] = start + len(records)
         millis = int(self.clock.now().timestamp() * 1000)
-        arrivals = [Arrival(tp, _Stored(r, start + i, millis), 0) for i, r in enumerate(records)]
+        values = decoded if decoded is not None else [None] * len(records)
+        arrivals = [
+            Arrival(tp, _Stored(r, start + i, millis), 0, value)
+            for i, (r, value) in enumerate(zip(records, values, strict=True))
+        ]
         engine = self.wiring.engines.groups[group]
         for chunk in range(0, len(arrivals), MAX_BATCH):  # as the workers' agents take them
             await engine.run_inputs(arrivals[chunk : chunk + MAX_BATCH], handle)

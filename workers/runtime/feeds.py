@@ -38,10 +38,10 @@ class Arrival:
     """One record of a poll as the engine's agents see it: a Faust event's `message` (it is its
     own), without the Faust objects that cost more than the engine's work on it."""
 
-    __slots__ = ("acked", "generation_id", "headers", "key", "offset", "partition",
+    __slots__ = ("acked", "decoded", "generation_id", "headers", "key", "offset", "partition",
                  "timestamp", "topic", "tp", "value")  # fmt: skip
 
-    def __init__(self, tp: Any, record: Any, generation_id: int) -> None:
+    def __init__(self, tp: Any, record: Any, generation_id: int, decoded: Any = None) -> None:
         self.tp = tp
         self.topic: str = record.topic
         self.partition: int = record.partition
@@ -53,6 +53,7 @@ class Arrival:
         self.timestamp: float | None = None if stamp is None else stamp / 1000.0
         self.generation_id = generation_id
         self.acked = False
+        self.decoded = decoded  # the value already decoded by the input's decoder (a backtest)
 
     @property
     def message(self) -> Arrival:

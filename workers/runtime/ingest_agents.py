@@ -89,7 +89,9 @@ class IngestTopic:
     def _apply(self, tx: Transaction, event: Any, counts: Counter[str]) -> Decoded | None:
         message = event.message
         partition, offset = message.partition, message.offset
-        result = self.decoder.decode(message.key, message.value)
+        result: Decoded | Rejection | None = message.decoded
+        if result is None:
+            result = self.decoder.decode(message.key, message.value)
         if isinstance(result, Rejection):
             self._dead_letter(tx, message, result, counts)
             return None
