@@ -24,6 +24,7 @@ def test_what_counts_as_stuck() -> None:
     assert stuck(view(head=102)) == "head"  # Faust's _new_offset gives nothing, for good
     assert stuck(view(read=99, idle=True)) is None  # everything handed over is committed
     assert stuck(view(read=100, idle=True)) == "idle"  # handed over, nothing in flight, no commit
+    assert stuck(view(read=100, idle=True, highwater=101)) is None  # a transaction marker, maybe
     assert stuck(view(read=120, idle=False)) is None  # in a batch still
     assert stuck(view(head=150, highwater=100)) is None  # nothing after the committed offset
     assert stuck(view(committed=None, head=150)) is None  # never committed: Faust's own start
