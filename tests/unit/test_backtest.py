@@ -177,7 +177,9 @@ def test_the_sizing_compares_leads_per_rep_with_what_the_target_needs(tmp_path: 
 def test_nothing_leaves_the_process(tmp_path: Any) -> None:
     """A shadow worker writes to no broker and no Redis: its I/O seams are in-memory."""
     s = settings(tmp_path)
-    shadow = ShadowWorker(s, rules("a"), _Clock(), lambda topic, value: None, ["crm.lead-scores"])
+    shadow = ShadowWorker(
+        s, rules("a"), _Clock(), lambda topic, key, value: None, ["crm.lead-scores"]
+    )
     assert shadow.ctx.view is None
     assert shadow.wiring.scoring.view is None
     for engine in shadow.wiring.engines.groups.values():

@@ -19,7 +19,7 @@ import orjson
 from schemas.catalog import INPUT_TOPICS
 from workers.backtest.errors import BacktestError
 from workers.backtest.shadow import ShadowWorker, SimClock
-from workers.backtest.tally import TOPICS, Tally
+from workers.backtest.tally import SCORES, TOPICS, Tally
 from workers.clock import parse_instant
 from workers.engine.records import Record
 from workers.ingest.decoder import Decoded, Decoder
@@ -76,10 +76,15 @@ class Replay:
         self.stats = Stats()
         self._next_tick: float | None = None
 
-    def _recorder(self, name: str) -> Callable[[str, bytes], None]:
+    def _recorder(self, name: str) -> Callable[[str, bytes | None, bytes], None]:
         tally, clock, window = self.tallies[name], self.clock, self.window
 
-        def record(topic: str, value: bytes) -> None:
+        def record(topic: str, key: bytes | None, value: bytes) -> None:
+            if topic == SCORES and key is not None:  # most outputs: read at the end, the last
+                at = clock.current
+                if window.start <= at and (window.end is None or at < window.end):
+                    tally.add_score(key.decode(), value, at)
+                return
             try:
                 body = orjson.loads(value)
             except orjson.JSONDecodeError:
@@ -131,6 +136,8 @@ class Replay:
                 progress(stats.records, self.clock.current)
         end = window.end or (stats.last or window.start)
         await self._ticks_until(end.timestamp() + self.tick)  # what was due before `end`
+        for tally in self.tallies.values():
+            tally.settle()
         return stats
 
     def _decoded(self, record: Record) -> Decoded | Rejection | None:

@@ -30,7 +30,7 @@ from workers.runtime.feeds import Arrival
 from workers.runtime.router_inputs import RouterMessage
 from workers.settings import Settings
 
-OnOutput = Callable[[str, bytes], None]  # (contract topic, value)
+OnOutput = Callable[[str, bytes | None, bytes], None]  # (contract topic, key, value)
 _TICK = msgspec.json.encode(RouterMessage(kind="tick"))
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
@@ -90,15 +90,21 @@ class ShadowLog:
         self.offsets: dict[str, int] = {}
 
     async def send(self, records: Sequence[Record]) -> Sent:
+        """Confirms at once. Dropped records (changelogs, checkpoints) get no offset: nothing
+        reads them back, and the stores are the memory itself (an offset would be ignored)."""
         offsets: dict[str, int] = {}
+        internal, outputs = self.internal, self.outputs
         for record in records:
+            topic = record.topic
+            if topic not in outputs and topic not in internal:
+                continue
             tp = record.tp
             offset = self.offsets.get(tp, -1) + 1
             self.offsets[tp] = offsets[tp] = offset
-            contract = self.outputs.get(record.topic)
+            contract = outputs.get(topic)
             if contract is not None and record.value is not None:
-                self.on_output(contract, record.value)
-            if record.topic in self.internal:
+                self.on_output(contract, record.key, record.value)
+            if topic in internal:
                 self.queues.setdefault(tp, []).append(record)
         return Sent(offsets, [])
 

@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from workers.topics.internal import SALES_READY
 
 SALES_READY_LEADS = "sales_ready"
@@ -36,6 +38,7 @@ class Tally:
     contacts: dict[str, ContactOutcome] = field(default_factory=dict)
     _queued: set[str] = field(default_factory=set)
     _ready_at: dict[str, float] = field(default_factory=dict)  # lead -> when it became ready
+    _last_scores: dict[str, bytes] = field(default_factory=dict)  # contact -> last score, raw
 
     def add(self, topic: str, record: dict[str, Any], at: dt.datetime) -> None:
         day = at.date().isoformat()
@@ -46,6 +49,23 @@ class Tally:
         if handler is not None:
             handler(self, counts, record, at.timestamp(), day)
 
+    def add_score(self, contact: str, value: bytes, at: dt.datetime) -> None:
+        """A published score, kept as sent: only each contact's last one is read (`settle`)."""
+        day = at.date().isoformat()
+        counts = self.counts.get(day)
+        if counts is None:
+            counts = self.counts[day] = Counter()
+        counts[("scores", "")] += 1
+        self._last_scores[contact] = value
+
+    def settle(self) -> None:
+        """Read the last score kept of each contact into its outcome."""
+        for value in self._last_scores.values():
+            body = orjson.loads(value)
+            if isinstance(body, dict):
+                self._last(body)
+        self._last_scores.clear()
+
     # --- one per output topic ---------------------------------------------------------------
     def _signal(self, counts: Counter[Key], r: dict[str, Any], now: float, day: str) -> None:
         counts[(SALES_READY_LEADS, "")] += 1
@@ -54,12 +74,16 @@ class Tally:
         self._ready_at.setdefault(_lead(contact, r.get("product_line")), now)
 
     def _score(self, counts: Counter[Key], r: dict[str, Any], now: float, day: str) -> None:
+        self._last_scores.pop(str(r.get("contact_id")), None)  # this one is later
+        self._last(r)
+        counts[("scores", "")] += 1
+
+    def _last(self, r: dict[str, Any]) -> None:
         outcome = self._outcome(str(r.get("contact_id")))
         outcome.total = float(r.get("total") or 0.0)
         outcome.stars = int(r.get("stars") or 0)
         outcome.sales_ready = bool(r.get("sales_ready"))
         outcome.breakdown = [(str(b["rule_id"]), float(b["points"])) for b in r["breakdown"]]
-        counts[("scores", "")] += 1
 
     def _assignment(self, counts: Counter[Key], r: dict[str, Any], now: float, day: str) -> None:
         decision = str(r.get("decision"))
@@ -119,9 +143,10 @@ def _lead(contact: str, product_line: object) -> str:
     return f"{contact}|{product_line or ''}"
 
 
+SCORES = "crm.lead-scores"
 _HANDLERS = {
     SALES_READY: Tally._signal,
-    "crm.lead-scores": Tally._score,
+    SCORES: Tally._score,
     "crm.lead-assignments": Tally._assignment,
     "crm.trigger-firings": Tally._firing,
     "crm.stage-moves": Tally._move,
