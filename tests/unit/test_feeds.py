@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,6 +20,7 @@ from workers.runtime.feeds import (
     Feeds,
     ack_all,
     drop_stale,
+    fetch_position,
     refetch_inactive,
 )
 
@@ -234,3 +236,21 @@ def test_records_fetched_before_a_seek_back_over_them_are_dropped_and_not_sought
 def test_without_a_known_position_nothing_is_dropped() -> None:
     records = {"in:0": [_Record(3)]}
     assert drop_stale(object(), records) == records
+
+
+def test_the_fetch_position_is_read_from_aiokafkas_own_subscription_state() -> None:
+    """`fetch_position` reads aiokafka's private state (through Faust's consumer thread): this
+    fails if either moves, instead of the stale-fetch check silently doing nothing."""
+    from aiokafka.consumer.subscription_state import SubscriptionState
+    from faust.types import TP
+
+    async def positions() -> tuple[int | None, int | None, int | None]:
+        state = SubscriptionState()
+        state.assign_from_user([TopicPartition("in", 0)])
+        state.seek(TopicPartition("in", 0), 1165)
+        consumer = SimpleNamespace(_thread=SimpleNamespace(
+            _ensure_consumer=lambda: SimpleNamespace(_subscriptions=state)))  # fmt: skip
+        gone = fetch_position(consumer, TP("in", 1))
+        return fetch_position(consumer, TP("in", 0)), gone, fetch_position(object(), TP("in", 0))
+
+    assert asyncio.run(positions()) == (1165, None, None)
