@@ -14,14 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
-from tests.integration.kafka_io import consume, produce
+from schemas.catalog import INPUT_TOPICS
+from tests.integration.kafka_io import consume, lag_by_partition, produce
 from tests.integration.waits import eventually
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
 from workers.settings import Settings
 from workers.topics.admin import create_topics
 from workers.topics.internal import ROUTER, SALES_READY
+from workers.topics.plan import INTERNAL_TOPICS
 
 RULES = """
 version: it-scale
@@ -78,6 +81,7 @@ def read(stack: LocalStack, settings: Settings, topic: str) -> list[dict[str, An
     ]
 
 
+@pytest.mark.timeout(360)  # startup, rebalances, and deadlines that wait for the backlog
 def test_three_workers_a_kill_9_and_a_fourth_joining(
     stack: LocalStack, worker_env: dict[str, str], workers: list[WorkerProcess], tmp_path: Path
 ) -> None:
@@ -123,7 +127,12 @@ def test_three_workers_a_kill_9_and_a_fourth_joining(
         found = read(stack, settings, "crm.trigger-firings")
         return found if {(f["opportunity_id"], f["period"]) for f in found} >= expected else []
 
-    firings = eventually(all_fired, "every firing of every opportunity", timeout=120, every=1)
+    try:
+        firings = eventually(all_fired, "every firing of every opportunity", timeout=120, every=1)
+    except AssertionError as missing:
+        raise AssertionError(
+            f"{missing}\n{why_not_fired(stack, settings, expected, workers)}"
+        ) from None
     ids = Counter(f["firing_id"] for f in firings)
     assert max(ids.values()) == 1, [i for i, n in ids.items() if n > 1]
     periods = Counter((f["opportunity_id"], f["period"]) for f in firings)
@@ -154,6 +163,37 @@ def test_three_workers_a_kill_9_and_a_fourth_joining(
     assert {c: latest[c]["total"] for c in latest} == {f"c{i}": 63.0 for i in range(CONTACTS)}
     for w in (trio[0], trio[2], fourth):
         assert w.running()
+
+
+def why_not_fired(
+    stack: LocalStack,
+    settings: Settings,
+    expected: set[tuple[str, int]],
+    workers: list[WorkerProcess],
+) -> str:
+    """The firings missing, the group's lag per partition (a backlog holds deadlines), and each
+    live worker's trigger hold and partition stalls."""
+    found = {
+        (f["opportunity_id"], f["period"]) for f in read(stack, settings, "crm.trigger-firings")
+    }
+    missing = sorted(expected - found)
+    names = [t.name for t in INPUT_TOPICS] + [name for name, _ in INTERNAL_TOPICS]
+    topics = [settings.topic(n) for n in names]
+    lags = lag_by_partition(stack.kafka.bootstrap, settings.app_id, topics)
+    behind = {tp: n for tp, n in lags.items() if n}
+    held = {
+        w.log_file.name: (_sum(w, "dealstream_trigger_hold_seconds"),
+                          _sum(w, "dealstream_partition_stalls_total"))
+        for w in workers if w.running()
+    }  # fmt: skip
+    return (f"{len(missing)} missing, e.g. {missing[:8]}\nlag: {behind}\n"
+            f"(trigger hold s, stalls) per worker: {held}")  # fmt: skip
+
+
+def _sum(worker: WorkerProcess, name: str) -> float:
+    """Every sample of `name` on the worker's /metrics, added up."""
+    lines = worker.get("/metrics")[1].decode().splitlines()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(name))
 
 
 def where_lost(stack: LocalStack, settings: Settings, contacts: set[str]) -> str:
