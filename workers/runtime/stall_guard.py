@@ -99,8 +99,10 @@ class StallGuard:
 
 
 def view_of(consumer: Any, tp: Any, idle: bool) -> PartitionView:
-    """A partition's view from Faust's consumer bookkeeping (its private fields)."""
-    committed = consumer._committed_offset.get(tp)
+    """A partition's view from Faust's consumer bookkeeping (its private fields). A partition
+    the group never committed counts as committed at 0: records lost before its first commit
+    stall it just the same, and a seek to 0 starts again from the earliest retained record."""
+    committed = consumer._committed_offset.get(tp) or 0
     heads = [min(acked) for acked in [consumer._acked.get(tp)] if acked]
     gap = consumer._gap.get(tp)
     if gap:
