@@ -10,7 +10,7 @@ import pytest
 
 from tests.view_check import assert_fits_whole, feed_ids, screen
 from workers.demo.feed import Feed
-from workers.demo.view import layout_for, why
+from workers.demo.view import layout_for, status_line, why
 
 LONG = "qualification-with-a-long-name"
 WORDS = {"rep", "qualification", "demo", "per", "lead", "stage", "c", "o"}  # shown as words
@@ -112,3 +112,16 @@ def test_a_moved_opportunity_whose_id_prefixes_a_fired_one_is_not_taken_for_a_cu
     feed.add("crm.stage-moves", {"opportunity_id": "o-31", "from_stage_id": "qualification",
              "to_stage_id": "proposal"})  # fmt: skip
     assert_fits_whole(screen(feed, 160, 50), 160, 50, feed_ids(feed), WORDS)
+
+
+def test_a_pipe_gets_one_status_line_with_the_live_views_figures() -> None:
+    """`dealstream demo | tee demo.log`: no terminal to redraw, so a line every 10 s carries
+    the header's figures (the rate is the counter's, as on the live view)."""
+    feed = Feed()
+    for second in range(30):
+        feed.observe(1000.0 + second, metrics(90.0 * second, lag=7))
+    feed.header = {"sent": 12345, "sim_now": "2026-12-09T14:05:00+00:00", "elapsed": 64.2}
+    line = status_line(feed)
+    assert "\n" not in line
+    assert line.startswith("simulated Wed 09 Dec 2026 14:05 · 64 s · sent 12,345 events · ")
+    assert "processed 90/s (last 10 s) · input lag 7 · duplicates ignored 0" in line

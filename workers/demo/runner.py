@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -18,13 +19,15 @@ from rich.console import Console
 from rich.live import Live
 
 from workers.demo.feed import Feed, follow, poll_worker
-from workers.demo.view import render_feed, summary
+from workers.demo.view import render_feed, status_line, summary
 from workers.devstack import LocalStack
 from workers.devstack.processes import free_port, tied
 from workers.settings import Settings
 from workers.simulate.publisher import Publisher, clock_setting
 from workers.simulate.simulator import SimulationConfig
 from workers.topics.admin import create_topics
+
+STATUS_EVERY = 10.0  # seconds between status lines when the output is not a terminal
 
 
 def run_demo(
@@ -67,7 +70,8 @@ def run_demo(
         config = SimulationConfig(seed=seed, rate=rate, factor=factor)
         console.print(
             f"simulating: seed {seed}, {rate:g} engagements/s, a simulated day every "
-            f"{86400 / factor:.0f} s; Prometheus can scrape http://127.0.0.1:{port}/metrics"
+            f"{86400 / factor:.0f} s; Prometheus can scrape http://127.0.0.1:{port}/metrics",
+            soft_wrap=True,  # whole, in a pipe too (the URL is copied from it)
         )
         asyncio.run(_traffic_and_view(console, feed, settings, port, duration, config, anchor))
     except KeyboardInterrupt:
@@ -113,12 +117,18 @@ async def _traffic_and_view(
         asyncio.create_task(follow(feed, settings)),
         asyncio.create_task(poll_worker(feed, base)),
     ]
-    with Live(console=console, refresh_per_second=2, screen=False) as live:
+    # a terminal gets the live view; a pipe or a file a status line every 10 s (a live view
+    # there prints nothing until it stops)
+    live = (
+        Live(console=console, refresh_per_second=2, screen=False) if console.is_terminal else None
+    )
+    with live if live is not None else contextlib.nullcontext():
         shown = {"at": 0.0}
+        every = 0.5 if live is not None else STATUS_EVERY
 
         def refresh(pub: Publisher) -> None:
             now = time.monotonic()
-            if now - shown["at"] < 0.5:
+            if now - shown["at"] < every:
                 return
             shown["at"] = now
             size = console.size
@@ -128,7 +138,10 @@ async def _traffic_and_view(
                 "elapsed": now - started,
                 "metrics_url": f"{base}/metrics",
             }
-            live.update(render_feed(feed, size.width, size.height))
+            if live is not None:
+                live.update(render_feed(feed, size.width, size.height))
+            else:
+                console.print(status_line(feed), highlight=False, soft_wrap=True)
 
         try:
             await publisher.run(duration, on_tick=refresh)

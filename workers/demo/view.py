@@ -322,6 +322,22 @@ def render_feed(feed: Feed, width: int, height: int) -> RenderableType:
     )
 
 
+def status_line(feed: Feed) -> str:
+    """The header in one line, for an output that is not a terminal (piped, redirected): the
+    same figures as the live view's, without redrawing."""
+    h = feed.header
+    at = h.get("sim_now")
+    text = header(
+        feed,
+        sent=int(h.get("sent", 0)),
+        sim_now=dt.datetime.fromisoformat(at) if at else dt.datetime.now(dt.UTC),
+        elapsed=float(h.get("elapsed", 0.0)),
+        metrics_url="",
+        compact=True,
+    )
+    return " · ".join(text.plain.splitlines()[:2])
+
+
 def summary(feed: Feed) -> str:
     """One line per capability, for the end of a run (and the demo's test)."""
     p = (feed.pipelines.get("pipelines") or [{}])[0]
