@@ -42,6 +42,9 @@ class Window:
         if self.end is not None and self.end <= self.start:
             raise BacktestError(f"--to {self.end.isoformat()} is not after --from")
 
+    def holds(self, at: dt.datetime) -> bool:
+        return self.start <= at and (self.end is None or at < self.end)
+
 
 @dataclass
 class Stats:
@@ -81,9 +84,8 @@ class Replay:
 
         def record(topic: str, key: bytes | None, value: bytes) -> None:
             if topic == SCORES and key is not None:  # most outputs: read at the end, the last
-                at = clock.current
-                if window.start <= at and (window.end is None or at < window.end):
-                    tally.add_score(key.decode(), value, at)
+                if window.holds(clock.current):
+                    tally.add_score(key.decode(), value, clock.current)
                 return
             try:
                 body = orjson.loads(value)
@@ -94,7 +96,7 @@ class Replay:
             at = clock.current
             if topic == FIRINGS:  # a firing counts when it was due (a tick may come later)
                 at = _time(body.get("due_at")) or at
-            if window.start <= at and (window.end is None or at < window.end):
+            if window.holds(at):
                 tally.add(topic, body, at)
 
         return record

@@ -41,22 +41,22 @@ class Tally:
     _last_scores: dict[str, bytes] = field(default_factory=dict)  # contact -> last score, raw
 
     def add(self, topic: str, record: dict[str, Any], at: dt.datetime) -> None:
-        day = at.date().isoformat()
-        counts = self.counts.get(day)
-        if counts is None:
-            counts = self.counts[day] = Counter()
         handler = _HANDLERS.get(topic)
         if handler is not None:
+            day, counts = self._day(at)
             handler(self, counts, record, at.timestamp(), day)
 
     def add_score(self, contact: str, value: bytes, at: dt.datetime) -> None:
         """A published score, kept as sent: only each contact's last one is read (`settle`)."""
+        self._day(at)[1][("scores", "")] += 1
+        self._last_scores[contact] = value
+
+    def _day(self, at: dt.datetime) -> tuple[str, Counter[Key]]:
         day = at.date().isoformat()
         counts = self.counts.get(day)
         if counts is None:
             counts = self.counts[day] = Counter()
-        counts[("scores", "")] += 1
-        self._last_scores[contact] = value
+        return day, counts
 
     def settle(self) -> None:
         """Read the last score kept of each contact into its outcome."""

@@ -309,33 +309,26 @@ def render(
 
 def render_feed(feed: Feed, width: int, height: int) -> RenderableType:
     """The view of `feed` with the header it last had (`Feed.header`), at `width`×`height`."""
+    return render(feed, **_header_fields(feed), width=width, height=height)
+
+
+def _header_fields(feed: Feed) -> dict[str, Any]:
+    """The header's figures as `Feed.header` last had them (sent, sim_now, elapsed, url)."""
     h = feed.header
     at = h.get("sim_now")
-    return render(
-        feed,
-        sent=int(h.get("sent", 0)),
-        sim_now=dt.datetime.fromisoformat(at) if at else dt.datetime.now(dt.UTC),
-        elapsed=float(h.get("elapsed", 0.0)),
-        metrics_url=str(h.get("metrics_url", "")),
-        width=width,
-        height=height,
-    )
+    return {
+        "sent": int(h.get("sent", 0)),
+        "sim_now": dt.datetime.fromisoformat(at) if at else dt.datetime.now(dt.UTC),
+        "elapsed": float(h.get("elapsed", 0.0)),
+        "metrics_url": str(h.get("metrics_url", "")),
+    }
 
 
 def status_line(feed: Feed) -> str:
     """The header in one line, for an output that is not a terminal (piped, redirected): the
     same figures as the live view's, without redrawing."""
-    h = feed.header
-    at = h.get("sim_now")
-    text = header(
-        feed,
-        sent=int(h.get("sent", 0)),
-        sim_now=dt.datetime.fromisoformat(at) if at else dt.datetime.now(dt.UTC),
-        elapsed=float(h.get("elapsed", 0.0)),
-        metrics_url="",
-        compact=True,
-    )
-    return " · ".join(text.plain.splitlines()[:2])
+    text = header(feed, **_header_fields(feed), compact=True)
+    return " · ".join(text.plain.splitlines()[:2])  # the URL (third line) is printed once
 
 
 def summary(feed: Feed) -> str:

@@ -135,11 +135,11 @@ async def look_and_seek(
     active = consumer._get_active_partitions()
     tps = sorted(tp for tp in consumer.assignment() if tp.topic in wanted and tp in active)
     generation = int(app.consumer_generation_id or 0)
-    due = guard.look(generation, [(tp, view_of(consumer, tp, idle(tp.topic))) for tp in tps])
-    for tp, offset, reason in due:
+    views = {tp: view_of(consumer, tp, idle(tp.topic)) for tp in tps}
+    for tp, offset, reason in guard.look(generation, views.items()):
         if app.rebalancing or int(app.consumer_generation_id or 0) != generation:
             return  # the rebalance seeks every partition to its committed offset
-        view = view_of(consumer, tp, idle(tp.topic))
+        view = views[tp]
         log.warning(
             "%s[%d]: the commit is stuck at offset %d (%s: last read %s, next acknowledged %s, "
             "end %s); seeking back to it, the engine skips what it applied",
