@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
+from operator import itemgetter
 
 
 class Seen(StrEnum):
@@ -23,6 +24,7 @@ class Seen(StrEnum):
 
 
 Window = list[Sequence[str | int]]
+_ID = itemgetter(0)
 
 
 def remember(
@@ -30,9 +32,10 @@ def remember(
 ) -> tuple[Seen, Window]:
     """Classify an arrival and return the new window (newest last, at most `window` long)."""
     pairs = recent or ()
-    for seen_id, seen_offset in pairs:
-        if seen_id == event_id:
-            return (Seen.REPLAY if seen_offset == offset else Seen.DUPLICATE), list(pairs)
+    if event_id in map(_ID, pairs):  # the common case, a new id, without a Python-level loop
+        for seen_id, seen_offset in pairs:
+            if seen_id == event_id:
+                return (Seen.REPLAY if seen_offset == offset else Seen.DUPLICATE), list(pairs)
     ids: Window = list(pairs)  # a new list; the stored pairs are shared, never changed
     ids.append([event_id, offset])
     if len(ids) > window:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 from workers.rules.model import EngagementRules
 from workers.scoring.profile import cents
@@ -28,8 +29,11 @@ class Interaction:
     product_line: str | None = None
 
 
-# A ledger entry: [rule id, hundredths of a point, epoch seconds, event id]
+# A ledger entry: [rule id, hundredths of a point, epoch seconds, event id]. A ledger is kept
+# in order of time (`record` keeps it so; every ledger is made by it), oldest first.
 Entry = tuple[str, int, float, str]
+_AT = itemgetter(2)
+_EVENT_ID = itemgetter(3)
 
 
 @dataclass(frozen=True)
@@ -81,21 +85,41 @@ class EngagementScorer:
         return math.inf
 
     def record(self, ledger: Sequence[Entry], interaction: Interaction) -> list[Entry]:
-        """The ledger with the interaction's points added (a replay adds nothing)."""
+        """The ledger with the interaction's points added (a replay adds nothing), in order of
+        time: the new entries go after those at the same time or earlier."""
         entries = list(ledger)
-        if any(e[3] == interaction.event_id for e in entries):
+        if interaction.event_id in map(_EVENT_ID, entries):
             return entries
+        at = interaction.at
+        added: list[Entry] = []
         for rule in self.rules:
             if not rule.matches(interaction):
                 continue
-            if rule.cap_count is not None:
-                lo = interaction.at - rule.cap_window
-                used = sum(1 for e in entries if e[0] == rule.id and lo < e[2] <= interaction.at)
-                if used >= rule.cap_count:
-                    continue
-            entries.append((rule.id, rule.cents, interaction.at, interaction.event_id))
-        entries.sort(key=lambda e: e[2])
+            if rule.cap_count is not None and self._used(entries, rule.id, at, rule.cap_window) >= (
+                rule.cap_count
+            ):
+                continue
+            added.append((rule.id, rule.cents, at, interaction.event_id))
+        if added:
+            if not entries or entries[-1][2] <= at:
+                entries += added
+            else:  # a late event: in its place
+                i = bisect_right(entries, at, key=_AT)
+                entries[i:i] = added
         return entries[-MAX_LEDGER:]
+
+    @staticmethod
+    def _used(entries: list[Entry], rule_id: str, at: float, window: float) -> int:
+        """How many of `rule_id`'s entries fall in (at - window, at]: from the newest back."""
+        lo = at - window
+        used = 0
+        for entry in reversed(entries):
+            when = entry[2]
+            if when <= lo:
+                break
+            if when <= at and entry[0] == rule_id:
+                used += 1
+        return used
 
     def factor(self, age: float) -> float:
         if age <= 0 or self.decay_kind == "none":
@@ -112,12 +136,22 @@ class EngagementScorer:
         Points are the rules' in force: a rule whose points changed re-values the past
         engagements it matched, a rule that was removed no longer counts (its entries stay in
         the ledger, so restoring the rule restores them)."""
-        per_rule: dict[str, float] = defaultdict(float)
-        points_of = self.points_by_id
-        for rule_id, _, at, _ in ledger:
-            points = points_of.get(rule_id)
-            if points is not None:
-                per_rule[rule_id] += points * self.factor(now - at)
+        per_rule: dict[str, float] = {}
+        points_of, so_far = self.points_by_id.get, per_rule.get
+        if self.decay_kind == "half_life":  # the usual decay, inline: this runs per entry
+            period = self.decay_period
+            for rule_id, _, at, _ in ledger:
+                points = points_of(rule_id)
+                if points is not None:
+                    age = now - at
+                    value = points * 0.5 ** (age / period) if age > 0 else points * 1.0
+                    per_rule[rule_id] = so_far(rule_id, 0.0) + value
+        else:
+            factor = self.factor
+            for rule_id, _, at, _ in ledger:
+                points = points_of(rule_id)
+                if points is not None:
+                    per_rule[rule_id] = so_far(rule_id, 0.0) + points * factor(now - at)
         out = [(rule_id, round(value)) for rule_id, value in per_rule.items() if round(value) != 0]
         total = sum(c for _, c in out)
         if self.max_cents is not None and total > self.max_cents:
@@ -126,7 +160,10 @@ class EngagementScorer:
 
     def prune(self, ledger: Sequence[Entry], now: float) -> list[Entry]:
         """Drop entries that can no longer count or cap anything."""
-        return [e for e in ledger if now - e[2] < self.horizon]
+        horizon = self.horizon
+        if not ledger or now - ledger[0][2] < horizon:  # the oldest still counts
+            return list(ledger)  # the common case: nothing to drop
+        return [e for e in ledger if now - e[2] < horizon]
 
     def next_change(self, ledger: Sequence[Entry], now: float, interval: float) -> float | None:
         """When the engagement score next needs recomputing because of time alone."""
@@ -135,9 +172,9 @@ class EngagementScorer:
         if self.decay_kind == "expire":
             ends = [e[2] + self.decay_period for e in ledger if e[2] + self.decay_period > now]
             return min(ends) if ends else None
-        live = [e for e in ledger if now - e[2] < self._zero_after()]
-        if not live:
-            return None
+        newest = ledger[-1][2]
+        if not now - newest < self._zero_after():
+            return None  # no entry still counts
         if self.decay_kind == "linear":
-            return min(now + interval, max(e[2] for e in live) + self.decay_period)
+            return min(now + interval, newest + self.decay_period)
         return now + interval
