@@ -81,6 +81,24 @@ def test_a_batch_writes_each_key_once_and_sends_each_output_once() -> None:
     assert checkpoint["outputs"] == {f"{OUT}:0": 1, f"{OUT}:1": 0}
 
 
+def test_without_a_changelog_a_batch_sends_its_outputs_and_writes_its_stores_only() -> None:
+    """A backtest's engines: the same state and outputs, no changelog or checkpoint records,
+    and inputs a batch applied are still skipped when they come again."""
+    log, stores = RecordingLog(), new_stores()
+    engine = make_engine(log, stores)
+    engine.io.changelog = False
+    events = [(0, 0, "a", 1), (0, 1, "a", 2), (1, 0, "b", 5)]
+    stats = run(engine.run({0, 1}, running_total(events)))
+    assert (stats.outputs, stats.writes) == (3, 0)
+    assert stores["totals"].get(0, "a") == {"total": 3, "n": 2, "offset": 1}
+    assert [r.topic for r in log.records] == [OUT] * 3
+    assert stores["outbox"].get(0, "totals:0") is None
+    poll = [_In(0, 1, "a"), _In(0, 2, "b"), _In(0, 3, "c")]  # "in:0" applied up to 1
+    stats, skipped = run(engine.run_inputs(poll, forward))
+    assert (stats.outputs, skipped) == (2, poll[:1])
+    assert run(engine.run_inputs(poll[1:], forward)) == (None, poll[1:])
+
+
 def test_unknown_table_is_named() -> None:
     engine = make_engine(RecordingLog(), new_stores())
 

@@ -4,8 +4,8 @@ clock the replay sets. Same handlers, same engine, same outputs as a live worker
 is swapped, so a backtest cannot drift from what the workers do.
 
 Nothing here talks to Kafka or Redis: outputs go to `on_output`, internal hops (links, buyer
-actions, sales-ready signals, the router's topic) are handed back to their agents, changelog
-records are dropped (the tables are the memory itself).
+actions, sales-ready signals, the router's topic) are handed back to their agents, and the
+engines make no changelog or checkpoint (the tables are the memory itself, nothing restarts).
 """
 
 from __future__ import annotations
@@ -51,12 +51,9 @@ class SimClock:
 
 
 class ShadowStore(MemoryStore):
-    """A table of a shadow worker: its changelog is dropped, so nothing is encoded for it,
-    and values are kept as put (no JSON round trip): what a handler reads back is what a
-    transaction hands it for a key touched twice in one batch, which every handler takes."""
-
-    def encode(self, key: str, value: Any) -> tuple[bytes, bytes | None]:
-        return b"", None
+    """A table of a shadow worker: it has no changelog (its engine makes none), and values are
+    kept as put (no JSON round trip): what a handler reads back is what a transaction hands it
+    for a key touched twice in one batch, which every handler takes."""
 
     def apply(self, partition: int, items: Mapping[str, Any], offset: int | None) -> None:
         data = self.data.get(partition)
@@ -80,7 +77,7 @@ class _Stored:
 class ShadowLog:
     """The engines' sender and output log: records of a topic an agent reads are queued for
     it, those of `outputs` (contract outputs, and any internal topic tapped) go to `on_output`,
-    changelog records are dropped."""
+    any other is dropped."""
 
     def __init__(self, internal: set[str], outputs: Mapping[str, str], on_output: OnOutput):
         self.internal = internal
@@ -90,8 +87,7 @@ class ShadowLog:
         self.offsets: dict[str, int] = {}
 
     async def send(self, records: Sequence[Record]) -> Sent:
-        """Confirms at once. Dropped records (changelogs, checkpoints) get no offset: nothing
-        reads them back, and the stores are the memory itself (an offset would be ignored)."""
+        """Confirms at once. Dropped records get no offset: nothing reads them back."""
         offsets: dict[str, int] = {}
         internal, outputs = self.internal, self.outputs
         for record in records:
@@ -143,6 +139,7 @@ class ShadowWorker:
             io.sender = io.output_log = self.log
             io.owns = lambda partition: True
             io.sleep = _no_sleep
+            io.changelog = False  # the stores are the memory itself: no changelog, no checkpoint
             io.clock = lambda: clock.now().timestamp()
         # in a replay nothing is ever behind: deadlines are judged at the replay's clock
         self.wiring.triggers.inputs.horizon = lambda now: now  # type: ignore[method-assign]

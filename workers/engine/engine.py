@@ -72,6 +72,9 @@ class EngineIO:
     on_retry: Callable[[BaseException], None] = lambda error: None
     epoch: Callable[[], int] = lambda: 0  # the consumer generation: it changes on a rebalance
     on_committed: Callable[[BatchStats], None] = lambda stats: None  # every committed batch
+    # False where the stores are the memory itself and nothing restarts (a backtest's shadow):
+    # a batch sends its outputs and writes its stores, and makes no changelog or checkpoint
+    changelog: bool = True
 
 
 class Engine:
@@ -189,19 +192,24 @@ class Engine:
         done = work(tx)
         if inspect.isawaitable(done):
             await done
-        for partition in tx.partitions - self.verified:  # wrote to a partition not verified
+        partitions = tx.partitions
+        for partition in partitions - self.verified:  # wrote to a partition not verified
             await self._verify(partition)
-        stats = await self._commit(tx, started, epoch)
+        if self.io.changelog:
+            stats = await self._commit(tx, partitions, started, epoch)
+        else:
+            stats = await self._commit_in_memory(tx, partitions, started, epoch)
         tx.committed()
         self.io.on_committed(stats)
         return stats
 
-    async def _commit(self, tx: Transaction, started: float, epoch: int) -> BatchStats:
+    async def _commit(
+        self, tx: Transaction, partitions: set[int], started: float, epoch: int
+    ) -> BatchStats:
         """A rebalance during the batch gives it up before its next step: the partitions may be
         recovering from their changelog already, which the batch's local writes would race (an
         older changelog value written over a newer one); the inputs come again from the
         committed offset."""
-        partitions = tx.partitions
         self._check(partitions, epoch)
         outputs, suppressed = self._outbox(tx)
         delivered = await self._send(outputs, partitions)
@@ -224,6 +232,20 @@ class Engine:
             store.apply(partition, items, written.get(tp_name(store.changelog_topic, partition)))
         self.applied.update(applied)
         return BatchStats(len(outputs), suppressed, len(changelog), time.perf_counter() - started)
+
+    async def _commit_in_memory(
+        self, tx: Transaction, partitions: set[int], started: float, epoch: int
+    ) -> BatchStats:
+        """The outputs, then the stores: what `_commit` does where nothing is made durable."""
+        self._check(partitions, epoch)
+        outputs, suppressed = self._outbox(tx)
+        await self._send(outputs, partitions)
+        self._check(partitions, epoch)
+        for (table, partition), items in tx.writes.items():
+            self.io.stores[table].apply(partition, items, None)
+        for (topic, source), offset in tx.inputs.items():
+            self.applied.setdefault(source, {})[tp_name(topic, source)] = offset
+        return BatchStats(len(outputs), suppressed, 0, time.perf_counter() - started)
 
     def _outbox(self, tx: Transaction) -> tuple[list[Record], int]:
         outputs: list[Record] = []
