@@ -89,6 +89,7 @@ class RouterRuntime:
         self.timed: dict[str, None] = {}
         self.freed = True  # a rep may have been freed since the last tick: tick at once
         self.ticked_at = -math.inf  # the clock at the last tick
+        self._reps_due: tuple[float, float] | None = None  # (since, when a rep next changes)
         self.queues: dict[str, list[str]] = {}
         self.seq = 0
         self.emitted: set[str] = set()  # ids emitted since the last load (live repeats)
@@ -133,14 +134,22 @@ class RouterRuntime:
         if any(self.queues.values()):  # a lead waits (a tick acts on the queues alone)
             if self.freed:
                 return -math.inf
-            since = self.ticked_at  # what changed for a rep after the last tick looked
-            due = min((rep.next_change(since) for rep in self.reps.values()), default=math.inf)
+            due = self._next_rep_change()
         for key in self.timed:
             lead = self.leads[key]
             if lead.sla_due is not None:
                 warn = lead.sla_due - (self.warn_before or 0.0)
                 due = min(due, warn if lead.warned_attempt < lead.attempt else lead.sla_due)
         return due
+
+    def _next_rep_change(self) -> float:
+        """When time alone next changes a rep's availability, after the last tick looked:
+        remembered until a rep or that tick changes (`next_due` runs before every tick)."""
+        since = self.ticked_at
+        if self._reps_due is None or self._reps_due[0] != since:
+            due = min((rep.next_change(since) for rep in self.reps.values()), default=math.inf)
+            self._reps_due = (since, due)
+        return self._reps_due[1]
 
     def _remember(self, lead: Lead) -> None:
         key = lead.key
@@ -308,6 +317,7 @@ class RouterRuntime:
         self.seq = max(self.seq, out.seq)
         for rep in out.reps.values():
             self.reps[rep.rep_id] = rep
+            self._reps_due = None
             tx.put(self.table, PARTITION, f"rep:{rep.rep_id}", msgspec.to_builtins(rep))
         for lead in out.leads.values():
             self._remember(lead)
@@ -367,7 +377,7 @@ class RouterRuntime:
     def _load(self) -> None:
         """The router's memory from its table (committed batches only)."""
         self.reps, self.leads, self.queues, self.seq = {}, {}, {}, 0
-        self.timed, self.freed = {}, True
+        self.timed, self.freed, self._reps_due = {}, True, None
         self.replies, self.emitted = {}, set()
         rows = list(self.engine.scan(self.table, PARTITION))
         meta = next((raw for key, raw in rows if key == "meta"), None) or {}
