@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any, Self
 
+import prometheus_client
 from prometheus_client import (
     CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
     PlatformCollector,
     ProcessCollector,
     disable_created_metrics,
@@ -16,6 +15,42 @@ from prometheus_client import (
 )
 
 disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+class _Children:
+    """`labels(...)` remembered per label values: prometheus_client checks and formats them on
+    every call (microseconds), and the hot paths ask for the same few children per batch."""
+
+    _children: dict[tuple[Any, ...], Any]
+
+    def labels(self, *values: Any, **by_name: Any) -> Self:
+        if by_name:
+            return super().labels(*values, **by_name)  # type: ignore[misc, no-any-return]
+        children = self.__dict__.setdefault("_children", {})
+        found = children.get(values)
+        if found is None:
+            found = children[values] = super().labels(*values)  # type: ignore[misc]
+        return found  # type: ignore[no-any-return]
+
+    def clear(self) -> None:
+        self.__dict__.pop("_children", None)
+        super().clear()  # type: ignore[misc]
+
+    def remove(self, *values: Any) -> None:
+        self.__dict__.pop("_children", None)
+        super().remove(*values)  # type: ignore[misc]
+
+
+class Counter(_Children, prometheus_client.Counter):
+    pass
+
+
+class Gauge(_Children, prometheus_client.Gauge):
+    pass
+
+
+class Histogram(_Children, prometheus_client.Histogram):
+    pass
 
 
 class Metrics:
