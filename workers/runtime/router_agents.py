@@ -16,7 +16,6 @@ commit, so it never runs ahead of what was delivered.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections import ChainMap
@@ -25,14 +24,7 @@ from typing import Any
 
 import msgspec
 
-from schemas.records import (
-    LeadAssignment,
-    Reason,
-    RepActivity,
-    RepDeleted,
-    RepNotification,
-    RepUpserted,
-)
+from schemas.records import RepActivity, RepDeleted, RepUpserted
 from workers.engine.transaction import Transaction
 from workers.notify import notices
 from workers.notify.notices import Notice, Reply
@@ -44,6 +36,7 @@ from workers.runtime.context import AppContext
 from workers.runtime.engines import Engines
 from workers.runtime.router_dashboard import RouterDashboard
 from workers.runtime.router_inputs import RouterInputs, RouterMessage
+from workers.runtime.router_outputs import RouterOutputs
 from workers.runtime.tables import json_table, raw_topic
 from workers.scoring.signals import SalesReadySignal
 from workers.topics.internal import ROUTER
@@ -78,8 +71,13 @@ class RouterRuntime:
         )
         self.table: str = table.name
         self.engine = engines.engine(GROUP)
-        self.assignments_topic = engines.output(GROUP, ASSIGNMENTS)
-        self.notifications_topic = engines.output(GROUP, NOTIFICATIONS)
+        self.outputs = RouterOutputs(
+            ctx,
+            PARTITION,
+            engines.output(GROUP, ASSIGNMENTS),
+            engines.output(GROUP, NOTIFICATIONS),
+            lambda contact, line: self.router.lead_key(contact, line),  # the rules' in force
+        )
         engines.input(GROUP, ROUTER)
         self.loaded = False  # the memory below is the table's committed state
         self.reps: dict[str, Rep] = {}
@@ -92,7 +90,6 @@ class RouterRuntime:
         self._reps_due: tuple[float, float] | None = None  # (since, when a rep next changes)
         self.queues: dict[str, list[str]] = {}
         self.seq = 0
-        self.emitted: set[str] = set()  # ids emitted since the last load (live repeats)
         self.replies: dict[str, float] = {}  # reply event ids told, oldest first
         self.dashboard = RouterDashboard(
             lambda: ctx.view, s.app_id, lambda: (self.reps, self.queues)
@@ -311,7 +308,7 @@ class RouterRuntime:
         said: list[Notice] | None = None,
         replied: str | None = None,
     ) -> None:
-        self._publish(tx, out, said or [], done)
+        self.outputs.publish(tx, out, said or [], done)
         if replied is not None:
             self._remember_reply(tx, replied, self.ctx.clock.now().timestamp())
         self.seq = max(self.seq, out.seq)
@@ -328,57 +325,12 @@ class RouterRuntime:
         if out.reps or out.leads or out.queues:
             tx.put(self.table, PARTITION, "meta", {"seq": self.seq})
 
-    def _publish(
-        self, tx: Transaction, out: Outcome, said: list[Notice], done: list[Callable[[], None]]
-    ) -> None:
-        now = self.ctx.clock.now()
-        metrics = self.ctx.metrics
-        for d in out.decisions:
-            if d.assignment_id in self.emitted:
-                continue  # decided again live (a replay's repeats are the engine's to drop)
-            self.emitted.add(d.assignment_id)
-            record = LeadAssignment(
-                emitted_at=now,
-                event_id=d.event_id,
-                assignment_id=d.assignment_id,
-                contact_id=d.contact_id,
-                product_line=d.product_line,
-                rep_id=d.rep_id,
-                decision=d.decision,  # type: ignore[arg-type]
-                reason=Reason(d.code, d.text),
-                candidates=list(d.candidates),
-            )
-            body, key = _encode(record), d.contact_id.encode()
-            tx.emit(PARTITION, self.assignments_topic, key, body, d.assignment_id)
-            done.append(metrics.assignments.labels(d.product_line, d.decision).inc)
-            lead = out.leads.get(self.router.lead_key(d.contact_id, d.product_line))
-            if lead is not None and d.decision in ("assigned", "owner_notified"):
-                waited = max(0.0, now.timestamp() - lead.ready_at)
-                done.append(functools.partial(metrics.time_to_assign.observe, waited))
-            if ":sla:" in d.assignment_id:  # taken back from a rep who let the SLA pass
-                done.append(metrics.sla_reassignments.inc)
-        for n in said:
-            if n.notification_id in self.emitted:
-                continue
-            self.emitted.add(n.notification_id)
-            notification = RepNotification(
-                emitted_at=now,
-                event_id=n.event_id,
-                notification_id=n.notification_id,
-                rep_id=n.rep_id,
-                contact_id=n.contact_id,
-                kind=n.kind,  # type: ignore[arg-type]
-                context=n.context,
-            )
-            body, key = _encode(notification), n.rep_id.encode()
-            tx.emit(PARTITION, self.notifications_topic, key, body, n.notification_id)
-            done.append(metrics.notifications.labels(n.kind).inc)
-
     def _load(self) -> None:
         """The router's memory from its table (committed batches only)."""
         self.reps, self.leads, self.queues, self.seq = {}, {}, {}, 0
         self.timed, self.freed, self._reps_due = {}, True, None
-        self.replies, self.emitted = {}, set()
+        self.replies = {}
+        self.outputs.forget()
         rows = list(self.engine.scan(self.table, PARTITION))
         meta = next((raw for key, raw in rows if key == "meta"), None) or {}
         self.seq = int(meta.get("seq", 0))
