@@ -95,9 +95,7 @@ class EngagementScorer:
         for rule in self.rules:
             if not rule.matches(interaction):
                 continue
-            if rule.cap_count is not None and self._used(entries, rule.id, at, rule.cap_window) >= (
-                rule.cap_count
-            ):
+            if _capped(entries, rule, at):
                 continue
             added.append((rule.id, rule.cents, at, interaction.event_id))
         if added:
@@ -107,19 +105,6 @@ class EngagementScorer:
                 i = bisect_right(entries, at, key=_AT)
                 entries[i:i] = added
         return entries[-MAX_LEDGER:]
-
-    @staticmethod
-    def _used(entries: list[Entry], rule_id: str, at: float, window: float) -> int:
-        """How many of `rule_id`'s entries fall in (at - window, at]: from the newest back."""
-        lo = at - window
-        used = 0
-        for entry in reversed(entries):
-            when = entry[2]
-            if when <= lo:
-                break
-            if when <= at and entry[0] == rule_id:
-                used += 1
-        return used
 
     def factor(self, age: float) -> float:
         if age <= 0 or self.decay_kind == "none":
@@ -178,3 +163,18 @@ class EngagementScorer:
         if self.decay_kind == "linear":
             return min(now + interval, newest + self.decay_period)
         return now + interval
+
+
+def _capped(entries: list[Entry], rule: CompiledEngagementRule, at: float) -> bool:
+    """Whether `rule`'s cap is full at `at`: its entries in (at - window, at], counted from
+    the newest back (the ledger is in order of time)."""
+    if rule.cap_count is None:
+        return False
+    lo, used = at - rule.cap_window, 0
+    for entry in reversed(entries):
+        when = entry[2]
+        if when <= lo:
+            break
+        if when <= at and entry[0] == rule.id:
+            used += 1
+    return used >= rule.cap_count
