@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from workers.simulate.weighted import WeightedPicker
 from workers.simulate.world import (
     ADVANCE,
     CAMPAIGNS,
@@ -93,6 +94,7 @@ class Simulator:
         self.orgs: list[Organization] = []
         self.contacts: list[Contact] = []
         self.contact_of: dict[str, Contact] = {}
+        self.engaging: WeightedPicker[int] = WeightedPicker()  # contact index, by interest
         self.opps: dict[str, Opportunity] = {}
         self.out: list[Record] = []
         self._populate()
@@ -199,6 +201,7 @@ class Simulator:
         org = rng.choice(self.orgs) if self.orgs and rng.random() < 0.8 else None
         owner = rng.choice(REPS).rep_id if rng.random() < 0.35 else None
         contact = new_contact(rng, len(self.contacts) + 1, org, owner)
+        self.engaging.add(len(self.contacts), contact.interest)
         self.contacts.append(contact)
         self.contact_of[contact.contact_id] = contact
         self._upsert(contact)
@@ -212,10 +215,16 @@ class Simulator:
     # --- processes --------------------------------------------------------------------------
     def _on_form(self, _: Any) -> None:
         rng = self.rng
-        contact = self._add_contact() if rng.random() < 0.7 else rng.choice(self.contacts)
+        if rng.random() < 0.7:
+            contact = self._add_contact()
+            index = len(self.contacts) - 1
+        else:
+            index = rng.randrange(len(self.contacts))  # as rng.choice draws it
+            contact = self.contacts[index]
         form_id, source, line = rng.choice(LEAD_MAGNETS)
         contact.product_line = line or contact.product_line
         contact.interest *= 1.5
+        self.engaging.set(index, contact.interest)
         self._emit("crm.form-submissions", contact.contact_id, "form.submitted",
                    contact_id=contact.contact_id, form_id=form_id, source=source,
                    product_line=line, fields={"consent": True})  # fmt: skip
@@ -225,7 +234,7 @@ class Simulator:
 
     def _on_engagement(self, _: Any) -> None:
         rng = self.rng
-        contact = rng.choices(self.contacts, [x.interest for x in self.contacts])[0]
+        contact = self.contacts[self.engaging.pick(rng)]
         kind = pick(rng, ENGAGEMENTS)
         body: dict[str, Any] = {"contact_id": contact.contact_id, "kind": kind}
         line = contact.product_line or rng.choice(PRODUCT_LINES)
