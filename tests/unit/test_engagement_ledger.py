@@ -1,16 +1,22 @@
 """The engagement ledger's fast paths equal the plain definitions they replace: a ledger kept
 in order of time lets `record` place and cap from the newest entry back, `prune` and
-`next_change` look at its ends, and `contributions` decays inline."""
+`next_change` look at its ends, `contributions` decays inline, and half-life decay sums kept
+with the ledger give its points with one power a rule."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
 
+import msgspec
+import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workers.rules.loader import parse_rules
+from workers.scoring import engagement
+from workers.scoring.contact import ContactState, from_table, to_table
 from workers.scoring.engagement import (
     CAP_ID,
     MAX_LEDGER,
@@ -59,16 +65,23 @@ def record_plain(s: EngagementScorer, ledger: Sequence[Entry], i: Interaction) -
 def contributions_plain(
     s: EngagementScorer, ledger: Sequence[Entry], now: float
 ) -> list[tuple[str, int]]:
+    per_rule = decayed_plain(s, ledger, now)
+    order = [r.id for r in s.rules]  # the rules' order, each once
+    out = [(r, round(per_rule[r])) for r in sorted(per_rule, key=order.index)]
+    out = [(r, c) for r, c in out if c != 0]
+    total = sum(c for _, c in out)
+    if s.max_cents is not None and total > s.max_cents:
+        out.append((CAP_ID, s.max_cents - total))
+    return out
+
+
+def decayed_plain(s: EngagementScorer, ledger: Sequence[Entry], now: float) -> dict[str, float]:
     per_rule: dict[str, float] = defaultdict(float)
     for rule_id, _, at, _ in ledger:
         points = s.points_by_id.get(rule_id)
         if points is not None:
             per_rule[rule_id] += points * s.factor(now - at)
-    out = [(r, round(v)) for r, v in per_rule.items() if round(v) != 0]
-    total = sum(c for _, c in out)
-    if s.max_cents is not None and total > s.max_cents:
-        out.append((CAP_ID, s.max_cents - total))
-    return out
+    return per_rule
 
 
 def next_change_plain(
@@ -152,3 +165,86 @@ def test_an_entry_on_the_edge_of_the_cap_window_is_outside_it() -> None:
     for n, hours in enumerate([0, 23, 23, 24]):  # the window of the last is (0 h, 24 h]
         ledger = s.record(ledger, Interaction(f"o{n}", "email_open", hours * 3600.0))
     assert [e[3] for e in ledger if e[0] == "open"] == ["o0", "o1", "o2", "o3"]
+
+
+def assert_same_points(
+    fast: list[tuple[str, int]], s: EngagementScorer, ledger: Sequence[Entry], now: float
+) -> None:
+    """The decay sums' contributions are the plain definition's, but where a rule's points
+    lie within a hair of half a hundredth (there the last bit of a power decides the
+    rounding, as it may in either way of adding them up)."""
+    plain = contributions_plain(s, ledger, now)
+    if fast == plain:
+        return
+    ties = {r for r, v in decayed_plain(s, ledger, now).items() if abs(v % 1 - 0.5) < 1e-6}
+    assert ties, (fast, plain)
+    assert {r: c for r, c in fast if r not in ties and r != CAP_ID} == {
+        r: c for r, c in plain if r not in ties and r != CAP_ID
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    history=arrivals,
+    looks=st.lists(st.integers(min_value=0, max_value=1440), min_size=1, max_size=4),
+    limit=st.sampled_from([5, 12, MAX_LEDGER]),
+)
+def test_decay_sums_kept_with_the_ledger_give_its_points(
+    history: list[tuple[str, float, int]], looks: list[int], limit: int
+) -> None:
+    s = scorer_for("half_life")
+    ledger: list[Entry] = []
+    sums = None
+    with pytest.MonkeyPatch.context() as patch:  # a short ledger: the size limit drops entries
+        patch.setattr(engagement, "MAX_LEDGER", limit)
+        for kind, at, n in history:
+            interaction = Interaction(event_id=f"e{n}", kind=kind, at=1.8e9 + at)
+            expected = s.record(ledger, interaction)
+            ledger, sums = s.record_summed(ledger, sums, interaction)
+            assert ledger == expected
+            assert sums is not None
+            assert sums.size == len(ledger)
+            fresh = s.decay_sums(ledger)
+            assert fresh is not None
+            for rule_id in set(sums.sums) | set(fresh.sums):
+                kept, made = sums.sums.get(rule_id, 0.0), fresh.sums.get(rule_id, 0.0)
+                scale = 2.0 ** ((fresh.anchor - sums.anchor) / sums.period)
+                assert kept == pytest.approx(made * scale, rel=1e-9, abs=1e-9)
+    for hours in sorted(looks):
+        now = 1.8e9 + hours * 3600.0 + 0.25  # a quarter second off the hour: no exact ties
+        assert_same_points(s.contributions(ledger, now, sums), s, ledger, now)
+        ledger, sums = s.prune_summed(ledger, sums, now)
+        assert sums is not None
+        assert sums.size == len(ledger)
+
+
+def test_decay_sums_made_for_another_ledger_or_half_life_are_not_used() -> None:
+    s, other = scorer_for("half_life"), scorer_for("linear")
+    ledger, sums = s.record_summed([], None, Interaction("a", "demo_request", 0.0))
+    ledger, sums = s.record_summed(ledger, sums, Interaction("b", "page_view", 3600.0))
+    assert sums is not None
+    now = 5 * DAY
+    assert s.contributions(ledger, now, sums) == contributions_plain(s, ledger, now)
+    wrong = msgspec.structs.replace(sums, sums={"demo": 100.0})
+    stale = msgspec.structs.replace(wrong, size=1)  # made for a ledger of one entry
+    assert s.contributions(ledger, now, stale) == contributions_plain(s, ledger, now)
+    longer = msgspec.structs.replace(wrong, period=sums.period * 2)  # another half-life
+    assert s.contributions(ledger, now, longer) == contributions_plain(s, ledger, now)
+    assert other.contributions(ledger, now, sums) == contributions_plain(other, ledger, now)
+    assert other.record_summed(ledger, sums, Interaction("c", "page_view", 7200.0))[1] is None
+    # an engagement newer than the clock counts in full: the entries decide, not the sums
+    assert s.contributions(ledger, 1800.0, sums) == contributions_plain(s, ledger, 1800.0)
+    # a state with its sums goes through the table as it was
+    state = ContactState(contact_id="c-1", partition=0, ledger=ledger, decay=sums)
+    assert from_table(orjson.loads(orjson.dumps(to_table(state)))) == state
+
+
+def test_decay_sums_are_made_anew_after_a_long_silence() -> None:
+    s = scorer_for("half_life")  # a half-life of 3 days: 2 ** 64 is 192 days away
+    ledger, sums = s.record_summed([], None, Interaction("a", "demo_request", 0.0))
+    for n, days in enumerate([300.0, 700.0, 4000.0]):  # each past what a term may grow to
+        ledger, sums = s.record_summed(ledger, sums, Interaction(f"v{n}", "page_view", days * DAY))
+        assert sums is not None
+        assert sums.anchor == days * DAY
+        now = days * DAY + 5 * 3600.0
+        assert s.contributions(ledger, now, sums) == contributions_plain(s, ledger, now)

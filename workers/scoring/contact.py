@@ -8,7 +8,7 @@ import msgspec
 
 from schemas.records import ContactDeleted, ContactUpserted, EngagementRecorded, FormSubmitted
 from workers.rules.model import Scalar
-from workers.scoring.engagement import FORM_SUBMITTED, Entry, Interaction
+from workers.scoring.engagement import FORM_SUBMITTED, DecaySums, Entry, Interaction
 
 
 class Snapshot(msgspec.Struct, frozen=True):
@@ -45,6 +45,7 @@ class ContactState(msgspec.Struct, kw_only=True):
     org_fields: dict[str, Scalar] = {}
     org_updated_at: float = 0.0
     ledger: list[Entry] = []
+    decay: DecaySums | None = None  # the ledger's decay sums (half-life), kept with it
     product_line: str | None = None
     product_lines: list[str] = []
     interest_at: float = 0.0
@@ -130,22 +131,34 @@ def engagement_interaction(event: EngagementRecorded) -> Interaction:
     )
 
 
-def apply_form(state: ContactState, event: FormSubmitted, ledger: list[Entry]) -> ContactState:
+def apply_form(
+    state: ContactState,
+    event: FormSubmitted,
+    ledger: list[Entry],
+    decay: DecaySums | None = None,
+) -> ContactState:
+    """`ledger`, `decay`: as `EngagementScorer.record_summed` made them (no sums: made anew at
+    the next re-score)."""
     at = event.occurred_at.timestamp()
     return msgspec.structs.replace(
         state,
         form_fields={**state.form_fields, **event.fields},
         ledger=ledger,
+        decay=decay,
         known=True,
         **_interest(state, event.product_line, at),
     )
 
 
 def apply_engagement(
-    state: ContactState, event: EngagementRecorded, ledger: list[Entry]
+    state: ContactState,
+    event: EngagementRecorded,
+    ledger: list[Entry],
+    decay: DecaySums | None = None,
 ) -> ContactState:
     at = event.occurred_at.timestamp()
-    return msgspec.structs.replace(state, ledger=ledger, **_interest(state, event.product_line, at))
+    changes = _interest(state, event.product_line, at)
+    return msgspec.structs.replace(state, ledger=ledger, decay=decay, **changes)
 
 
 def apply_organization(

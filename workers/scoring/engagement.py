@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
+import msgspec
+
 from workers.rules.model import EngagementRules
 from workers.scoring.profile import cents
 from workers.triggers.durations import parse_duration
@@ -15,6 +17,7 @@ from workers.triggers.durations import parse_duration
 FORM_SUBMITTED = "form_submitted"
 CAP_ID = "engagement_cap"
 MAX_LEDGER = 500
+MAX_EXPONENT = 64.0  # decay sums are made anew before a term passes 2 ** 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,19 @@ class Interaction:
 Entry = tuple[str, int, float, str]
 _AT = itemgetter(2)
 _EVENT_ID = itemgetter(3)
+
+
+class DecaySums(msgspec.Struct, frozen=True, array_like=True):
+    """A half-life ledger's decay, kept as the ledger changes: per rule id, the sum over its
+    entries of 2 ** ((at - anchor) / period). The rule's points at `now` are then its points
+    times that sum times 0.5 ** ((now - anchor) / period): one power a rule per re-score
+    instead of one per entry. They are the ledger's only when made for this `period` and for
+    a ledger of `size` entries (`record_summed` and `prune_summed` keep them so)."""
+
+    period: float
+    anchor: float
+    size: int
+    sums: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,7 @@ class EngagementScorer:
         self.decay_period = parse_duration(rules.decay.period)
         self.max_cents = None if rules.max_total is None else cents(rules.max_total)
         self.horizon = max([r.cap_window for r in self.rules] + [self._zero_after()])
+        self.order = list(dict.fromkeys(r.id for r in self.rules))  # the breakdown's order
 
     def _zero_after(self) -> float:
         if self.decay_kind in ("linear", "expire"):
@@ -87,9 +104,27 @@ class EngagementScorer:
     def record(self, ledger: Sequence[Entry], interaction: Interaction) -> list[Entry]:
         """The ledger with the interaction's points added (a replay adds nothing), in order of
         time: the new entries go after those at the same time or earlier."""
+        return self._record(ledger, interaction)[0]
+
+    def record_summed(
+        self, ledger: Sequence[Entry], sums: DecaySums | None, interaction: Interaction
+    ) -> tuple[list[Entry], DecaySums | None]:
+        """`record`, and the ledger's decay sums with it (made anew when `sums` are not the
+        ledger's; None when the decay is not half-life)."""
+        if not self._sums_of(ledger, sums):
+            entries = self._record(ledger, interaction)[0]
+            return entries, self.decay_sums(entries)
+        entries, added, dropped = self._record(ledger, interaction)
+        moved = _moved(sums, added, dropped, len(entries))  # type: ignore[arg-type]
+        return entries, moved if moved is not None else self.decay_sums(entries)
+
+    def _record(
+        self, ledger: Sequence[Entry], interaction: Interaction
+    ) -> tuple[list[Entry], list[Entry], list[Entry]]:
+        """The new ledger, the entries added to it, and those the size limit dropped."""
         entries = list(ledger)
         if interaction.event_id in map(_EVENT_ID, entries):
-            return entries
+            return entries, [], []
         at = interaction.at
         added: list[Entry] = []
         for rule in self.rules:
@@ -98,13 +133,36 @@ class EngagementScorer:
             if _capped(entries, rule, at):
                 continue
             added.append((rule.id, rule.cents, at, interaction.event_id))
-        if added:
-            if not entries or entries[-1][2] <= at:
-                entries += added
-            else:  # a late event: in its place
-                i = bisect_right(entries, at, key=_AT)
-                entries[i:i] = added
-        return entries[-MAX_LEDGER:]
+        if not added:
+            return entries, [], []
+        if not entries or entries[-1][2] <= at:
+            entries += added
+        else:  # a late event: in its place
+            i = bisect_right(entries, at, key=_AT)
+            entries[i:i] = added
+        if len(entries) <= MAX_LEDGER:
+            return entries, added, []
+        return entries[-MAX_LEDGER:], added, entries[:-MAX_LEDGER]
+
+    def decay_sums(self, ledger: Sequence[Entry]) -> DecaySums | None:
+        """The decay sums of `ledger`, made from its entries (None but for half-life),
+        anchored at its newest entry: older terms are below 1 (the oldest, 20 half-lives back
+        at most once pruned, still far from the smallest float), newer ones come later."""
+        if self.decay_kind != "half_life":
+            return None
+        anchor = ledger[-1][2] if ledger else 0.0
+        sums: dict[str, float] = {}
+        for rule_id, _, at, _ in ledger:
+            sums[rule_id] = sums.get(rule_id, 0.0) + 2.0 ** ((at - anchor) / self.decay_period)
+        return DecaySums(self.decay_period, anchor, len(ledger), sums)
+
+    def _sums_of(self, ledger: Sequence[Entry], sums: DecaySums | None) -> bool:
+        return (
+            sums is not None
+            and sums.size == len(ledger)
+            and sums.period == self.decay_period
+            and self.decay_kind == "half_life"
+        )
 
     def factor(self, age: float) -> float:
         if age <= 0 or self.decay_kind == "none":
@@ -115,12 +173,40 @@ class EngagementScorer:
             return max(0.0, 1.0 - age / self.decay_period)
         return 1.0 if age < self.decay_period else 0.0
 
-    def contributions(self, ledger: Sequence[Entry], now: float) -> list[tuple[str, int]]:
-        """(rule id, hundredths) per rule after decay, then the total cap as a negative line.
+    def contributions(
+        self, ledger: Sequence[Entry], now: float, sums: DecaySums | None = None
+    ) -> list[tuple[str, int]]:
+        """(rule id, hundredths) per rule after decay, in the rules' order, then the total cap
+        as a negative line. `sums`: the ledger's decay sums, when the caller keeps them.
 
         Points are the rules' in force: a rule whose points changed re-values the past
         engagements it matched, a rule that was removed no longer counts (its entries stay in
         the ledger, so restoring the rule restores them)."""
+        points_of = self.points_by_id.get
+        per_rule: dict[str, float]
+        if self._sums_of(ledger, sums) and (not ledger or ledger[-1][2] <= now):
+            assert sums is not None  # for mypy: _sums_of checked it
+            scale = 0.5 ** ((now - sums.anchor) / sums.period)
+            per_rule = {}
+            for rule_id, summed in sums.sums.items():
+                points = points_of(rule_id)
+                if points is not None:
+                    per_rule[rule_id] = points * summed * scale
+        else:
+            per_rule = self._decayed(ledger, now)
+        out = []
+        for rule_id in self.order:
+            value = per_rule.get(rule_id)
+            if value is not None and round(value) != 0:
+                out.append((rule_id, round(value)))
+        total = sum(c for _, c in out)
+        if self.max_cents is not None and total > self.max_cents:
+            out.append((CAP_ID, self.max_cents - total))
+        return out
+
+    def _decayed(self, ledger: Sequence[Entry], now: float) -> dict[str, float]:
+        """Per rule, its points after decay, entry by entry (an entry not older than `now`
+        counts in full)."""
         per_rule: dict[str, float] = {}
         points_of, so_far = self.points_by_id.get, per_rule.get
         if self.decay_kind == "half_life":  # the usual decay, inline: this runs per entry
@@ -137,11 +223,7 @@ class EngagementScorer:
                 points = points_of(rule_id)
                 if points is not None:
                     per_rule[rule_id] = so_far(rule_id, 0.0) + points * factor(now - at)
-        out = [(rule_id, round(value)) for rule_id, value in per_rule.items() if round(value) != 0]
-        total = sum(c for _, c in out)
-        if self.max_cents is not None and total > self.max_cents:
-            out.append((CAP_ID, self.max_cents - total))
-        return out
+        return per_rule
 
     def prune(self, ledger: Sequence[Entry], now: float) -> list[Entry]:
         """Drop entries that can no longer count or cap anything."""
@@ -149,6 +231,16 @@ class EngagementScorer:
         if not ledger or now - ledger[0][2] < horizon:  # the oldest still counts
             return list(ledger)  # the common case: nothing to drop
         return [e for e in ledger if now - e[2] < horizon]
+
+    def prune_summed(
+        self, ledger: Sequence[Entry], sums: DecaySums | None, now: float
+    ) -> tuple[list[Entry], DecaySums | None]:
+        """`prune`, and the ledger's decay sums with it: made anew (anchored at the oldest
+        entry left) when anything was dropped or they were not the ledger's."""
+        kept = self.prune(ledger, now)
+        if len(kept) == len(ledger) and self._sums_of(ledger, sums):
+            return kept, sums
+        return kept, self.decay_sums(kept)
 
     def next_change(self, ledger: Sequence[Entry], now: float, interval: float) -> float | None:
         """When the engagement score next needs recomputing because of time alone."""
@@ -178,3 +270,22 @@ def _capped(entries: list[Entry], rule: CompiledEngagementRule, at: float) -> bo
         if when <= at and entry[0] == rule.id:
             used += 1
     return used >= rule.cap_count
+
+
+def _moved(
+    sums: DecaySums, added: Sequence[Entry], dropped: Sequence[Entry], size: int
+) -> DecaySums | None:
+    """`sums` with the terms of `added` entries in and those of `dropped` ones out; None when
+    they are better made anew: the ledger was empty (no anchor yet), or an entry comes so
+    long after the anchor that its term would grow past 2 ** MAX_EXPONENT."""
+    if not added and not dropped:
+        return sums
+    anchor, period = sums.anchor, sums.period
+    if sums.size == 0 or any((e[2] - anchor) / period > MAX_EXPONENT for e in added):
+        return None
+    new = dict(sums.sums)
+    for rule_id, _, at, _ in added:
+        new[rule_id] = new.get(rule_id, 0.0) + 2.0 ** ((at - anchor) / period)
+    for rule_id, _, at, _ in dropped:
+        new[rule_id] = new.get(rule_id, 0.0) - 2.0 ** ((at - anchor) / period)
+    return DecaySums(period, anchor, size, new)

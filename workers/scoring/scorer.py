@@ -42,7 +42,7 @@ class Scorer:
         fit = self.contact.contributions(state.fields) + self.organization.contributions(
             state.org_fields
         )
-        engagement = self.engagement.contributions(state.ledger, now)
+        engagement = self.engagement.contributions(state.ledger, now, state.decay)
         fit_c = sum(c for _, c in fit)
         eng_c = sum(c for _, c in engagement)
         total = fit_c + eng_c
@@ -68,10 +68,12 @@ class Scorer:
         became_ready = snap.ready and not state.ready
         if not changed and last is not None and last.rules_version != snap.rules_version:
             last = msgspec.structs.replace(last, rules_version=snap.rules_version)
+        ledger, decay = self.engagement.prune_summed(state.ledger, state.decay, now)
         new = msgspec.structs.replace(
             state,
             last=snap if changed else last,
-            ledger=self.engagement.prune(state.ledger, now),
+            ledger=ledger,
+            decay=decay,
             ready_entries=state.ready_entries + (1 if became_ready else 0),
         )
         return Rescore(new, snap, changed, became_ready)
