@@ -26,12 +26,17 @@ class Snapshot(msgspec.Struct, frozen=True):
     def worth_publishing(self, last: Snapshot | None, resolution: int) -> bool:
         """Whether this score means something new to a consumer of the published `last`:
         the total rounded to `resolution` (cents), the stars, the grade or sales-ready."""
-        return last is None or (
-            round(self.total / resolution),
-            self.stars,
-            self.ready,
-            self.grade,
-        ) != (round(last.total / resolution), last.stars, last.ready, last.grade)
+        return last is None or self.key(resolution) != last.key(resolution)
+
+    def key(self, resolution: int) -> tuple[int, int, bool, str | None]:
+        return published_key(self.total, self.stars, self.ready, self.grade, resolution)
+
+
+def published_key(
+    total: int, stars: int, ready: bool, grade: str | None, resolution: int
+) -> tuple[int, int, bool, str | None]:
+    """What a consumer of scores tells apart: a score with another key is published."""
+    return round(total / resolution), stars, ready, grade
 
 
 class ContactState(msgspec.Struct, kw_only=True):

@@ -156,6 +156,27 @@ class EngagementScorer:
             sums[rule_id] = sums.get(rule_id, 0.0) + 2.0 ** ((at - anchor) / self.decay_period)
         return DecaySums(self.decay_period, anchor, len(ledger), sums)
 
+    def decay_total(
+        self, ledger: Sequence[Entry], sums: DecaySums | None, now: float
+    ) -> tuple[float, int, float] | None:
+        """The ledger's exact points as one power of time, when its sums tell them and decay
+        can only lower them (every rule's points positive, no entry newer than `now`):
+        (points at the anchor, rules counted, anchor), the points at t being the first times
+        0.5 ** ((t - anchor) / period). None otherwise."""
+        if not self._sums_of(ledger, sums) or (ledger and ledger[-1][2] > now):
+            return None
+        assert sums is not None  # for mypy: _sums_of checked it
+        weight, rules = 0.0, 0
+        for rule_id, summed in sums.sums.items():
+            points = self.points_by_id.get(rule_id)
+            if points is None:
+                continue
+            if points < 0:
+                return None
+            weight += points * max(summed, 0.0)
+            rules += 1
+        return weight, rules, sums.anchor
+
     def _sums_of(self, ledger: Sequence[Entry], sums: DecaySums | None) -> bool:
         return (
             sums is not None

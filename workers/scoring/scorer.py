@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import msgspec
 
 from workers.rules.model import Rules
-from workers.scoring.contact import ContactState, Snapshot
+from workers.scoring.contact import ContactState, Snapshot, published_key
 from workers.scoring.engagement import EngagementScorer
 from workers.scoring.profile import ProfileScorer, cents
 from workers.scoring.stars import StarRater, next_ready
@@ -78,10 +79,68 @@ class Scorer:
         )
         return Rescore(new, snap, changed, became_ready)
 
-    def next_rescore(self, state: ContactState, now: float) -> float | None:
-        """When time alone may change this contact's score (decay), None if never."""
+    def next_rescore(
+        self, state: ContactState, now: float, snapshot: Snapshot | None = None
+    ) -> float | None:
+        """When time alone may change this contact's score (decay), None if never. Given the
+        `snapshot` of a re-score at `now` that left `state`, the re-scores every interval
+        from `now` that provably publish nothing are skipped: the first one due is the first
+        that may publish (the same one, at the same time, as without skipping)."""
         if state.deleted:
             return None
-        if state.last is not None and state.last.rules_version != self.version:
+        last = state.last
+        if last is not None and last.rules_version != self.version:
             return now
-        return self.engagement.next_change(state.ledger, now, self.rescore_interval)
+        due = self.engagement.next_change(state.ledger, now, self.rescore_interval)
+        if due is None or snapshot is None or last is None or due != now + self.rescore_interval:
+            return due
+        quiet = self._quiet_until(state, last, snapshot, now)
+        if quiet is None:
+            return None
+        steps = max(1, math.ceil((quiet - now) / self.rescore_interval))
+        return now + steps * self.rescore_interval
+
+    def _quiet_until(
+        self, state: ContactState, last: Snapshot, snap: Snapshot, now: float
+    ) -> float | None:
+        """A time before which decay cannot change what `last` published (None: never), or
+        `now` when that cannot be told cheaply. Decay only lowers a ledger of points that are
+        all positive, so the total only falls; each rule's rounded points are at least its
+        exact points less a half, and with half-life those fall as one power of time."""
+        found = self.engagement.decay_total(state.ledger, state.decay, now)
+        if found is None or snap.worth_publishing(last, self.resolution):
+            return now
+        weight, rules, anchor = found
+        lowest = self._lowest_total(last, snap)
+        if lowest is None:
+            return None  # even with no engagement left, the published score stands
+        need = lowest - snap.fit + rules / 2  # exact engagement points that keep it
+        if need <= 0:
+            return None
+        if weight <= need:
+            return now
+        period = self.engagement.decay_period
+        return anchor + period * math.log2(weight / need) - 1.0  # a second's margin
+
+    def _lowest_total(self, last: Snapshot, snap: Snapshot) -> int | None:
+        """The lowest total, from `snap`'s down to its fit alone, that publishes nothing new
+        against `last` (None: down to the fit alone). Each part of what is published grows
+        with the total, so those totals are one range: a bisection finds its bottom."""
+
+        published, rater, resolution = last.key(self.resolution), self.rater, self.resolution
+
+        def same(total: int) -> bool:
+            ready = next_ready(last.ready, total, self.threshold, self.hysteresis)
+            key = published_key(total, rater.stars(total), ready, rater.grade(total), resolution)
+            return key == published
+
+        lo, hi = snap.fit, snap.total
+        if same(lo):
+            return None
+        while hi - lo > 1:  # same(hi), not same(lo)
+            mid = (lo + hi) // 2
+            if same(mid):
+                hi = mid
+            else:
+                lo = mid
+        return hi
