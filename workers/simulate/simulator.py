@@ -164,7 +164,10 @@ class Simulator:
             "occurred_at": dt.datetime.fromtimestamp(when, dt.UTC).isoformat(),
             **body,
         }
-        self.out.append((when, topic, key.encode(), orjson.dumps(record)))
+        # a copy of its own size: orjson's bytes keep the whole buffer it wrote into (4 KiB for
+        # a 300-byte event), which a caller holding a month of history (4.8M events) pays 20 GB
+        value = bytes(memoryview(orjson.dumps(record)))
+        self.out.append((when, topic, key.encode(), value))
 
     # --- the starting population: a CRM that was already running ----------------------------
     def _populate(self) -> None:
