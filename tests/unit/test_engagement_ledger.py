@@ -45,7 +45,9 @@ scoring:
     return EngagementScorer(rules.scoring.engagement)
 
 
-def record_plain(s: EngagementScorer, ledger: Sequence[Entry], i: Interaction) -> list[Entry]:
+def record_plain(
+    s: EngagementScorer, ledger: Sequence[Entry], i: Interaction, limit: int = MAX_LEDGER
+) -> list[Entry]:
     entries = list(ledger)
     if any(e[3] == i.event_id for e in entries):
         return entries
@@ -59,7 +61,7 @@ def record_plain(s: EngagementScorer, ledger: Sequence[Entry], i: Interaction) -
                 continue
         entries.append((rule.id, rule.cents, i.at, i.event_id))
     entries.sort(key=lambda e: e[2])
-    return entries[-MAX_LEDGER:]
+    return entries[-limit:]
 
 
 def contributions_plain(
@@ -199,7 +201,8 @@ def test_decay_sums_kept_with_the_ledger_give_its_points(
         patch.setattr(engagement, "MAX_LEDGER", limit)
         for kind, at, n in history:
             interaction = Interaction(event_id=f"e{n}", kind=kind, at=1.8e9 + at)
-            expected = s.record(ledger, interaction)
+            expected = record_plain(s, ledger, interaction, limit)
+            assert s.record(ledger, interaction) == expected
             ledger, sums = s.record_summed(ledger, sums, interaction)
             assert ledger == expected
             assert sums is not None

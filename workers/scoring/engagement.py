@@ -122,24 +122,26 @@ class EngagementScorer:
         self, ledger: Sequence[Entry], interaction: Interaction
     ) -> tuple[list[Entry], list[Entry], list[Entry]]:
         """The new ledger, the entries added to it, and those the size limit dropped."""
-        entries = list(ledger)
-        if interaction.event_id in map(_EVENT_ID, entries):
-            return entries, [], []
+        if interaction.event_id in map(_EVENT_ID, ledger):
+            return list(ledger), [], []
         at = interaction.at
         added: list[Entry] = []
         for rule in self.rules:
             if not rule.matches(interaction):
                 continue
-            if _capped(entries, rule, at):
+            if _capped(ledger, rule, at):
                 continue
             added.append((rule.id, rule.cents, at, interaction.event_id))
         if not added:
-            return entries, [], []
-        if not entries or entries[-1][2] <= at:
-            entries += added
-        else:  # a late event: in its place
-            i = bisect_right(entries, at, key=_AT)
-            entries[i:i] = added
+            return list(ledger), [], []
+        if not ledger or ledger[-1][2] <= at:  # the usual case: one copy, already cut
+            over = len(ledger) + len(added) - MAX_LEDGER
+            if over <= 0:
+                return [*ledger, *added], added, []
+            return [*ledger[over:], *added], added, list(ledger[:over])
+        entries = list(ledger)  # a late event: in its place
+        i = bisect_right(entries, at, key=_AT)
+        entries[i:i] = added
         if len(entries) <= MAX_LEDGER:
             return entries, added, []
         return entries[-MAX_LEDGER:], added, entries[:-MAX_LEDGER]
@@ -278,7 +280,7 @@ class EngagementScorer:
         return now + interval
 
 
-def _capped(entries: list[Entry], rule: CompiledEngagementRule, at: float) -> bool:
+def _capped(entries: Sequence[Entry], rule: CompiledEngagementRule, at: float) -> bool:
     """Whether `rule`'s cap is full at `at`: its entries in (at - window, at], counted from
     the newest back (the ledger is in order of time)."""
     if rule.cap_count is None:
