@@ -19,6 +19,7 @@ from workers.scoring.contact import (
     new_state,
 )
 from workers.scoring.scorer import Rescore, Scorer
+from workers.scoring.stars import next_ready
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 HOUR = 3600.0
@@ -133,3 +134,36 @@ def test_a_decaying_score_is_rescored_only_when_it_may_publish() -> None:
     last_state = scorer.rescore(result.state, every[-1][0])
     assert round(every[-1][1].total / 100) == 0
     assert scorer.next_rescore(last_state.state, every[-1][0], last_state.snapshot) is None
+
+
+def lowest_plain(scorer: Scorer, last: Snapshot, snap: Snapshot) -> int | None:
+    """The bottom of the totals that publish nothing new against `last`, one cent at a time."""
+    published = last.key(scorer.resolution)
+
+    def same(total: int) -> bool:
+        ready = next_ready(last.ready, total, scorer.threshold, scorer.hysteresis)
+        rater = scorer.rater
+        alike = Snapshot(0, 0, total, rater.stars(total), rater.grade(total), ready, [], "")
+        return alike.key(scorer.resolution) == published
+
+    total = snap.total
+    while total > snap.fit and same(total - 1):
+        total -= 1
+    return None if total - 1 < snap.fit or same(snap.fit) else total
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scorer=scorers,
+    fit=st.integers(-1500, 3000),
+    engagement=st.integers(0, 9000),
+    was_ready=st.booleans(),
+)
+def test_the_lowest_unpublished_total_is_the_plain_one(
+    scorer: Scorer, fit: int, engagement: int, was_ready: bool
+) -> None:
+    total = fit + engagement
+    rater = scorer.rater
+    ready = next_ready(was_ready, total, scorer.threshold, scorer.hysteresis)
+    snap = Snapshot(fit, engagement, total, rater.stars(total), rater.grade(total), ready, [], "")
+    assert scorer._lowest_total(snap, snap) == lowest_plain(scorer, snap, snap)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import msgspec
 
 from workers.rules.model import Rules
-from workers.scoring.contact import ContactState, Snapshot, published_key
+from workers.scoring.contact import ContactState, Snapshot
 from workers.scoring.engagement import EngagementScorer
 from workers.scoring.profile import ProfileScorer, cents
 from workers.scoring.stars import StarRater, next_ready
@@ -125,22 +125,17 @@ class Scorer:
     def _lowest_total(self, last: Snapshot, snap: Snapshot) -> int | None:
         """The lowest total, from `snap`'s down to its fit alone, that publishes nothing new
         against `last` (None: down to the fit alone). Each part of what is published grows
-        with the total, so those totals are one range: a bisection finds its bottom."""
-
-        published, rater, resolution = last.key(self.resolution), self.rater, self.resolution
-
-        def same(total: int) -> bool:
-            ready = next_ready(last.ready, total, self.threshold, self.hysteresis)
-            key = published_key(total, rater.stars(total), ready, rater.grade(total), resolution)
-            return key == published
-
-        lo, hi = snap.fit, snap.total
-        if same(lo):
-            return None
-        while hi - lo > 1:  # same(hi), not same(lo)
-            mid = (lo + hi) // 2
-            if same(mid):
-                hi = mid
-            else:
-                lo = mid
-        return hi
+        with the total (the rounded total, the stars, the grade, sales-ready given `last`'s),
+        so those totals are one range: its bottom is the highest of the parts' floors."""
+        resolution, rounded = self.resolution, round(last.total / self.resolution)
+        lowest = ((2 * rounded - 1) * resolution) // 2  # (rounded - 1/2) * resolution, or below
+        while round(lowest / resolution) < rounded:  # one step or two: ties round to even
+            lowest += 1
+        floors = [lowest]
+        alike = self.rater.lowest_alike(last.total)
+        if alike is not None:
+            floors.append(alike)
+        if last.ready:
+            floors.append(self.threshold - self.hysteresis)
+        lowest = max(floors)
+        return None if lowest <= snap.fit else lowest

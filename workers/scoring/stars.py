@@ -23,6 +23,25 @@ class StarRater:
     def grade(self, total_cents: int) -> str | None:
         return next((letter for minimum, letter in self.grades if total_cents >= minimum), None)
 
+    def lowest_alike(self, total_cents: int) -> int | None:
+        """The lowest total with the stars and the grade of `total_cents` (None: however low):
+        each grows with the total, so the lowest is where the higher of their floors is."""
+        floors: list[int] = []
+        stars = self.stars(total_cents)
+        if stars > 0 and self.bands is not None:
+            floors.append(sorted(self.bands)[stars - 1])  # the lowest total past `stars` bands
+        elif stars > 0:
+            floor = math.ceil((stars - 1e-9) * self.ideal_cents / 5)  # then one cent either way
+            while self.stars(floor - 1) >= stars:
+                floor -= 1
+            while self.stars(floor) < stars:
+                floor += 1
+            floors.append(floor)
+        grade = self.grade(total_cents)
+        if grade is not None:
+            floors.append(next(minimum for minimum, letter in self.grades if letter == grade))
+        return max(floors) if floors else None
+
 
 def next_ready(ready: bool, total_cents: int, threshold_cents: int, hysteresis_cents: int) -> bool:
     """Sales-ready sets at the threshold and clears only below threshold − hysteresis."""
