@@ -29,14 +29,8 @@ class Snapshot(msgspec.Struct, frozen=True):
         return last is None or self.key(resolution) != last.key(resolution)
 
     def key(self, resolution: int) -> tuple[int, int, bool, str | None]:
-        return published_key(self.total, self.stars, self.ready, self.grade, resolution)
-
-
-def published_key(
-    total: int, stars: int, ready: bool, grade: str | None, resolution: int
-) -> tuple[int, int, bool, str | None]:
-    """What a consumer of scores tells apart: a score with another key is published."""
-    return round(total / resolution), stars, ready, grade
+        """What a consumer of scores tells apart: a score with another key is published."""
+        return round(self.total / resolution), self.stars, self.ready, self.grade
 
 
 class ContactState(msgspec.Struct, kw_only=True):

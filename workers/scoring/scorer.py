@@ -114,9 +114,7 @@ class Scorer:
         lowest = self._lowest_total(last, snap)
         if lowest is None:
             return None  # even with no engagement left, the published score stands
-        need = lowest - snap.fit + rules / 2  # exact engagement points that keep it
-        if need <= 0:
-            return None
+        need = lowest - snap.fit + rules / 2  # exact engagement points that keep it (> 0)
         if weight <= need:
             return now
         period = self.engagement.decay_period
