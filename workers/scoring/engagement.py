@@ -111,11 +111,11 @@ class EngagementScorer:
     ) -> tuple[list[Entry], DecaySums | None]:
         """`record`, and the ledger's decay sums with it (made anew when `sums` are not the
         ledger's; None when the decay is not half-life)."""
-        if not self._sums_of(ledger, sums):
+        if sums is None or not self._sums_of(ledger, sums):
             entries = self._record(ledger, interaction)[0]
             return entries, self.decay_sums(entries)
         entries, added, dropped = self._record(ledger, interaction)
-        moved = _moved(sums, added, dropped, len(entries))  # type: ignore[arg-type]
+        moved = _moved(sums, added, dropped, len(entries))
         return entries, moved if moved is not None else self.decay_sums(entries)
 
     def _record(
@@ -165,9 +165,8 @@ class EngagementScorer:
         can only lower them (every rule's points positive, no entry newer than `now`):
         (points at the anchor, rules counted, anchor), the points at t being the first times
         0.5 ** ((t - anchor) / period). None otherwise."""
-        if not self._sums_of(ledger, sums) or (ledger and ledger[-1][2] > now):
+        if sums is None or not self._sums_of(ledger, sums) or (ledger and ledger[-1][2] > now):
             return None
-        assert sums is not None  # for mypy: _sums_of checked it
         weight, rules = 0.0, 0
         for rule_id, summed in sums.sums.items():
             points = self.points_by_id.get(rule_id)
@@ -180,6 +179,7 @@ class EngagementScorer:
         return weight, rules, sums.anchor
 
     def _sums_of(self, ledger: Sequence[Entry], sums: DecaySums | None) -> bool:
+        """Whether `sums` are `ledger`'s, for this half-life."""
         return (
             sums is not None
             and sums.size == len(ledger)
@@ -207,8 +207,8 @@ class EngagementScorer:
         the ledger, so restoring the rule restores them)."""
         points_of = self.points_by_id.get
         per_rule: dict[str, float]
-        if self._sums_of(ledger, sums) and (not ledger or ledger[-1][2] <= now):
-            assert sums is not None  # for mypy: _sums_of checked it
+        fresh = not ledger or ledger[-1][2] <= now  # no engagement newer than `now`
+        if sums is not None and self._sums_of(ledger, sums) and fresh:
             scale = 0.5 ** ((now - sums.anchor) / sums.period)
             per_rule = {}
             for rule_id, summed in sums.sums.items():
