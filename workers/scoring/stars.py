@@ -13,6 +13,8 @@ class StarRater:
         ideal = rule.ideal if rule.ideal is not None else ideal_cents / 100
         self.ideal_cents = max(1, round(ideal * 100))
         self.grades = sorted(((round(v * 100), k) for k, v in rule.grades.items()), reverse=True)
+        self._band_floors = sorted(self.bands) if self.bands else []  # n stars from the n-th
+        self._grade_floors = {letter: minimum for minimum, letter in self.grades}
 
     def stars(self, total_cents: int) -> int:
         if self.bands is not None:
@@ -29,7 +31,7 @@ class StarRater:
         floors: list[int] = []
         stars = self.stars(total_cents)
         if stars > 0 and self.bands is not None:
-            floors.append(sorted(self.bands)[stars - 1])  # the lowest total past `stars` bands
+            floors.append(self._band_floors[stars - 1])
         elif stars > 0:
             floor = math.ceil((stars - 1e-9) * self.ideal_cents / 5)  # then one cent either way
             while self.stars(floor - 1) >= stars:
@@ -39,7 +41,7 @@ class StarRater:
             floors.append(floor)
         grade = self.grade(total_cents)
         if grade is not None:
-            floors.append(next(minimum for minimum, letter in self.grades if letter == grade))
+            floors.append(self._grade_floors[grade])
         return max(floors) if floors else None
 
 
