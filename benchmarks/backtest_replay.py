@@ -198,12 +198,13 @@ def main() -> None:
         f"\nShort of the goal by a factor of {50_000 / slowest:.1f} on the slower shape. The "
         "replay runs the workers' own handlers through the engine, per event and per rule set "
         "(the goal leaves 20 µs an event); the profile (`--profile`) has no single hot spot "
-        "left: the scoring core (each engagement re-scores its contact: profile, the decayed "
-        "ledger, stars, the published score), the ingest path (dedupe, the owner and "
-        "organization hops), the engine's transactions, and decoding (once per record, for "
-        "every rule set). A month costs more per event than a day: each re-score decays the "
-        "contact's whole ledger of engagements (up to 500), and every contact is re-scored "
-        "for decay every 6 hours.\n"
+        "left: the scoring core (each engagement re-scores its contact: profile, engagement "
+        "from per-rule decay sums, stars, the published score), the ingest path (dedupe, the "
+        "owner and organization hops), the stage automation and its triggers, the engine's "
+        "transactions, and decoding (once per record, for every rule set). A month costs more "
+        "per event than a day: each engagement is still checked against the contact's ledger "
+        "(duplicates, caps; up to 500 entries), and decaying contacts are re-scored whenever "
+        "their published score may change.\n"
     )
     if args.print:
         print(body)
