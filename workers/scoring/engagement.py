@@ -258,8 +258,8 @@ class EngagementScorer:
     def prune_summed(
         self, ledger: Sequence[Entry], sums: DecaySums | None, now: float
     ) -> tuple[list[Entry], DecaySums | None]:
-        """`prune`, and the ledger's decay sums with it: made anew (anchored at the oldest
-        entry left) when anything was dropped or they were not the ledger's."""
+        """`prune`, and the ledger's decay sums with it: made anew (see `decay_sums`) when
+        anything was dropped or they were not the ledger's."""
         kept = self.prune(ledger, now)
         if len(kept) == len(ledger) and self._sums_of(ledger, sums):
             return kept, sums
