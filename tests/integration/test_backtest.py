@@ -108,10 +108,20 @@ def test_backtest_of_the_running_rules_counts_what_the_workers_emitted(
         )
         if since <= dt.datetime.fromisoformat(f["due_at"]) < end  # counted by when it was due
     ]
-    decisions = Counter(
-        decision_kind(orjson.loads(m.value))
-        for m in consume(boot, settings.topic("crm.lead-assignments"))
-    )
+    bodies = [
+        body
+        for body in (
+            orjson.loads(m.value) for m in consume(boot, settings.topic("crm.lead-assignments"))
+        )  # those of the window: the workers run on past `end` (an SLA due on a Monday morning)
+        if since <= dt.datetime.fromisoformat(body["emitted_at"]) < end
+    ]
+    decisions = Counter(decision_kind(body) for body in bodies)
+    # the first decision of each lead (its contact and cause; one partition, in order): an SLA
+    # reassignment that finds no rep queues the lead again, which is not a first decision
+    first_of: dict[tuple[str, str], str] = {}
+    for body in bodies:
+        first_of.setdefault((body["contact_id"], body.get("event_id") or ""), decision_kind(body))
+    firsts = Counter(first_of.values())
     assert len(signals) > 5, signals
     assert firings
     assert decisions["assigned"] > 5, decisions
@@ -140,7 +150,7 @@ def test_backtest_of_the_running_rules_counts_what_the_workers_emitted(
     assert fired == {f["trigger_id"] for f in firings}
     # Every sales-ready lead gets one first decision: to its owner, to a rep, or queued.
     first = ("owner_notified", "assigned", "queued")
-    assert sum(count("decisions", k)[0] for k in first) == sum(decisions[k] for k in first)
+    assert sum(count("decisions", k)[0] for k in first) == sum(firsts[k] for k in first)
     assert count("decisions", "owner_notified") == (decisions["owner_notified"],) * 2
     # Which rep, or whether a lead waits, depends on time and order, and the two runs keep
     # different time: the workers' clock is the processing time (half a second late is more
