@@ -7,6 +7,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import TypeGuard
 
 import msgspec
 
@@ -92,7 +93,7 @@ class EngagementScorer:
         self.decay_period = parse_duration(rules.decay.period)
         self.max_cents = None if rules.max_total is None else cents(rules.max_total)
         self.horizon = max([r.cap_window for r in self.rules] + [self._zero_after()])
-        self.order = list(dict.fromkeys(r.id for r in self.rules))  # the breakdown's order
+        self.order = [r.id for r in self.rules]  # the breakdown's order (ids are unique)
 
     def _zero_after(self) -> float:
         if self.decay_kind in ("linear", "expire"):
@@ -111,7 +112,7 @@ class EngagementScorer:
     ) -> tuple[list[Entry], DecaySums | None]:
         """`record`, and the ledger's decay sums with it (made anew when `sums` are not the
         ledger's; None when the decay is not half-life)."""
-        if sums is None or not self._sums_of(ledger, sums):
+        if not self._sums_of(sums, ledger):
             entries = self._record(ledger, interaction)[0]
             return entries, self.decay_sums(entries)
         entries, added, dropped = self._record(ledger, interaction)
@@ -165,7 +166,7 @@ class EngagementScorer:
         can only lower them (every rule's points positive, no entry newer than `now`):
         (points at the anchor, rules counted, anchor), the points at t being the first times
         0.5 ** ((t - anchor) / period). None otherwise."""
-        if sums is None or not self._sums_of(ledger, sums) or (ledger and ledger[-1][2] > now):
+        if not self._sums_of(sums, ledger) or (ledger and ledger[-1][2] > now):
             return None
         weight, rules = 0.0, 0
         for rule_id, summed in sums.sums.items():
@@ -178,7 +179,7 @@ class EngagementScorer:
             rules += 1
         return weight, rules, sums.anchor
 
-    def _sums_of(self, ledger: Sequence[Entry], sums: DecaySums | None) -> bool:
+    def _sums_of(self, sums: DecaySums | None, ledger: Sequence[Entry]) -> TypeGuard[DecaySums]:
         """Whether `sums` are `ledger`'s, for this half-life."""
         return (
             sums is not None
@@ -208,7 +209,7 @@ class EngagementScorer:
         points_of = self.points_by_id.get
         per_rule: dict[str, float]
         fresh = not ledger or ledger[-1][2] <= now  # no engagement newer than `now`
-        if sums is not None and self._sums_of(ledger, sums) and fresh:
+        if self._sums_of(sums, ledger) and fresh:
             scale = 0.5 ** ((now - sums.anchor) / sums.period)
             per_rule = {}
             for rule_id, summed in sums.sums.items():
@@ -261,7 +262,7 @@ class EngagementScorer:
         """`prune`, and the ledger's decay sums with it: made anew (see `decay_sums`) when
         anything was dropped or they were not the ledger's."""
         kept = self.prune(ledger, now)
-        if len(kept) == len(ledger) and self._sums_of(ledger, sums):
+        if len(kept) == len(ledger) and self._sums_of(sums, ledger):
             return kept, sums
         return kept, self.decay_sums(kept)
 

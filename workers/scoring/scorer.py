@@ -92,7 +92,8 @@ class Scorer:
         if last is not None and last.rules_version != self.version:
             return now
         due = self.engagement.next_change(state.ledger, now, self.rescore_interval)
-        if due is None or snapshot is None or last is None or due != now + self.rescore_interval:
+        half_life = self.engagement.decay_kind == "half_life"  # its due: the next interval
+        if due is None or snapshot is None or last is None or not half_life:
             return due
         quiet = self._quiet_until(state, last, snapshot, now)
         if quiet is None:

@@ -25,9 +25,6 @@ class WeightedPicker(Generic[T]):
         self._tree: list[float] = [0.0]  # 1-based: _tree[i] sums the weights of (i - lowbit i, i]
         self._top = 1  # the highest power of two <= len(items), for the descent
 
-    def __len__(self) -> int:
-        return len(self.items)
-
     def add(self, item: T, weight: float) -> None:
         if not weight >= 0.0:
             raise SimulationError(f"a weight must be zero or more, not {weight}")
@@ -55,9 +52,6 @@ class WeightedPicker(Generic[T]):
         while i <= n:
             tree[i] += delta
             i += i & -i
-
-    def weight(self, index: int) -> float:
-        return self._weights[index]
 
     def total(self) -> float:
         total, i = 0.0, len(self.items)
