@@ -29,6 +29,10 @@ A later version may add optional fields, never drop or rename one.
   *key* column; an entity's events must be produced in order to one partition. Kafka's
   default partitioner (murmur2 of the key) is best; a record another partitioner (CRC32)
   placed elsewhere is moved to its murmur2 partition by the workers, and counted.
+- Order holds within a partition, not across topics: the workers apply each topic's events
+  as they are fetched, never holding one back to wait for another topic. A contact's upsert
+  and its engagement produced a moment apart may be applied in either order; a lead that
+  becomes sales-ready is routed with the owner its contact has at that moment.
 - Every topic name takes the prefix `DEALSTREAM_TOPIC_PREFIX` (default empty).
 - Every input event has `event_id` (unique per event: the dedupe key), `type` (below),
   `occurred_at` (RFC 3339 with `Z` or a `+HH:MM` offset) and `schema_version` (optional,

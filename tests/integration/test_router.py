@@ -55,6 +55,8 @@ class World(CrmWorld):
 
     def lead(self, contact: str, line: str, owner: str | None = None) -> None:
         self.contact(contact, owner)
+        if owner is not None:  # topics are not ordered between them: the owner lands first
+            caught_up(self.boot, self.s)
         self.engagement(f"d-{contact}", contact, "demo_request", product_line=line)
 
     def assignments(self, idle: float = 2.0) -> list[dict[str, Any]]:
