@@ -69,9 +69,10 @@ class ShadowStore(MemoryStore):
 class _Stored:
     __slots__ = ("headers", "key", "offset", "partition", "timestamp", "topic", "value")
 
-    def __init__(self, record: Record, offset: int, millis: int) -> None:
+    def __init__(self, record: Record, offset: int) -> None:
         self.topic, self.partition, self.offset = record.topic, record.partition, offset
-        self.key, self.value, self.headers, self.timestamp = record.key, record.value, (), millis
+        # no broker time: a replay has no arrival latency to observe
+        self.key, self.value, self.headers, self.timestamp = record.key, record.value, (), None
 
 
 class ShadowLog:
@@ -83,7 +84,7 @@ class ShadowLog:
         self.internal = internal
         self.outputs = outputs  # full topic name -> contract name
         self.on_output = on_output
-        self.queues: dict[str, list[Record]] = {}  # "topic:partition" -> records not yet taken
+        self.queues: dict[str, list[Record]] = {}  # topic -> records not yet taken
         self.offsets: dict[str, int] = {}
 
     async def send(self, records: Sequence[Record]) -> Sent:
@@ -101,7 +102,7 @@ class ShadowLog:
             if contract is not None and record.value is not None:
                 self.on_output(contract, record.key, record.value)
             if topic in internal:
-                self.queues.setdefault(tp, []).append(record)
+                self.queues.setdefault(topic, []).append(record)
         return Sent(offsets, [])
 
     async def ids_since(
@@ -152,16 +153,16 @@ class ShadowWorker:
         """Input records (contract topics, full names), then everything they cause. `decoded`:
         each record's value as its input topic's decoder gives it (`Decoded`, `Rejection`), when
         the caller decoded it already (shared by the rule sets: events are frozen)."""
-        by_tp: dict[str, tuple[list[Record], list[Any]]] = {}
+        by_topic: dict[str, tuple[list[Record], list[Any]]] = {}
         values = decoded if decoded is not None else [None] * len(records)
         for record, value in zip(records, values, strict=True):
-            found = by_tp.get(record.tp)
+            found = by_topic.get(record.topic)
             if found is None:
-                found = by_tp[record.tp] = ([], [])
+                found = by_topic[record.topic] = ([], [])
             found[0].append(record)
             found[1].append(value)
-        for tp, (group, values_of_tp) in by_tp.items():
-            await self._run(tp, group, values_of_tp)
+        for group, values_of_topic in by_topic.values():  # one batch per topic, as its agent
+            await self._run(group, values_of_topic)  # takes a poll of all its partitions
         await self.drain()
 
     async def tick(self) -> None:
@@ -183,23 +184,22 @@ class ShadowWorker:
     async def drain(self) -> None:
         queues = self.log.queues
         while queues:
-            tp = next(iter(queues))
-            records = queues.pop(tp)
-            await self._run(tp, records)
+            topic = next(iter(queues))
+            await self._run(queues.pop(topic))
 
-    async def _run(self, tp: str, records: list[Record], decoded: list[Any] | None = None) -> None:
+    async def _run(self, records: list[Record], decoded: list[Any] | None = None) -> None:
+        """Records of one topic (any partitions), as its agent takes them: in batches."""
         found = self.handlers.get(records[0].topic)
         if found is None:
             return
         group, handle = found
-        start = self._positions.get(tp, 0)
-        self._positions[tp] = start + len(records)
-        millis = int(self.clock.now().timestamp() * 1000)
+        positions = self._positions
         values = decoded if decoded is not None else [None] * len(records)
-        arrivals = [
-            Arrival(tp, _Stored(r, start + i, millis), 0, value)
-            for i, (r, value) in enumerate(zip(records, values, strict=True))
-        ]
+        arrivals = []
+        for record, value in zip(records, values, strict=True):
+            tp = record.tp
+            offset = positions[tp] = positions.get(tp, -1) + 1
+            arrivals.append(Arrival(tp, _Stored(record, offset), 0, value))
         engine = self.wiring.engines.groups[group]
         for chunk in range(0, len(arrivals), MAX_BATCH):  # as the workers' agents take them
             await engine.run_inputs(arrivals[chunk : chunk + MAX_BATCH], handle)
