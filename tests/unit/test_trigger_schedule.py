@@ -95,6 +95,27 @@ calendars = st.one_of(
 entries = st.datetimes(dt.datetime(2026, 11, 1), dt.datetime(2027, 1, 1), timezones=st.just(UTC))
 
 
+@given(calendars, st.lists(st.tuples(entries, st.integers(1, 10_000_000)), min_size=1, max_size=6))
+def test_a_business_calendar_remembers_day_bounds_without_changing_an_answer(
+    cal: Calendar, adds: list[tuple[dt.datetime, int]]
+) -> None:
+    assume(isinstance(cal, BusinessDays))
+    assert isinstance(cal, BusinessDays)
+    for start, seconds in adds:  # one calendar warms up; a fresh one computes every day
+        fresh = BusinessDays(cal.weekdays, cal.holidays, cal.zone)
+        assert cal.add(start, seconds) == fresh.add(start, seconds)
+
+
+def test_a_full_day_memory_starts_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("workers.triggers.calendar.MEMO_DAYS", 3)
+    cal = BusinessDays.create(["mon", "tue", "wed", "thu", "fri"], [], "America/New_York")
+    start = dt.datetime(2026, 10, 28, 15, tzinfo=UTC)  # DST ends on 2026-11-01 there
+    fresh = BusinessDays.create(["mon", "tue", "wed", "thu", "fri"], [], "America/New_York")
+    for days in range(1, 12):
+        assert cal.add(start, days * 86400.0) == fresh.add(start, days * 86400.0)
+        assert len(cal._days) <= 3
+
+
 @given(calendars, entries, st.integers(1, 10_000_000), st.integers(1, 5_000_000))
 def test_business_add_is_monotonic_and_counts_exactly(
     cal: Calendar, start: dt.datetime, a: int, b: int

@@ -9,7 +9,7 @@ starts counting on Monday 00:00.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +20,7 @@ DAY = 86400.0
 # How far a business-day calendar counts from a stage entry (50 years): a time beyond it is
 # never due (an OverflowError the schedule treats as "cannot be computed").
 HORIZON = 50 * 365.25 * DAY
+MEMO_DAYS = 4096  # days whose bounds a business calendar remembers (about 11 years)
 
 
 class Calendar(Protocol):
@@ -43,6 +44,10 @@ class BusinessDays:
     weekdays: frozenset[int]
     holidays: frozenset[dt.date]
     zone: ZoneInfo
+    # a working day's bounds, remembered: every reschedule walks the same few weeks
+    _days: dict[dt.date, tuple[dt.datetime, dt.datetime]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
     @classmethod
     def create(cls, weekdays: list[str], holidays: list[dt.date], timezone: str) -> BusinessDays:
@@ -59,9 +64,15 @@ class BusinessDays:
         return day.weekday() in self.weekdays and day not in self.holidays
 
     def _bounds(self, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-        start = dt.datetime.combine(day, dt.time(), self.zone)
-        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), self.zone)
-        return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+        """The day's start and end in UTC (23 or 25 hours apart when the clocks change)."""
+        found = self._days.get(day)
+        if found is None:
+            if len(self._days) >= MEMO_DAYS:
+                self._days.clear()
+            start = dt.datetime.combine(day, dt.time(), self.zone)
+            end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), self.zone)
+            found = self._days[day] = (start.astimezone(dt.UTC), end.astimezone(dt.UTC))
+        return found
 
     def add(self, start: dt.datetime, seconds: float) -> dt.datetime:
         if seconds > HORIZON:  # counted day by day: never spend a tick on centuries
