@@ -21,7 +21,7 @@ import msgspec
 from workers.engine.memory_store import MemoryStore
 from workers.engine.records import Record
 from workers.interfaces import OutputsSeen, Sent
-from workers.observability.metrics import Metrics
+from workers.observability.unobserved import UnobservedMetrics
 from workers.rules import Rules
 from workers.runtime.app import Wiring, faust_options, wire
 from workers.runtime.context import AppContext
@@ -126,7 +126,7 @@ class ShadowWorker:
     ) -> None:
         self.settings, self.clock = settings, clock
         app = faust.App(settings.app_id, **{**faust_options(settings), "web_enabled": False})
-        self.ctx = AppContext(settings, rules, clock, Metrics(), app)
+        self.ctx = AppContext(settings, rules, clock, UnobservedMetrics(), app)
         self.wiring: Wiring = wire(self.ctx)
         engines = self.wiring.engines
         self.handlers = engines.handlers
