@@ -103,17 +103,23 @@ def test_a_business_calendar_remembers_day_bounds_without_changing_an_answer(
     assert isinstance(cal, BusinessDays)
     for start, seconds in adds:  # one calendar warms up; a fresh one computes every day
         fresh = BusinessDays(cal.weekdays, cal.holidays, cal.zone)
-        assert cal.add(start, seconds) == fresh.add(start, seconds)
+        answer = fresh.add(start, seconds)
+        assert cal.add(start, seconds) == answer
+        assert cal.add(start, seconds) == answer  # remembered
+        local = start.astimezone(cal.zone)  # the same instant elsewhere: its own answer
+        assert cal.add(local, seconds).tzinfo == fresh.add(local, seconds).tzinfo
 
 
 def test_a_full_day_memory_starts_over(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("workers.triggers.calendar.MEMO_DAYS", 3)
+    monkeypatch.setattr("workers.triggers.calendar.MEMO_ADDS", 2)
     cal = BusinessDays.create(["mon", "tue", "wed", "thu", "fri"], [], "America/New_York")
     start = dt.datetime(2026, 10, 28, 15, tzinfo=UTC)  # DST ends on 2026-11-01 there
     fresh = BusinessDays.create(["mon", "tue", "wed", "thu", "fri"], [], "America/New_York")
     for days in range(1, 12):
         assert cal.add(start, days * 86400.0) == fresh.add(start, days * 86400.0)
         assert len(cal._days) <= 3
+        assert len(cal._added) <= 2
 
 
 @given(calendars, entries, st.integers(1, 10_000_000), st.integers(1, 5_000_000))

@@ -21,6 +21,7 @@ DAY = 86400.0
 # never due (an OverflowError the schedule treats as "cannot be computed").
 HORIZON = 50 * 365.25 * DAY
 MEMO_DAYS = 4096  # days whose bounds a business calendar remembers (about 11 years)
+MEMO_ADDS = 65536  # (start, seconds) a business calendar remembers the answer of
 
 
 class Calendar(Protocol):
@@ -44,8 +45,12 @@ class BusinessDays:
     weekdays: frozenset[int]
     holidays: frozenset[dt.date]
     zone: ZoneInfo
-    # a working day's bounds, remembered: every reschedule walks the same few weeks
+    # remembered, bounded: each buyer action reschedules its opportunity, which asks for the
+    # same due times again and walks the same few weeks
     _days: dict[dt.date, tuple[dt.datetime, dt.datetime]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+    _added: dict[tuple[dt.datetime, object, float], dt.datetime] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
 
@@ -75,6 +80,15 @@ class BusinessDays:
         return found
 
     def add(self, start: dt.datetime, seconds: float) -> dt.datetime:
+        key = (start, start.tzinfo, seconds)  # equal instants in two zones: two answers
+        found = self._added.get(key)
+        if found is None:
+            if len(self._added) >= MEMO_ADDS:
+                self._added.clear()
+            found = self._added[key] = self._add(start, seconds)
+        return found
+
+    def _add(self, start: dt.datetime, seconds: float) -> dt.datetime:
         if seconds > HORIZON:  # counted day by day: never spend a tick on centuries
             raise OverflowError(f"{seconds:.0f} s is beyond the business calendar's horizon")
         remaining = seconds
