@@ -7,12 +7,22 @@ from dataclasses import dataclass
 
 import msgspec
 
-from workers.rules.model import Rules
+from workers.rules.model import Rules, Scalar
 from workers.scoring.contact import ContactState, Snapshot
 from workers.scoring.engagement import EngagementScorer
 from workers.scoring.profile import ProfileScorer, cents
 from workers.scoring.stars import StarRater, next_ready
 from workers.triggers.durations import parse_duration
+
+MEMO_SIZE = 65536  # entries of each of a scorer's memories
+
+
+@dataclass(frozen=True)
+class Fit:
+    form: dict[str, Scalar]
+    crm: dict[str, Scalar]
+    org: dict[str, Scalar]
+    lines: list[tuple[str, int]]
 
 
 @dataclass(frozen=True)
@@ -38,11 +48,27 @@ class Scorer:
         self.hysteresis = cents(s.sales_ready.hysteresis)
         self.rescore_interval = parse_duration(s.rescore_interval)
         self.resolution = max(1, cents(s.publish_resolution))
+        # remembered, bounded (cleared when full): a contact's fit, by the very field dicts
+        # it was computed from (held, so their ids stay theirs; states are never changed in
+        # place), and the lowest total alike, by the published total and sales-ready
+        self._fits: dict[tuple[int, int, int], Fit] = {}
+        self._lowest: dict[tuple[int, bool], int] = {}
+
+    def fit(self, state: ContactState) -> list[tuple[str, int]]:
+        """The profile lines of `state`: its contact fields, then its organization's."""
+        form, crm, org = state.form_fields, state.crm_fields, state.org_fields
+        key = (id(form), id(crm), id(org))
+        found = self._fits.get(key)
+        if found is not None and found.form is form and found.crm is crm and found.org is org:
+            return found.lines
+        lines = self.contact.contributions({**form, **crm}) + self.organization.contributions(org)
+        if len(self._fits) >= MEMO_SIZE:
+            self._fits.clear()
+        self._fits[key] = Fit(form, crm, org, lines)
+        return lines
 
     def snapshot(self, state: ContactState, now: float) -> Snapshot:
-        fit = self.contact.contributions(state.fields) + self.organization.contributions(
-            state.org_fields
-        )
+        fit = self.fit(state)
         engagement = self.engagement.contributions(state.ledger, now, state.decay)
         fit_c = sum(c for _, c in fit)
         eng_c = sum(c for _, c in engagement)
@@ -126,6 +152,16 @@ class Scorer:
         against `last` (None: down to the fit alone). Each part of what is published grows
         with the total (the rounded total, the stars, the grade, sales-ready given `last`'s),
         so those totals are one range: its bottom is the highest of the parts' floors."""
+        key = (last.total, last.ready)
+        lowest = self._lowest.get(key)
+        if lowest is None:
+            if len(self._lowest) >= MEMO_SIZE:
+                self._lowest.clear()
+            lowest = self._lowest[key] = self._floor(last)
+        return None if lowest <= snap.fit else lowest
+
+    def _floor(self, last: Snapshot) -> int:
+        """The highest of the floors of what `last` published."""
         resolution, rounded = self.resolution, round(last.total / self.resolution)
         lowest = ((2 * rounded - 1) * resolution) // 2  # (rounded - 1/2) * resolution, or below
         while round(lowest / resolution) < rounded:  # one step or two: ties round to even
@@ -136,5 +172,4 @@ class Scorer:
             floors.append(alike)
         if last.ready:
             floors.append(self.threshold - self.hysteresis)
-        lowest = max(floors)
-        return None if lowest <= snap.fit else lowest
+        return max(floors)
