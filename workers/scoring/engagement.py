@@ -89,6 +89,9 @@ class EngagementScorer:
             for r in rules.rules
         ]
         self.points_by_id = {r.id: r.cents for r in self.rules}
+        self.by_kind: dict[str, list[CompiledEngagementRule]] = {}  # in the rules' order
+        for rule in self.rules:
+            self.by_kind.setdefault(rule.kind, []).append(rule)
         self.decay_kind = rules.decay.kind
         self.decay_period = parse_duration(rules.decay.period)
         self.max_cents = None if rules.max_total is None else cents(rules.max_total)
@@ -127,7 +130,7 @@ class EngagementScorer:
             return list(ledger), [], []
         at = interaction.at
         added: list[Entry] = []
-        for rule in self.rules:
+        for rule in self.by_kind.get(interaction.kind, ()):
             if not rule.matches(interaction):
                 continue
             if _capped(ledger, rule, at):
