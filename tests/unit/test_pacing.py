@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from workers.runtime.pacing import Pacer, watch_collections
+import pytest
+
+from workers.runtime.pacing import REPLAY_THRESHOLDS, Pacer, replay_collector, watch_collections
 
 
 def test_a_scan_yields_when_the_budget_is_spent_and_keeps_the_longest_slice() -> None:
@@ -79,3 +81,13 @@ def test_the_worker_collects_less_often() -> None:
         assert COLLECTOR_THRESHOLDS[2] > before[2]
     finally:
         gc.set_threshold(*before)
+
+
+def test_a_replay_collects_rarely_and_restores_the_thresholds_after_even_an_error() -> None:
+    before = gc.get_threshold()
+    with replay_collector():
+        assert gc.get_threshold() == REPLAY_THRESHOLDS
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), replay_collector():
+        raise RuntimeError("the replay failed")
+    assert gc.get_threshold() == before

@@ -28,6 +28,7 @@ from workers.backtest.replay import Replay, Stats, Window
 from workers.backtest.tally import Tally
 from workers.engine.records import Record
 from workers.rules import Rules
+from workers.runtime.pacing import replay_collector
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,8 @@ async def _together(
     job: _Job, rule_sets: Mapping[str, Rules], progress: Progress | None
 ) -> Replayed:
     run = Replay(job.settings, rule_sets, job.window, job.tick)
-    stats = await run.run(job.source(job.settings, job.bounds), progress)
+    with replay_collector():
+        stats = await run.run(job.source(job.settings, job.bounds), progress)
     return Replayed(run.tallies, stats)
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -90,6 +91,25 @@ def tune_collector() -> None:
     now considered after 1,000 middle-generation collections instead of 10. The young
     collections are left as they are (a larger first threshold slowed the restore)."""
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
+
+
+REPLAY_THRESHOLDS = (100_000, 50, 50)  # a backtest's replay: see `replay_collector`
+
+
+@contextmanager
+def replay_collector() -> Iterator[None]:
+    """Rare young collections while a replay runs (Python's thresholds restored after). A
+    replay allocates as fast as the core runs and keeps much of it (each contact's ledger is
+    copied, a list of up to 500 entries, at every engagement): a young collection every 700
+    new objects walked the newest ledgers entry by entry, again and again. Measured on a
+    million events of the full-month shape: 55 s of 177 s CPU in collections with the
+    defaults, 5 s of 132 s with these, the same peak memory."""
+    before = gc.get_threshold()
+    gc.set_threshold(*REPLAY_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def settle_heap() -> None:
