@@ -1,60 +1,46 @@
-"""A scorer remembers a contact's fit by the very field dicts it came from, and the lowest
-total alike by what was published: neither memory changes an answer."""
+"""A scorer remembers the lowest total alike by what was published (the published total and
+sales-ready): the memory never changes an answer, and starts over when full."""
 
 from __future__ import annotations
 
-import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from workers.rules.loader import parse_rules
-from workers.scoring.contact import ContactState
+from workers.scoring.contact import Snapshot
 from workers.scoring.scorer import Scorer
 
 RULES = """
 version: memory
 scoring:
-  profile:
-    contact:
-      - {id: hot, field: lead_status, equals: Hot, points: 20}
-      - {id: warm, field: lead_status, equals: Warm, points: 7.5}
-      - {id: city, field: city, equals: Greenville, points: 10}
-    organization:
-      - {id: maker, field: industry, equals: Manufacturing, points: 15}
   engagement:
     rules: [{id: demo, kind: demo_request, points: 25}]
+  stars: {bands: [10, 25, 40, 60, 90]}
   sales_ready: {threshold: 40, hysteresis: 10}
+  publish_resolution: 0.5
 """
-statuses = st.sampled_from(["Hot", "Warm", "Cold"])
-fields = st.dictionaries(st.sampled_from(["lead_status", "city", "industry"]), statuses, max_size=3)
 
 
-def plain_fit(scorer: Scorer, state: ContactState) -> list[tuple[str, int]]:
-    contact = scorer.contact.contributions({**state.form_fields, **state.crm_fields})
-    return contact + scorer.organization.contributions(state.org_fields)
+def snap(total: int, ready: bool, fit: int = 0) -> Snapshot:
+    return Snapshot(fit, total - fit, total, 0, None, ready, [], "memory")
 
 
-@given(st.lists(st.tuples(fields, fields, fields, st.integers(0, 3)), min_size=1, max_size=12))
-def test_the_fit_remembered_is_the_fit_computed(
-    changes: list[tuple[dict[str, str], dict[str, str], dict[str, str], int]],
+@given(st.lists(st.tuples(st.integers(0, 12_000), st.booleans(), st.integers(0, 3_000))))
+def test_the_lowest_total_remembered_is_the_one_computed(
+    asked: list[tuple[int, bool, int]],
 ) -> None:
-    scorer, fresh = Scorer(parse_rules(RULES)), Scorer(parse_rules(RULES))
-    state = ContactState(contact_id="c", partition=0)
-    for form, crm, org, which in changes:  # one field set changed at a time, or none
-        if which == 0:
-            state = msgspec.structs.replace(state, form_fields=dict(form))
-        elif which == 1:
-            state = msgspec.structs.replace(state, crm_fields=dict(crm))
-        elif which == 2:
-            state = msgspec.structs.replace(state, org_fields=dict(org))
-        assert scorer.fit(state) == plain_fit(fresh, state)
-
-
-def test_the_memories_start_over_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("workers.scoring.scorer.MEMO_SIZE", 2)
     scorer = Scorer(parse_rules(RULES))
-    for status in ["Hot", "Warm", "Cold", "Hot", "Warm"]:
-        state = ContactState(contact_id="c", partition=0, crm_fields={"lead_status": status})
-        assert scorer.fit(state) == plain_fit(scorer, state)
-        assert len(scorer._fits) <= 2
+    for total, ready, fit in asked:  # the same published score asked again, with other fits
+        fresh = Scorer(parse_rules(RULES))
+        last, now = snap(total, ready), snap(max(total, fit), ready, fit)
+        assert scorer._lowest_total(last, now) == fresh._lowest_total(last, now)
+
+
+def test_the_memory_starts_over_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("workers.scoring.scorer.MEMO_SIZE", 2)
+    scorer, fresh = Scorer(parse_rules(RULES)), Scorer(parse_rules(RULES))
+    for total in [4_000, 2_500, 6_100, 4_000, 900, 2_500]:
+        last = snap(total, True)
+        assert scorer._lowest_total(last, last) == fresh._floor(last)
+        assert len(scorer._lowest) <= 2

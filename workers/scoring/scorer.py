@@ -7,22 +7,14 @@ from dataclasses import dataclass
 
 import msgspec
 
-from workers.rules.model import Rules, Scalar
+from workers.rules.model import Rules
 from workers.scoring.contact import ContactState, Snapshot
 from workers.scoring.engagement import EngagementScorer
 from workers.scoring.profile import ProfileScorer, cents
 from workers.scoring.stars import StarRater, next_ready
 from workers.triggers.durations import parse_duration
 
-MEMO_SIZE = 65536  # entries of each of a scorer's memories
-
-
-@dataclass(frozen=True)
-class Fit:
-    form: dict[str, Scalar]
-    crm: dict[str, Scalar]
-    org: dict[str, Scalar]
-    lines: list[tuple[str, int]]
+MEMO_SIZE = 65536  # (published total, sales-ready) pairs a scorer remembers the floor of
 
 
 @dataclass(frozen=True)
@@ -48,27 +40,13 @@ class Scorer:
         self.hysteresis = cents(s.sales_ready.hysteresis)
         self.rescore_interval = parse_duration(s.rescore_interval)
         self.resolution = max(1, cents(s.publish_resolution))
-        # remembered, bounded (cleared when full): a contact's fit, by the very field dicts
-        # it was computed from (held, so their ids stay theirs; states are never changed in
-        # place), and the lowest total alike, by the published total and sales-ready
-        self._fits: dict[tuple[int, int, int], Fit] = {}
+        # the lowest total alike, by the published total and sales-ready (bounded)
         self._lowest: dict[tuple[int, bool], int] = {}
 
-    def fit(self, state: ContactState) -> list[tuple[str, int]]:
-        """The profile lines of `state`: its contact fields, then its organization's."""
-        form, crm, org = state.form_fields, state.crm_fields, state.org_fields
-        key = (id(form), id(crm), id(org))
-        found = self._fits.get(key)
-        if found is not None and found.form is form and found.crm is crm and found.org is org:
-            return found.lines
-        lines = self.contact.contributions({**form, **crm}) + self.organization.contributions(org)
-        if len(self._fits) >= MEMO_SIZE:
-            self._fits.clear()
-        self._fits[key] = Fit(form, crm, org, lines)
-        return lines
-
     def snapshot(self, state: ContactState, now: float) -> Snapshot:
-        fit = self.fit(state)
+        fit = self.contact.contributions(state.fields) + self.organization.contributions(
+            state.org_fields
+        )
         engagement = self.engagement.contributions(state.ledger, now, state.decay)
         fit_c = sum(c for _, c in fit)
         eng_c = sum(c for _, c in engagement)
