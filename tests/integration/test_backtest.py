@@ -148,9 +148,12 @@ def test_backtest_of_the_running_rules_counts_what_the_workers_emitted(
         assert count("trigger_firings", trigger) == (n, n), trigger
     fired = {label for metric, label in totals if metric == "trigger_firings"}
     assert fired == {f["trigger_id"] for f in firings}
-    # Every sales-ready lead gets one first decision: to its owner, to a rep, or queued.
+    # Every sales-ready lead gets one first decision: to its owner, to a rep, or queued. The
+    # replay's totals also count as queued a lead that an SLA reassignment found no rep for
+    # (queued again), which is not a first decision: how many depends on the time of day.
     first = ("owner_notified", "assigned", "queued")
-    assert sum(count("decisions", k)[0] for k in first) == sum(firsts[k] for k in first)
+    leads, replayed = sum(firsts[k] for k in first), sum(count("decisions", k)[0] for k in first)
+    assert leads <= replayed <= leads + count("decisions", "queued")[0], (leads, replayed)
     assert count("decisions", "owner_notified") == (decisions["owner_notified"],) * 2
     # Which rep, or whether a lead waits, depends on time and order, and the two runs keep
     # different time: the workers' clock is the processing time (half a second late is more
