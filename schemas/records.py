@@ -256,6 +256,7 @@ class LeadAssignment(CausedOutput, frozen=True, kw_only=True):
     decision: Literal["assigned", "owner_notified", "queued", "reassigned"]
     reason: Reason
     candidates: list[Id] = []
+    due_at: Timestamp | None = None  # a decision an SLA expiry made: when that SLA expired
 
 
 class OwnerChange(CausedOutput, frozen=True, kw_only=True):

@@ -320,3 +320,31 @@ def test_queued_leads_wait_for_a_rep_without_a_tick_every_minute(tmp_path: Any) 
     released = decisions[("decisions", "released")]
     assert released + 1 == decisions[("assignments_by_line", "general")] > 8
     assert lazy_stats.ticks * 100 < eager_stats.ticks  # 39 against 14,461 when written
+
+
+def test_an_sla_expiry_counts_when_it_was_due_not_when_a_tick_found_it(tmp_path: Any) -> None:
+    """Two leads whose SLAs expire two minutes before and two after `--to`, with a tick every
+    hour: the tick that finds both comes after `--to`; the first expiry counts in the window
+    (it was due in it, as a firing counts by `due_at`), the second does not."""
+    s = settings(tmp_path)
+    script = Script(s)
+    for rep_id in ("r1", "r2"):
+        script.event("crm.reps", rep_id, T0 - dt.timedelta(hours=1), type="rep.upserted",
+                     rep_id=rep_id, product_lines=["erp"], active=True)  # fmt: skip
+    script.contact("c0", "Hot", T0)  # the first batch of three ends here
+    for i, at in enumerate((T0 + dt.timedelta(minutes=1), T0 + dt.timedelta(minutes=5))):
+        script.engagement(f"c{i}", "demo_request", at)  # a batch each: decided at `at`
+        script.contact(f"c{i + 1}", "Hot", at)
+        script.contact(f"x{i}", "Cold", at)
+    due = T0 + dt.timedelta(hours=2, minutes=1)  # c0's SLA (2h); c1's is 4 minutes later
+    window = Window(T0, due + dt.timedelta(minutes=2))
+    ruled = parse_rules(ROUTED.format(version="a", threshold=60, every="10d"))
+    run, _ = replay(s, script, ruled, ruled, window, 3600.0)
+    totals = run.tallies["old"].totals()
+    assert totals[("decisions", "assigned")] == 2
+    assert totals[("sla_reassignments", "")] == totals[("decisions", "reassigned")] == 1
+    # later, every rep has let one of them pass: taken back for a new round (all_reps_passed)
+    later = Window(T0, T0 + dt.timedelta(hours=6))
+    run, _ = replay(s, script, ruled, ruled, later, 3600.0)
+    totals = run.tallies["old"].totals()
+    assert totals[("sla_reassignments", "")] == totals[("decisions", "reassigned")] == 4

@@ -93,6 +93,8 @@ def test_sla_expiry_reassigns_to_another_rep_and_rejection_reassigns_at_once() -
     later = router.on_time(reps, {"c1": lead}, {}, now=MONDAY_10 + 3601, seq=1)
     (d,) = later.decisions
     assert (d.decision, d.code, d.rep_id) == ("reassigned", "sla_expired", "b")
+    assert first.decisions[0].due_at is None
+    assert d.due_at == lead.sla_due  # when the SLA expired, not the tick that found it
     assert later.reps["a"].open_leads == 0
     reps = {**reps, **later.reps}
     rejected = router.on_activity(
@@ -107,6 +109,7 @@ def test_sla_expiry_reassigns_to_another_rep_and_rejection_reassigns_at_once() -
     )
     (r,) = rejected.decisions
     assert (r.decision, r.code, r.rep_id) == ("reassigned", "rejected", "c")
+    assert r.due_at is None  # an input made it
     accepted = router.on_activity(
         {**reps, **rejected.reps},
         rejected.leads["c1"],

@@ -143,8 +143,13 @@ def test_two_sla_expiries_of_one_line_in_one_tick_both_stay_queued() -> None:
     w.signal("c1", "erp", MONDAY_10)
     w.signal("c2", "erp", MONDAY_10)
     assert {w.leads["c1"].rep_id, w.leads["c2"].rep_id} == {"a", "b"}
-    w.tick(MONDAY_10 + 3601)  # both expire; each rep is at its cap for the day
+    dues = {c: w.leads[c].sla_due for c in ("c1", "c2")}
+    expired = w.tick(MONDAY_10 + 3601)  # both expire; each rep is at its cap for the day
     assert sorted(w.queues["erp"]) == ["c1", "c2"]
+    # queued again, each naming when its SLA expired
+    assert {d.contact_id: (d.decision, d.due_at) for d in expired.decisions} == {
+        c: ("queued", due) for c, due in dues.items()
+    }
     w.tick(MONDAY_10 + 86400)
     assert w.queues["erp"] == []
     assert {w.leads[c].status for c in ("c1", "c2")} == {"assigned"}

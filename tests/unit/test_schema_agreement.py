@@ -110,6 +110,17 @@ OUTPUT_SAMPLES: list[msgspec.Struct] = [
         reason=r.Reason("all_at_capacity", "every rep is full"),
         candidates=["rep-1"],
     ),
+    r.LeadAssignment(
+        emitted_at=NOW,
+        event_id="e1",
+        assignment_id="a1:sla:1",
+        contact_id="c1",
+        product_line="crm",
+        rep_id="rep-2",
+        decision="reassigned",
+        reason=r.Reason("sla_expired", "rep-1 let the SLA pass"),
+        due_at=NOW,
+    ),
     r.OwnerChange(
         emitted_at=NOW,
         event_id="e1",

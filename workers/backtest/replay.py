@@ -4,7 +4,8 @@ Each rule set gets its own shadow worker (workers/backtest/shadow.py). The clock
 events' `occurred_at` (never backwards); between events it moves in steps of `tick` seconds,
 and at each step every shadow ticks (triggers, decay, the router's queue and SLAs), as the
 workers' timers would have. Records before `start` build the state (warm) or are skipped
-(cold); outputs count once the clock is at `start`, until `end`.
+(cold); outputs count once the clock is at `start`, until `end` (a firing, or a decision an SLA
+expiry made, by when it was due).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from workers.rules import Rules
 from workers.settings import Settings
 
 EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
-FIRINGS = "crm.trigger-firings"
 Progress = Callable[[int, dt.datetime], None]  # (records read, replay clock)
 
 
@@ -93,9 +93,9 @@ class Replay:
                 return
             if not isinstance(body, dict):
                 return
-            at = clock.current
-            if topic == FIRINGS:  # a firing counts when it was due (a tick may come later)
-                at = _time(body.get("due_at")) or at
+            # a firing, or a decision an SLA expiry made, counts when it was due (a tick may
+            # come later); the rest when it went out
+            at = _time(body.get("due_at")) or clock.current
             if window.holds(at):
                 tally.add(topic, body, at)
 

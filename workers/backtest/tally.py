@@ -95,8 +95,8 @@ class Tally:
         if decision in ("assigned", "reassigned"):
             counts[("assignments_by_rep", str(r.get("rep_id")))] += 1
             counts[("assignments_by_line", line)] += 1
-        if decision == "reassigned" and code == "sla_expired":
-            counts[("sla_reassignments", "")] += 1
+        if r.get("due_at") is not None:  # taken back from a rep who let the SLA pass (given to
+            counts[("sla_reassignments", "")] += 1  # another, or queued; any reason code)
         if decision == "queued":
             self._queued.add(lead)
         else:

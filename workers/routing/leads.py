@@ -41,6 +41,7 @@ class Decision:
     text: str
     candidates: tuple[str, ...]
     event_id: str = ""  # the input that caused it (a tick's decision: its lead's cause)
+    due_at: float | None = None  # an SLA expiry's decision: when the SLA expired
 
 
 @dataclass

@@ -147,8 +147,10 @@ class Router:
         decision: str,
         code: str | None = None,
         cause: str | None = None,
+        due: float | None = None,
     ) -> Outcome:
-        """`cause`: the input this decision names (default: the lead's own cause)."""
+        """`cause`: the input this decision names (default: the lead's own cause); `due`: the
+        SLA deadline whose expiry made it."""
         event_id = cause or lead.cause_event_id or lead.signal_id
         lead, choice = self.resolve(reps, lead, now)
         escalated = (
@@ -172,6 +174,7 @@ class Router:
                     f"{code}: {choice.text}" if code else choice.text,
                     choice.candidates,
                     event_id,
+                    due,
                 )
             )
             return out
@@ -205,6 +208,7 @@ class Router:
                 choice.text,
                 choice.candidates,
                 event_id,
+                due,
             )
         )
         return out
@@ -314,6 +318,7 @@ class Router:
                 f"asg:{lead.key}:sla:{lead.attempt}",
                 "reassigned",
                 "sla_expired",
+                due=lead.sla_due,
             )
             self._merge(out, step, current)
         for pl in list(dict.fromkeys([*queues, *out.queues])):

@@ -4,6 +4,7 @@ repeats are the engine's to drop), with their metrics counted after the commit."
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable
 
@@ -58,6 +59,7 @@ class RouterOutputs:
                 decision=d.decision,  # type: ignore[arg-type]
                 reason=Reason(d.code, d.text),
                 candidates=list(d.candidates),
+                due_at=None if d.due_at is None else dt.datetime.fromtimestamp(d.due_at, dt.UTC),
             )
             body, key = _encode(record), d.contact_id.encode()
             tx.emit(self.partition, self.assignments_topic, key, body, d.assignment_id)
