@@ -54,6 +54,13 @@ def test_bad_durations(text: str) -> None:
         parse_duration(text)
 
 
+def test_zero_is_a_duration_only_where_allowed() -> None:
+    assert parse_duration("0s", zero=True) == parse_duration("PT0S", zero=True) == 0.0
+    for bad in ("-1s", "soon", ""):
+        with pytest.raises(TriggerConfigError):
+            parse_duration(bad, zero=True)
+
+
 def test_period_k_is_due_at_entry_plus_k_times_every() -> None:
     t = trigger(10 * 86400)
     assert [t.due_at(T0, k) for k in (1, 2, 3)] == [

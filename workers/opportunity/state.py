@@ -4,7 +4,8 @@
 - A stage visit begins when the opportunity enters a stage (or re-opens in one); its id is
   derived from the stage and the time it began, so a replay derives the same visit.
 - Leaving the stage, closing (won/lost) or deleting ends the visit: its marks are dropped,
-  so nothing pending for it fires.
+  so nothing pending for it fires (what was due before the event that ends it fires first:
+  workers/runtime/trigger_agents.py `_fire_at_exit`).
 """
 
 from __future__ import annotations

@@ -21,10 +21,10 @@ def check_rules(rules: Rules, file: str) -> None:
     _check_scoring(rules, file)
     check_references(rules, file)
     _check_automation(rules, file)
-    for name in ("tick_interval", "catch_up_grace", "backlog_hold"):
+    for name in ("tick_interval", "catch_up_grace", "backlog_hold", "allowed_lateness"):
         value = getattr(rules.scheduler, name)
         try:
-            parse_duration(value)
+            parse_duration(value, zero=name == "allowed_lateness")
         except TriggerConfigError as exc:
             raise RulesError(file, f"$.scheduler.{name}", value, str(exc)) from None
     seen: set[str] = set()

@@ -48,6 +48,7 @@ class SchedulerRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     tick_interval: str = "500ms"
     catch_up_grace: str = "60s"
     backlog_hold: str = "5m"
+    allowed_lateness: str = "0s"  # how long after its occurred_at an input may be written
 
 
 class ProfileRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -59,6 +59,7 @@ class TriggerRuntime:
         self.inactivity_ids = {t.id for t in self.triggers.all if t.inactivity}
         self.grace = parse_duration(rules.scheduler.catch_up_grace)
         self.hold = parse_duration(rules.scheduler.backlog_hold)
+        self.lateness = parse_duration(rules.scheduler.allowed_lateness, zero=True)
         self.inputs = InputWatermark(
             settings, lambda: ctx.clock.now().timestamp(), lambda: self.hold
         )
@@ -88,6 +89,7 @@ class TriggerRuntime:
         self.inactivity_ids = {t.id for t in self.triggers.all if t.inactivity}
         self.grace = parse_duration(rules.scheduler.catch_up_grace)
         self.hold = parse_duration(rules.scheduler.backlog_hold)
+        self.lateness = parse_duration(rules.scheduler.allowed_lateness, zero=True)
         self.pipeline_config = PipelineConfig.from_rules(rules.pipelines, rules.analytics.window)
         self.indexes.clear()
 
@@ -99,8 +101,46 @@ class TriggerRuntime:
         new = apply_event(old, opportunity, partition)
         if new is None:
             return
+        if old is not None and old.is_open and (not new.is_open or new.visit != old.visit):
+            ended = self._fire_at_exit(tx, partition, old, opportunity.occurred_at)
+            if ended is not old:
+                new = apply_event(ended, opportunity, partition) or new
         tx.put(self.table_name, partition, key, to_table(new))
         tx.after_commit(lambda: self._stored(partition, key, old, new))
+
+    def _fire_at_exit(
+        self, tx: Transaction, partition: int, state: OpportunityState, at: dt.datetime
+    ) -> OpportunityState:
+        """The stage visit ends at `at` (the event that ends it: another stage, closed,
+        deleted). Its periods due before `at` fire now, as a tick at that moment would have:
+        ticks come every `tick_interval` (and a backtest's at other moments), and whether an
+        opportunity gets a period it stayed in the stage for must not depend on when they
+        come. Inactivity triggers are judged as of the inputs' horizon too (an engagement in
+        a backlog re-arms them). No stage move is asked: the opportunity has left."""
+        now = self.ctx.clock.now()
+        judged = min(at, now)
+        result = evaluate(state, self.triggers, judged, self.grace, inactivity=False)
+        horizon = self.horizon(now.timestamp()) if self.triggers.has_inactivity else None
+        if horizon is not None:
+            silent_at = min(judged, dt.datetime.fromtimestamp(horizon, dt.UTC))
+            silent = evaluate(result.state, self.triggers, silent_at, self.grace, inactivity=True)
+            silent.firings[:0] = result.firings
+            result = silent
+        if not result.firings:
+            return state
+        records = [make_firing(t, result.state, due, now) for t, due in result.firings]
+        for record in records:
+            self._emit(tx, partition, self.firings_topic, record.firing_id, record)
+        tx.after_commit(lambda: self._counted(now, result, records))
+        return result.state
+
+    def _counted(self, now: dt.datetime, result: Evaluation, records: list[TriggerFiring]) -> None:
+        metrics = self.ctx.metrics
+        for trigger_id, count in result.skipped.items():
+            metrics.trigger_periods_skipped.labels(trigger_id).inc(count)
+        for record in records:
+            metrics.trigger_firings.labels(record.trigger_id).inc()
+            metrics.trigger_lateness.observe((now - record.due_at).total_seconds())
 
     def _stored(
         self, partition: int, key: str, old: OpportunityState | None, new: OpportunityState
@@ -121,20 +161,29 @@ class TriggerRuntime:
             index.set(key, next_due(state, self.triggers))
 
     def next_due(self, partitions: int) -> float:
-        """The earliest time a tick of `partitions` has work (-inf: an index to build)."""
-        return earliest_due(self.indexes, partitions)
+        """The earliest time a tick of `partitions` has work (-inf: an index to build): a
+        deadline is judged `allowed_lateness` after it is due."""
+        return earliest_due(self.indexes, partitions) + self.lateness
 
     # --- ticks ------------------------------------------------------------------------------
+    def horizon(self, now: float) -> float | None:
+        """Deadlines up to this time may be judged now: where the inputs are processed, less
+        `allowed_lateness` (an input written that long after its `occurred_at` still counts:
+        a CRM's webhook retried, a connector's batch)."""
+        horizon = self.inputs.horizon(now)
+        return None if horizon is None else horizon - self.lateness
+
     async def _process_due(self, partition: int) -> None:
         """One batch of the opportunities engine (the table has one writer at a time), when
         something may be due: most ticks find nothing, and a batch costs ~100 µs."""
         now = self.ctx.clock.now().timestamp()
         # deadlines are judged as of when the inputs that re-arm them are processed (after a
         # crash or an outage, an engagement still in the backlog must not let "gone silent" fire)
-        horizon = self.inputs.horizon(now)
+        processed = self.inputs.horizon(now)  # the hold exported leaves the lateness out
         self.ctx.metrics.trigger_hold.set(
-            now - (self.inputs.started if horizon is None else horizon)
+            now - (self.inputs.started if processed is None else processed)
         )
+        horizon = None if processed is None else processed - self.lateness
         index = self.indexes.get(partition)
         if index is not None:
             due = index.next_due()
@@ -188,11 +237,7 @@ class TriggerRuntime:
         metrics = self.ctx.metrics
         for key, result, records, moves in evaluated:
             index.set(key, result.next_due)
-            for trigger_id, count in result.skipped.items():
-                metrics.trigger_periods_skipped.labels(trigger_id).inc(count)
-            for record in records:
-                metrics.trigger_firings.labels(record.trigger_id).inc()
-                metrics.trigger_lateness.observe((now - record.due_at).total_seconds())
+            self._counted(now, result, records)
             for move in moves:
                 metrics.stage_moves.labels(move.rule_id).inc()
 

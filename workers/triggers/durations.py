@@ -15,8 +15,9 @@ _ISO = re.compile(
 )
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in a duration; raises TriggerConfigError for anything else or for zero."""
+def parse_duration(text: str, *, zero: bool = False) -> float:
+    """Seconds in a duration; raises TriggerConfigError for anything else, and for zero unless
+    `zero`."""
     value = text.strip()
     seconds: float
     if _SHORT.match(value):
@@ -28,6 +29,6 @@ def parse_duration(text: str) -> float:
                 f"{text!r} is not a duration (use 10d, 12h, 90s, 1d12h or ISO 8601 like P10D)"
             )
         seconds = sum(float(v) * _UNITS[k] for k, v in iso.groupdict().items() if v)
-    if seconds <= 0:
+    if seconds < 0 or (seconds == 0 and not zero):
         raise TriggerConfigError(f"{text!r} must be longer than zero")
     return seconds

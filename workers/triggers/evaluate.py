@@ -25,13 +25,20 @@ UNSCHEDULABLE = (OverflowError, ValueError, OSError)
 
 
 def evaluate(
-    state: OpportunityState, triggers: TriggerSet, now: dt.datetime, grace: float
+    state: OpportunityState,
+    triggers: TriggerSet,
+    now: dt.datetime,
+    grace: float,
+    inactivity: bool | None = None,
 ) -> Evaluation:
+    """What fires as of `now`; `inactivity` True or False: those triggers only."""
     result = Evaluation(state)
     if not state.is_open:
         return result
     upcoming: list[float] = []
     for trigger in triggers.for_stage(state.pipeline_id, state.stage_id):
+        if inactivity is not None and trigger.inactivity != inactivity:
+            continue
         try:
             start = _start(state, trigger)
             decision = decide(trigger, start, result.state.mark(trigger.id), now, grace)
