@@ -41,12 +41,17 @@ def rules_text() -> str:
     grace of 60 s are judged at another time than in a replay ticking every minute; and it
     scores an engagement some simulated minutes after it occurred (50 ms of latency is 7
     minutes), so decay leaves a contact at 59.99 where the replay, whose clock is the events'
-    time, finds exactly 60. At a real clock both are a matter of milliseconds."""
+    time, finds exactly 60. At a real clock both are a matter of milliseconds. The simulator
+    writes its events every 0.1 s, up to 14.4 simulated minutes after they occurred: deadlines
+    wait 30 minutes (`allowed_lateness`) so that an opportunity closed a few minutes before a
+    period was due, but written after, cancels it for the workers as for the replay."""
     text = RULES_FILE.read_text()
     decay = "decay: {kind: half_life, period: 14d}"
     assert decay in text, "the default scoring rules changed"
     text = text.replace(decay, "decay: {kind: none}")
     text = text.replace("catch_up_grace: 60s", "catch_up_grace: 1d")
+    assert "allowed_lateness: 0s" in text, "the default scheduler rules changed"
+    text = text.replace("allowed_lateness: 0s", "allowed_lateness: 30m")
     for sla in (", sla: 4h}", ", sla: 8h}", ", sla: 1d}"):
         text = text.replace(sla, ", ignore_hours: true}")
     assert text.count("ignore_hours: true") == 4, "the default routing rules changed"

@@ -348,3 +348,22 @@ def test_an_sla_expiry_counts_when_it_was_due_not_when_a_tick_found_it(tmp_path:
     run, _ = replay(s, script, ruled, ruled, later, 3600.0)
     totals = run.tallies["old"].totals()
     assert totals[("sla_reassignments", "")] == totals[("decisions", "reassigned")] == 4
+
+
+def test_a_deadline_due_before_the_end_counts_though_lateness_judges_it_after(
+    tmp_path: Any,
+) -> None:
+    """With `allowed_lateness` a deadline is judged that long after it is due: the replay
+    ticks on past `--to` as the workers run on, and a period due before `--to` counts."""
+    s = settings(tmp_path)
+    script = Script(s)
+    script.event("crm.opportunities", "o1", T0, type="opportunity.upserted", opportunity_id="o1",
+                 contact_id="c-o1", pipeline_id="sales", stage_id="proposal",
+                 status="open")  # fmt: skip
+    late = parse_rules(
+        SCORING.format(version="late", threshold=60, every="1d")
+        + "scheduler: {allowed_lateness: 1h}\n"
+    )
+    window = Window(T0, T0 + dt.timedelta(days=1, minutes=10))
+    run, _ = replay(s, script, late, late, window, 60.0)
+    assert run.tallies["old"].totals()[("trigger_firings", "proposal-nudge")] == 1

@@ -1,11 +1,12 @@
 """The history a backtest replays: every partition of the contract input topics, read by a
 consumer of its own (no group: no offset moves, nothing written), from the earliest retained
 offset up to the end offsets at the start, merged across partitions by record timestamp (the
-order the workers received them in).
+order the workers received them in), records of the same millisecond by their `occurred_at`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import heapq
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -107,11 +108,14 @@ async def _merged(
     consumer: AIOKafkaConsumer, todo: list[TopicPartition], ends: dict[TopicPartition, int]
 ) -> AsyncIterator[list[tuple[int, Record]]]:
     """Each partition's records in offset order, merged by timestamp: a record is released
-    once every partition not read to its end has a record buffered (none can come earlier)."""
+    once every partition not read to its end has a record buffered (none can come earlier).
+    Records of one millisecond (a producer's batch; many events when a simulator runs days in
+    seconds) go in `occurred_at` order, so the replay's clock need not pass an event's time
+    before that event is applied."""
     buffers: dict[TopicPartition, list[tuple[int, Record]]] = {tp: [] for tp in todo}
     cursor = {tp: 0 for tp in todo}
     done: set[TopicPartition] = set()
-    heap: list[tuple[int, int, TopicPartition]] = []  # (timestamp, seq, tp) of each head
+    heap: list[tuple[int, float, int, TopicPartition]] = []  # (timestamp, occurred, seq, tp)
     seq = 0
     out: list[tuple[int, Record]] = []
     while True:
@@ -130,18 +134,41 @@ async def _merged(
                 ]
                 buffers[tp], cursor[tp] = kept, 0
                 if kept:
-                    heapq.heappush(heap, (kept[0][0], seq := seq + 1, tp))
+                    heapq.heappush(heap, (*_order(kept[0]), seq := seq + 1, tp))
             continue
         if not heap:
             break
-        _, _, tp = heapq.heappop(heap)
+        _, _, _, tp = heapq.heappop(heap)
         i = cursor[tp]
         out.append(buffers[tp][i])
         cursor[tp] = i + 1
         if i + 1 < len(buffers[tp]):
-            heapq.heappush(heap, (buffers[tp][i + 1][0], seq := seq + 1, tp))
+            heapq.heappush(heap, (*_order(buffers[tp][i + 1]), seq := seq + 1, tp))
         if len(out) >= BATCH:
             yield out
             out = []
     if out:
         yield out
+
+
+_OCCURRED = b'"occurred_at":"'
+
+
+def _order(item: tuple[int, Record]) -> tuple[int, float]:
+    """(timestamp in ms, occurred_at in seconds): the record's place in the merge. A record
+    without a readable `occurred_at` (bad input, dead-lettered by the replay as by the
+    workers) goes by its timestamp."""
+    millis, record = item
+    value = record.value or b""
+    start = value.find(_OCCURRED)
+    if start >= 0:
+        start += len(_OCCURRED)
+        end = value.find(b'"', start)
+        try:
+            when = dt.datetime.fromisoformat(value[start:end].decode())
+        except (ValueError, UnicodeDecodeError):
+            pass
+        else:
+            if when.tzinfo is not None:
+                return millis, when.timestamp()
+    return millis, millis / 1000.0

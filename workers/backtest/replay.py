@@ -27,6 +27,7 @@ from workers.ingest.decoder import Decoded, Decoder
 from workers.ingest.errors import Rejection
 from workers.rules import Rules
 from workers.settings import Settings
+from workers.triggers.durations import parse_duration
 
 EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
 Progress = Callable[[int, dt.datetime], None]  # (records read, replay clock)
@@ -78,6 +79,12 @@ class Replay:
         }
         self.stats = Stats()
         self._next_tick: float | None = None
+        # deadlines are judged `allowed_lateness` after they are due: those due before `end`
+        # need ticks that long after it (the workers run on past it too)
+        self.settle = max(
+            (parse_duration(r.scheduler.allowed_lateness, zero=True) for r in rule_sets.values()),
+            default=0.0,
+        )
 
     def _recorder(self, name: str) -> Callable[[str, bytes | None, bytes], None]:
         tally, clock, window = self.tallies[name], self.clock, self.window
@@ -137,7 +144,7 @@ class Replay:
             if progress is not None:
                 progress(stats.records, self.clock.current)
         end = window.end or (stats.last or window.start)
-        await self._ticks_until(end.timestamp() + self.tick)  # what was due before `end`
+        await self._ticks_until(end.timestamp() + self.settle + self.tick)  # due before `end`
         for tally in self.tallies.values():
             tally.settle()
         return stats
