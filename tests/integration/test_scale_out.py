@@ -186,8 +186,28 @@ def why_not_fired(
                           _sum(w, "dealstream_partition_stalls_total"))
         for w in workers if w.running()
     }  # fmt: skip
+    stories = "\n".join(story(w, settings.topic("crm.opportunities")) for w in workers)
     return (f"{len(missing)} missing, e.g. {missing[:8]}\nlag: {behind}\n"
-            f"(trigger hold s, stalls) per worker: {held}")  # fmt: skip
+            f"(trigger hold s, stalls) per worker: {held}\n{stories}")  # fmt: skip
+
+
+def story(worker: WorkerProcess, topic: str) -> str:
+    """A worker's rebalances as its log tells them: how many assignments, the partitions of
+    `topic` in the last, what recovery said after it, and its last warnings."""
+    text = worker.log_file.read_text(errors="replace") if worker.log_file.exists() else ""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if "Setting newly assigned partitions" in line]
+    last = starts[-1] if starts else len(lines)
+    owned = [line.split("|")[2].strip() for line in lines[last:last + 80]
+             if line.startswith(f"| {topic} ")][:1]  # fmt: skip
+    after = [line[line.find("]: ") + 3:][:60] for line in lines[last:]
+             if "Recovery]" in line or "Worker ready" in line]  # fmt: skip
+    warnings = [line[:200] for line in lines if "[WARNING]" in line or "[ERROR]" in line]
+    state = "running" if worker.running() else "stopped"
+    return (
+        f"{worker.log_file.name} ({state}): {len(starts)} assignments; last: {topic} "
+        f"{owned or '-'}; then {after[-3:]}; {len(warnings)} warnings, last {warnings[-3:]}"
+    )
 
 
 def _sum(worker: WorkerProcess, name: str) -> float:
