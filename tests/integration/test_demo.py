@@ -84,6 +84,7 @@ def _left_running(workdir: Path) -> list[str]:
     return found
 
 
+@pytest.mark.timeout(300)  # its own deadlines: 180 s to a weekday afternoon, 90 s to stop
 def test_demo_shows_everything_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
     pid, fd = pty.fork()

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from intervaltree import IntervalTree  # type: ignore[import-untyped]
 
+from workers.runtime.feeds import never_committed
 from workers.runtime.stall_guard import PartitionView, StallGuard, look_and_seek, stuck
 
 
@@ -28,6 +29,12 @@ def test_what_counts_as_stuck() -> None:
     assert stuck(view(read=120, idle=False)) is None  # in a batch still
     assert stuck(view(head=150, highwater=100)) is None  # nothing after the committed offset
     assert stuck(view(committed=None, head=150)) is None  # never committed: Faust's own start
+    # nothing handed over since a seek, yet fetched past the committed offset: a dropped poll
+    unread = PartitionView(0, None, None, 5, True, position=5)
+    assert stuck(unread) == "unread"
+    assert stuck(PartitionView(0, None, None, 5, False, position=5)) is None  # in its feed
+    assert stuck(PartitionView(0, None, None, 5, True, position=0)) is None  # not fetched yet
+    assert stuck(PartitionView(0, None, None, 5, True)) is None  # no position known
 
 
 def test_a_partition_is_sought_back_at_the_third_look_at_the_same_offset() -> None:
@@ -118,3 +125,15 @@ def test_the_stuck_partition_is_sought_back_to_its_committed_offset_and_counted(
     look()
     look()
     assert len(app.consumer.sought) == 2  # a rebalance seeks every partition anyway
+
+
+def test_partitions_never_committed_are_the_stream_ones_without_an_offset() -> None:
+    class TP(NamedTuple):
+        topic: str
+        partition: int
+
+    committed = {TP("links", 1): None, TP("links", 0): 6, TP("links", 2): 0,
+                 TP("opps-changelog", 1): None, TP("ticks", 3): -1}  # fmt: skip
+    assert never_committed(committed, {"opps-changelog"}) == [
+        TP("links", 1), TP("links", 2), TP("ticks", 3)
+    ]  # fmt: skip

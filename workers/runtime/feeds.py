@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence, Set
 from typing import Any, cast
 
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaFaustConsumer
@@ -206,10 +206,37 @@ async def refetch_inactive(
                 log.warning("%s: could not seek back to %d: %r", tp, batch[0].offset, error)
 
 
+def never_committed(committed: Mapping[Any, int | None], changelogs: Set[str]) -> list[Any]:
+    """The stream partitions the group has no commit for (or a commit at 0): aiokafka's seek to
+    the committed offsets leaves them where they are (`if offset and offset > 0`), which after
+    a poll dropped for a rebalance is past records never handed over. Changelog partitions are
+    the table recovery's to place."""
+    return sorted(
+        (tp for tp, offset in committed.items()
+         if (offset is None or offset <= 0) and tp.topic not in changelogs),
+        key=lambda tp: (tp.topic, tp.partition),
+    )  # fmt: skip
+
+
 def batching_consumer(feeds: Feeds) -> type[AIOKafkaFaustConsumer]:
     """Faust's aiokafka consumer, whose fetch loop hands whole polls of `feeds`' topics over."""
 
     class BatchingConsumer(AIOKafkaFaustConsumer):
+        async def seek_to_committed(self) -> Mapping[Any, int]:  # pragma: no cover - Kafka
+            """Faust's seek to the committed offsets (every rebalance, and while the flow is
+            stopped), with the partitions the group never committed sent back to their first
+            retained record, where a first assignment starts them (the reset policy is
+            earliest): otherwise a poll dropped meanwhile is never read again."""
+            committed = await super().seek_to_committed()
+            changelogs = cast(Any, self.app.tables).changelog_topics
+            unplaced = never_committed(committed, changelogs)
+            if unplaced:
+                try:
+                    await self._thread.seek_to_beginning(*unplaced)
+                except Exception as error:  # revoked meanwhile: the stall guard backs this up
+                    log.warning("could not seek %s to their first record: %r", unplaced, error)
+            return committed
+
         async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Kafka
             try:
                 while not (self._stopped.is_set() or fetcher._stopped.is_set()):

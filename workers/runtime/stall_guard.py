@@ -21,7 +21,12 @@ Stuck means, with records after the committed offset:
 - `idle`: the consumer has handed over records at or after the committed offset, and none of
   the topic's records is buffered or in a batch, yet the commit does not move (with two or more
   offsets after it: the last offset of a partition written by a transactional producer is a
-  marker no commit passes).
+  marker no commit passes);
+- `unread`: nothing was handed over since the last seek, none of the topic's records is buffered
+  or in a batch, yet the fetch position is past the committed offset: a poll was dropped for a
+  rebalance and no seek brought the position back (a partition the group never committed, which
+  aiokafka's seek to the committed offsets leaves where it is; a fresh-clone CI run saw
+  `contact-opportunities:1` keep its 5 records for 120 s after a kill and a join).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from workers.runtime.feeds import fetch_position
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +53,11 @@ class PartitionView:
     head: int | None  # the lowest offset acknowledged or in a gap, not committed yet
     highwater: int | None  # the offset the next record written will get
     idle: bool  # none of the topic's records is buffered or in a batch
+    position: int | None = None  # the consumer's fetch position
 
 
 def stuck(view: PartitionView) -> str | None:
-    """Why the partition's commit cannot move ("head", "idle"), or None."""
+    """Why the partition's commit cannot move ("head", "idle", "unread"), or None."""
     committed = view.committed
     if committed is None or view.highwater is None or view.highwater <= committed:
         return None
@@ -59,6 +67,8 @@ def stuck(view: PartitionView) -> str | None:
         # one offset behind is a transaction marker as often as a record: a partition whose
         # last offset is a marker never commits it (Kafka's lag says 1 for good)
         return "idle" if view.highwater - committed > 1 else None
+    if view.idle and view.read is None and view.position is not None and view.position > committed:
+        return "unread"
     return None
 
 
@@ -117,6 +127,7 @@ def view_of(consumer: Any, tp: Any, idle: bool) -> PartitionView:
         head=min(heads) if heads else None,
         highwater=highwater,
         idle=idle,
+        position=fetch_position(consumer, tp),
     )
 
 
