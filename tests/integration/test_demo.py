@@ -134,7 +134,10 @@ def test_demo_shows_everything_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None
             if done:
                 break
         else:
-            pytest.fail("the demo did not stop within 90 s of Ctrl-C")
+            os.kill(pid, signal.SIGUSR1)  # its threads' stacks, on its terminal
+            out += _read(fd, 2.0) + _read(fd, 1.0)
+            tail = ANSI.sub("", out[-6000:].decode(errors="replace"))
+            pytest.fail(f"the demo did not stop within 90 s of Ctrl-C; its terminal:\n{tail}")
     finally:
         try:
             os.kill(pid, signal.SIGKILL)

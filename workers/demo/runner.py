@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import os
 import shutil
@@ -35,6 +36,11 @@ def run_demo(
 ) -> int:
     console = Console()
     logging.getLogger().setLevel(logging.WARNING)  # the view is the output; the log is a file
+    # `kill -USR1` prints where every thread is (a demo slow to stop says what it waits for)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # Ctrl-C stops it, also when started from a script that ignores SIGINT (a background job
+    # of a non-interactive shell inherits SIGINT ignored: Ctrl-C then did nothing)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     workdir = workdir.resolve()
     stale = LocalStack.load(workdir)
     if stale is not None:

@@ -229,12 +229,11 @@ def batching_consumer(feeds: Feeds) -> type[AIOKafkaFaustConsumer]:
             earliest): otherwise a poll dropped meanwhile is never read again."""
             committed = await super().seek_to_committed()
             changelogs = cast(Any, self.app.tables).changelog_topics
-            unplaced = never_committed(committed, changelogs)
-            if unplaced:
-                try:
-                    await self._thread.seek_to_beginning(*unplaced)
+            for tp in never_committed(committed, changelogs):
+                try:  # offset 0; deleted by retention, the reset policy finds the first one
+                    await self._seek(tp, 0)
                 except Exception as error:  # revoked meanwhile: the stall guard backs this up
-                    log.warning("could not seek %s to their first record: %r", unplaced, error)
+                    log.warning("could not seek %s to its first record: %r", tp, error)
             return committed
 
         async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Kafka
