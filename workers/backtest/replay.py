@@ -27,7 +27,6 @@ from workers.ingest.decoder import Decoded, Decoder
 from workers.ingest.errors import Rejection
 from workers.rules import Rules
 from workers.settings import Settings
-from workers.triggers.durations import parse_duration
 
 EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
 Progress = Callable[[int, dt.datetime], None]  # (records read, replay clock)
@@ -81,10 +80,7 @@ class Replay:
         self._next_tick: float | None = None
         # deadlines are judged `allowed_lateness` after they are due: those due before `end`
         # need ticks that long after it (the workers run on past it too)
-        self.settle = max(
-            (parse_duration(r.scheduler.allowed_lateness, zero=True) for r in rule_sets.values()),
-            default=0.0,
-        )
+        self.settle = max((s.wiring.triggers.lateness for s in self.shadows.values()), default=0.0)
 
     def _recorder(self, name: str) -> Callable[[str, bytes | None, bytes], None]:
         tally, clock, window = self.tallies[name], self.clock, self.window

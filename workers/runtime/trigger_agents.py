@@ -55,11 +55,7 @@ class TriggerRuntime:
         app, settings = ctx.app, ctx.settings
         self.engine = engines.engine(GROUP)
         rules = ctx.rules
-        self.triggers = TriggerSet.from_rules(rules.triggers)
-        self.inactivity_ids = {t.id for t in self.triggers.all if t.inactivity}
-        self.grace = parse_duration(rules.scheduler.catch_up_grace)
-        self.hold = parse_duration(rules.scheduler.backlog_hold)
-        self.lateness = parse_duration(rules.scheduler.allowed_lateness, zero=True)
+        self._configure(rules)
         self.inputs = InputWatermark(
             settings, lambda: ctx.clock.now().timestamp(), lambda: self.hold
         )
@@ -71,7 +67,6 @@ class TriggerRuntime:
         self.firings_topic = engines.output(GROUP, FIRINGS)
         self.moves_topic = engines.output(GROUP, MOVES)
         self.indexes: dict[int, DueIndex] = {}
-        self.pipeline_config = PipelineConfig.from_rules(rules.pipelines, rules.analytics.window)
         self.books: dict[int, PipelineBook] = {}
         self.batch_limit = 1000  # due opportunities per partition per tick: partitions take turns
         self.open_counts: dict[int, Counter[tuple[str, str]]] = {}
@@ -85,13 +80,17 @@ class TriggerRuntime:
     def reload(self, rules: Rules) -> None:
         """New rules in force: schedules are re-derived from the table on the next tick of each
         partition (a changed `every` re-plans without re-firing; marks stay)."""
+        self._configure(rules)
+        self.indexes.clear()
+
+    def _configure(self, rules: Rules) -> None:
+        """What the rules set here (at start and at every reload)."""
         self.triggers = TriggerSet.from_rules(rules.triggers)
         self.inactivity_ids = {t.id for t in self.triggers.all if t.inactivity}
         self.grace = parse_duration(rules.scheduler.catch_up_grace)
         self.hold = parse_duration(rules.scheduler.backlog_hold)
         self.lateness = parse_duration(rules.scheduler.allowed_lateness, zero=True)
         self.pipeline_config = PipelineConfig.from_rules(rules.pipelines, rules.analytics.window)
-        self.indexes.clear()
 
     # --- opportunity events (a step of the opportunities engine) -----------------------------
     def on_opportunity(self, tx: Transaction, decoded: Decoded, partition: int) -> None:
@@ -179,11 +178,10 @@ class TriggerRuntime:
         now = self.ctx.clock.now().timestamp()
         # deadlines are judged as of when the inputs that re-arm them are processed (after a
         # crash or an outage, an engagement still in the backlog must not let "gone silent" fire)
-        processed = self.inputs.horizon(now)  # the hold exported leaves the lateness out
-        self.ctx.metrics.trigger_hold.set(
-            now - (self.inputs.started if processed is None else processed)
+        horizon = self.horizon(now)
+        self.ctx.metrics.trigger_hold.set(  # how long the inputs are behind: lateness left out
+            now - (self.inputs.started if horizon is None else horizon + self.lateness)
         )
-        horizon = None if processed is None else processed - self.lateness
         index = self.indexes.get(partition)
         if index is not None:
             due = index.next_due()
