@@ -8,13 +8,16 @@ rebalance and is restored from the changelog. Each id is stored with the offset 
   rebalance (the table's changelog can run ahead of the committed offset): it is processed
   again, and the handlers behind are idempotent (deterministic output ids, state ordered by
   `occurred_at`), so a replay re-creates what was lost and never doubles what was delivered.
+
+A window is stored as one JSON object, id → offset, oldest first (a lookup is one probe, not
+a pass over the window). A window stored by earlier builds, a list of [id, offset] pairs, is
+read as the same window.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from operator import itemgetter
 
 
 class Seen(StrEnum):
@@ -23,21 +26,29 @@ class Seen(StrEnum):
     DUPLICATE = "duplicate"
 
 
-Window = list[Sequence[str | int]]
-_ID = itemgetter(0)
+Window = dict[str, int]  # event id -> offset, oldest first
+Stored = Mapping[str, int] | Sequence[Sequence[str | int]]  # a window as the table holds it
 
 
-def remember(
-    recent: Sequence[Sequence[str | int]] | None, event_id: str, offset: int, window: int
-) -> tuple[Seen, Window]:
-    """Classify an arrival and return the new window (newest last, at most `window` long)."""
-    pairs = recent or ()
-    if event_id in map(_ID, pairs):  # the common case, a new id, without a Python-level loop
-        for seen_id, seen_offset in pairs:
-            if seen_id == event_id:
-                return (Seen.REPLAY if seen_offset == offset else Seen.DUPLICATE), list(pairs)
-    ids: Window = list(pairs)  # a new list; the stored pairs are shared, never changed
-    ids.append([event_id, offset])
-    if len(ids) > window:
-        del ids[: len(ids) - window]
+def remember(recent: Stored | None, event_id: str, offset: int, window: int) -> tuple[Seen, Window]:
+    """Classify an arrival and return the new window (newest last, at most `window` long).
+    A window handed in is never changed: the table may still hold it."""
+    ids = _window(recent)
+    seen = ids.get(event_id)
+    if seen is not None:
+        return (Seen.REPLAY if seen == offset else Seen.DUPLICATE), ids
+    ids = dict(ids) if ids is recent else ids
+    ids[event_id] = offset
+    while len(ids) > window:
+        del ids[next(iter(ids))]
     return Seen.NEW, ids
+
+
+def _window(recent: Stored | None) -> Window:
+    if not recent:
+        return {}
+    if isinstance(recent, dict):
+        return recent
+    if isinstance(recent, Mapping):
+        return dict(recent)
+    return {str(pair[0]): int(pair[1]) for pair in recent}  # earlier builds' list of pairs
