@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -37,7 +37,6 @@ class Interaction:
 # in order of time (`record` keeps it so; every ledger is made by it), oldest first.
 Entry = tuple[str, int, float, str]
 _AT = itemgetter(2)
-_EVENT_ID = itemgetter(3)
 
 
 class DecaySums(msgspec.Struct, frozen=True, array_like=True):
@@ -126,9 +125,9 @@ class EngagementScorer:
         self, ledger: Sequence[Entry], interaction: Interaction
     ) -> tuple[list[Entry], list[Entry], list[Entry]]:
         """The new ledger, the entries added to it, and those the size limit dropped."""
-        if interaction.event_id in map(_EVENT_ID, ledger):
-            return list(ledger), [], []
         at = interaction.at
+        if ledger and ledger[-1][2] >= at and _recorded(ledger, interaction.event_id, at):
+            return list(ledger), [], []
         added: list[Entry] = []
         for rule in self.by_kind.get(interaction.kind, ()):
             if not rule.matches(interaction):
@@ -282,6 +281,15 @@ class EngagementScorer:
         if self.decay_kind == "linear":
             return min(now + interval, newest + self.decay_period)
         return now + interval
+
+
+def _recorded(ledger: Sequence[Entry], event_id: str, at: float) -> bool:
+    """Whether the event is in the ledger already. An event's entries all carry its own time
+    (`at`), so only the entries at that time are looked at: none, for the usual engagement,
+    newer than the whole ledger."""
+    lo = bisect_left(ledger, at, key=_AT)
+    same_time = ledger[lo : bisect_right(ledger, at, lo=lo, key=_AT)]
+    return any(entry[3] == event_id for entry in same_time)
 
 
 def _capped(entries: Sequence[Entry], rule: CompiledEngagementRule, at: float) -> bool:
