@@ -30,7 +30,8 @@ from workers.demo.samples import Samples, parse_metrics, total
 WORDS = {"rep", "lead", "demo", "per", "stage", "contact", "meeting", "proposal", "closing"}
 RUN_FOR = 50.0  # seconds of traffic once the view is up
 RATE_AT = 25.0  # seconds into the view: the shown rate is compared with the counter then
-MAX_QUEUED = 30  # leads waiting on a weekday afternoon (the morning released the night's)
+MAX_QUEUED = 30  # leads waiting on a weekday afternoon (the morning released the night's),
+QUEUED_PER_TAKEN = 1 / 3  # or, in a busy week, this share of the leads reps were given
 MAX_SCORES_PER_EVENT = 2.0  # score records per input event sent (it was 3.3 in issue 17)
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -162,7 +163,9 @@ def test_demo_shows_everything_and_ctrl_c_leaves_nothing(tmp_path: Path) -> None
     # the rate shown is the worker's own counter over the same ten seconds, within 20 %
     assert shown is not None
     assert abs(shown[0] - shown[1]) <= 0.2 * shown[1], shown
-    assert queued <= MAX_QUEUED, queued  # the simulated team works its leads
+    # the simulated team works its leads: few wait, or few against those it took on
+    taken = float(counts["assignments assigned"]) + float(counts["assignments released"])
+    assert queued <= max(MAX_QUEUED, QUEUED_PER_TAKEN * taken), (queued, taken)
     sent = max(int(n.replace(",", "")) for n in re.findall(r"sent ([0-9,]+) events", text))
     assert float(counts["score changes"]) / sent <= MAX_SCORES_PER_EVENT, (counts, sent)
     log = (workdir / "worker.log").read_text(errors="replace")
