@@ -23,7 +23,10 @@ class StarRater:
         return min(5, max(0, math.floor(share * 5 + 1e-9)))
 
     def grade(self, total_cents: int) -> str | None:
-        return next((letter for minimum, letter in self.grades if total_cents >= minimum), None)
+        for minimum, letter in self.grades:
+            if total_cents >= minimum:
+                return letter
+        return None
 
     def lowest_alike(self, total_cents: int) -> int | None:
         """The lowest total with the stars and the grade of `total_cents` (None: however low):

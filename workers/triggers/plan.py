@@ -82,6 +82,7 @@ class TriggerSet:
         self._by_stage: dict[str, list[Trigger]] = defaultdict(list)
         for trigger in self.all:
             self._by_stage[trigger.stage].append(trigger)
+        self.has_inactivity = any(t.inactivity for t in self.all)  # asked at every engagement
 
     @classmethod
     def from_rules(cls, rules: Iterable[TriggerRule]) -> TriggerSet:
@@ -89,7 +90,3 @@ class TriggerSet:
 
     def for_stage(self, pipeline: str, stage: str) -> list[Trigger]:
         return [t for t in self._by_stage.get(stage, ()) if t.matches(pipeline, stage)]
-
-    @property
-    def has_inactivity(self) -> bool:
-        return any(t.inactivity for t in self.all)
