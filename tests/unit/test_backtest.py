@@ -156,6 +156,32 @@ def test_a_cold_start_skips_the_history_before_the_window(tmp_path: Any) -> None
     assert warm_run.tallies["old"].contacts["c1"].total > 70  # its state came from before
 
 
+def test_contacts_and_deals_first_seen_before_the_first_tick_are_scheduled(tmp_path: Any) -> None:
+    """The first tick builds the due indexes from the tables, which a shadow keeps as put
+    (structs, not JSON data): a contact engaged and a deal opened before it still decay and
+    fire, as in the workers."""
+    s = settings(tmp_path)
+    decaying = SCORING.replace(
+        "      - {{id: visit, kind: page_view, points: 10}}",
+        "      - {{id: visit, kind: page_view, points: 10}}\n    decay: {{kind: half_life, period: 1d}}",
+    )
+    old = parse_rules(decaying.format(version="a", threshold=60, every="1d"))
+    new = parse_rules(decaying.format(version="b", threshold=60, every="2d"))
+    script = Script(s)
+    script.contact("c1", "Hot", T0)
+    script.engagement("c1", "demo_request", T0)  # 70: 30 of fit, and 40 halved every day
+    script.event("crm.opportunities", "o1", T0, type="opportunity.upserted", opportunity_id="o1",
+                 contact_id="c1", pipeline_id="sales", stage_id="proposal", status="open")  # fmt: skip
+    window = Window(T0 - dt.timedelta(hours=1), T0 + dt.timedelta(days=6, hours=1))
+    run, _ = replay(s, script, old, new, window, 3600.0)
+    assert run.tallies["old"].contacts["c1"].total < 35  # what 40 points are after six days
+    fired = {
+        side: run.tallies[side].totals()[("trigger_firings", "proposal-nudge")]
+        for side in run.tallies
+    }
+    assert fired == {"old": 6, "new": 3}
+
+
 def test_the_sizing_compares_leads_per_rep_with_what_the_target_needs(tmp_path: Any) -> None:
     s = settings(tmp_path)
     script = Script(s)

@@ -274,9 +274,7 @@ class ScoringRuntime:
             rows += 1
             if pacer.due():
                 await pacer.pause()
-            if not isinstance(raw, dict) or raw.get("partition") != partition:
-                continue
-            state = from_table(raw)
+            state = _stored(raw, partition)
             if state is None:
                 continue
             if index.due_at(key) is None:
@@ -309,9 +307,7 @@ class ScoringRuntime:
                 if self.indexes.get(partition) is not index:  # moved, or new rules: again later
                     self.resync.add(partition)
                     return
-            if not isinstance(raw, dict) or raw.get("partition") != partition:
-                continue
-            state = from_table(raw)
+            state = _stored(raw, partition)
             if state is not None and state.last is not None:
                 record = score_record(state, state.last, state.cause(), self.ctx.clock.now())
                 view.submit(key, self._document(state, record))
@@ -358,3 +354,13 @@ def score_record(state: ContactState, snap: Snapshot, event_id: str, now: dt.dat
         owner_id=state.owner_id,
         product_line=state.product_line,
     )
+
+
+def _stored(raw: Any, partition: int) -> ContactState | None:
+    """A contact of `partition` as a table holds it: JSON data, or the struct itself where
+    the table keeps values as put (a backtest's shadow worker)."""
+    if isinstance(raw, dict):
+        return from_table(raw) if raw.get("partition") == partition else None
+    if isinstance(raw, ContactState) and raw.partition == partition:
+        return raw
+    return None

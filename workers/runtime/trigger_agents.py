@@ -283,9 +283,10 @@ class TriggerRuntime:
             seen += 1
             if pacer.due():
                 await pacer.pause()
-            if not isinstance(key, str) or key.startswith("__") or not isinstance(raw, dict):
+            if not isinstance(key, str) or key.startswith("__"):
                 continue
-            state = from_table(raw)
+            # JSON data, or the struct itself where the table keeps values as put (a shadow)
+            state = from_table(raw) if isinstance(raw, dict | OpportunityState) else None
             if state is None or state.partition != partition:
                 continue
             book.apply(state)
