@@ -163,8 +163,12 @@ def apply_activity(
 
 
 def to_table(state: OpportunityState) -> Any:
-    return msgspec.to_builtins(state)
+    """The state as a transaction takes it: the struct itself, encoded once at the commit."""
+    return state
 
 
 def from_table(raw: Any) -> OpportunityState | None:
-    return None if raw is None else msgspec.convert(raw, OpportunityState)
+    """The state as stored (JSON data), or as a batch left it (the struct itself)."""
+    if raw is None or isinstance(raw, OpportunityState):
+        return raw
+    return msgspec.convert(raw, OpportunityState)
