@@ -33,22 +33,20 @@ Stored = Mapping[str, int] | Sequence[Sequence[str | int]]  # a window as the ta
 def remember(recent: Stored | None, event_id: str, offset: int, window: int) -> tuple[Seen, Window]:
     """Classify an arrival and return the new window (newest last, at most `window` long).
     A window handed in is never changed: the table may still hold it."""
-    ids = _window(recent)
-    seen = ids.get(event_id)
+    known = _window(recent)
+    seen = known.get(event_id)
     if seen is not None:
-        return (Seen.REPLAY if seen == offset else Seen.DUPLICATE), ids
-    ids = dict(ids) if ids is recent else ids
+        return (Seen.REPLAY if seen == offset else Seen.DUPLICATE), dict(known)
+    ids = dict(known)
     ids[event_id] = offset
     while len(ids) > window:
         del ids[next(iter(ids))]
     return Seen.NEW, ids
 
 
-def _window(recent: Stored | None) -> Window:
+def _window(recent: Stored | None) -> Mapping[str, int]:
     if not recent:
         return {}
-    if isinstance(recent, dict):
-        return recent
     if isinstance(recent, Mapping):
-        return dict(recent)
+        return recent
     return {str(pair[0]): int(pair[1]) for pair in recent}  # earlier builds' list of pairs
