@@ -7,14 +7,16 @@ from dataclasses import dataclass
 
 import msgspec
 
-from workers.rules.model import Rules
+from workers.rules.model import Rules, Scalar
 from workers.scoring.contact import ContactState, Snapshot
 from workers.scoring.engagement import EngagementScorer
 from workers.scoring.profile import ProfileScorer, cents
 from workers.scoring.stars import StarRater, next_ready
 from workers.triggers.durations import parse_duration
 
-MEMO_SIZE = 65536  # (published total, sales-ready) pairs a scorer remembers the floor of
+MEMO_SIZE = 65536  # (published total, sales-ready) pairs a scorer remembers the floor of,
+# and contacts it remembers the profile lines of
+Fields = dict[str, Scalar]
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,10 @@ class Scorer:
         self.resolution = max(1, cents(s.publish_resolution))
         # the lowest total alike, by the published total and sales-ready (bounded)
         self._lowest: dict[tuple[int, bool], int] = {}
+        self._fits: dict[str, tuple[Fields, Fields, Fields, list[tuple[str, int]]]] = {}
 
     def snapshot(self, state: ContactState, now: float) -> Snapshot:
-        fit = self.contact.contributions(state.fields) + self.organization.contributions(
-            state.org_fields
-        )
+        fit = self._fit(state)
         engagement = self.engagement.contributions(state.ledger, now, state.decay)
         fit_c = sum(c for _, c in fit)
         eng_c = sum(c for _, c in engagement)
@@ -62,6 +63,21 @@ class Scorer:
             breakdown=fit + engagement,
             rules_version=self.version,
         )
+
+    def _fit(self, state: ContactState) -> list[tuple[str, int]]:
+        """The profile's lines of `state`, remembered per contact while its fields are the
+        same objects: a state's field maps are replaced, never changed, when an event changes
+        them, and most re-scores (an engagement, decay) change none (bounded: it starts over
+        when full)."""
+        crm, form, org = state.crm_fields, state.form_fields, state.org_fields
+        found = self._fits.get(state.contact_id)
+        if found is not None and found[0] is crm and found[1] is form and found[2] is org:
+            return found[3]
+        fit = self.contact.contributions({**form, **crm}) + self.organization.contributions(org)
+        if len(self._fits) >= MEMO_SIZE:
+            self._fits.clear()
+        self._fits[state.contact_id] = (crm, form, org, fit)
+        return fit
 
     def rescore(self, state: ContactState, now: float) -> Rescore:
         """The score now. `state.last` stays the last *published* score, so a slow decay
