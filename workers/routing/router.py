@@ -162,7 +162,7 @@ class Router:
                 lead, status="queued", rep_id=None, queued_at=lead.queued_at or now
             )
             out.leads[lead.key] = lead
-            out.queues[lead.product_line] = [*[k for k in queue if k != lead.key], lead.key]
+            out.queues[lead.product_line] = [*_without(queue, lead.key), lead.key]
             out.decisions.append(
                 Decision(
                     assignment_id,
@@ -194,9 +194,9 @@ class Router:
         )
         out.leads[lead.key] = lead
         if lead.product_line in out.queues or lead.key in queue:
-            out.queues[lead.product_line] = [
-                k for k in out.queues.get(lead.product_line, queue) if k != lead.key
-            ]
+            out.queues[lead.product_line] = _without(
+                out.queues.get(lead.product_line, queue), lead.key
+            )
         out.decisions.append(
             Decision(
                 assignment_id,
@@ -347,7 +347,7 @@ class Router:
                     "released",
                 )
                 self._merge(out, step, current)
-                remaining = [k for k in remaining if k != key]
+                remaining = _without(remaining, key)
             if remaining != queue:
                 out.queues[pl] = remaining
         return out
@@ -360,3 +360,11 @@ class Router:
         out.leads.update(step.leads)
         out.queues.update(step.queues)
         out.decisions.extend(step.decisions)
+
+
+def _without(queue: list[str], key: str) -> list[str]:
+    """A new queue: `queue` but `key`. Most leads queued are new to it: those cost a copy made
+    in C, and no pass in Python over a long queue."""
+    if key not in queue:
+        return list(queue)
+    return [k for k in queue if k != key]
