@@ -36,6 +36,7 @@ scoring:
     rules:
       - {{id: open, kind: email_open, points: 1, cap: {{count: 3, per: 1d}}}}
       - {{id: open-any, kind: email_open, points: 0.5, cap: {{count: 2, per: 2d}}}}
+      - {{id: open-never, kind: email_open, points: 7, cap: {{count: 0, per: 1d}}}}
       - {{id: demo, kind: demo_request, points: 25}}
       - {{id: visit, kind: page_view, points: 2.5}}
     decay: {{kind: {decay}, period: 3d}}

@@ -223,8 +223,10 @@ class EngagementScorer:
         out = []
         for rule_id in self.order:
             value = per_rule.get(rule_id)
-            if value is not None and round(value) != 0:
-                out.append((rule_id, round(value)))
+            if value is not None:
+                cents = round(value)
+                if cents != 0:
+                    out.append((rule_id, cents))
         total = sum(c for _, c in out)
         if self.max_cents is not None and total > self.max_cents:
             out.append((CAP_ID, self.max_cents - total))
@@ -294,9 +296,12 @@ def _recorded(ledger: Sequence[Entry], event_id: str, at: float) -> bool:
 
 def _capped(entries: Sequence[Entry], rule: CompiledEngagementRule, at: float) -> bool:
     """Whether `rule`'s cap is full at `at`: its entries in (at - window, at], counted from
-    the newest back (the ledger is in order of time)."""
-    if rule.cap_count is None:
+    the newest back (the ledger is in order of time), up to the cap."""
+    limit = rule.cap_count
+    if limit is None:
         return False
+    if limit <= 0:
+        return True  # a cap of 0: the rule never counts
     lo, used = at - rule.cap_window, 0
     for entry in reversed(entries):
         when = entry[2]
@@ -304,7 +309,9 @@ def _capped(entries: Sequence[Entry], rule: CompiledEngagementRule, at: float) -
             break
         if when <= at and entry[0] == rule.id:
             used += 1
-    return used >= rule.cap_count
+            if used >= limit:
+                return True
+    return False
 
 
 def _moved(
