@@ -59,6 +59,9 @@ class ShadowStore(MemoryStore):
         data = self.data.get(partition)
         if data is None:
             data = self.data[partition] = {}
+        if None not in items.values():  # no key deleted: the batch's writes in one update
+            data.update(items)
+            return
         for key, value in items.items():
             if value is None:
                 data.pop(key, None)

@@ -28,7 +28,8 @@ class MemoryStore:
         self.changelog_topic = self.changelog_topic or f"{self.name}-changelog"
 
     def get(self, partition: int, key: str) -> Any:
-        return self.data.get(partition, {}).get(key)
+        data = self.data.get(partition)
+        return None if data is None else data.get(key)
 
     def encode(self, key: str, value: Any) -> tuple[bytes, bytes | None]:
         return orjson.dumps(key), None if value is None else _encode(value)
