@@ -7,7 +7,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import TypeGuard
+from typing import NamedTuple, TypeGuard
 
 import msgspec
 
@@ -21,9 +21,8 @@ MAX_LEDGER = 500
 MAX_EXPONENT = 64.0  # decay sums are made anew before a term passes 2 ** 64
 
 
-@dataclass(frozen=True, slots=True)
-class Interaction:
-    """What happened, as the engagement rules see it."""
+class Interaction(NamedTuple):
+    """What happened, as the engagement rules see it (a named tuple: one is made per event)."""
 
     event_id: str
     kind: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgspec
 
@@ -19,8 +19,7 @@ MEMO_SIZE = 65536  # (published total, sales-ready) pairs a scorer remembers the
 Fields = dict[str, Scalar]
 
 
-@dataclass(frozen=True)
-class Rescore:
+class Rescore(NamedTuple):  # a named tuple: one is made per re-score
     state: ContactState
     snapshot: Snapshot
     changed: bool  # the published score differs from the last one
