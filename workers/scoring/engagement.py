@@ -201,8 +201,15 @@ class EngagementScorer:
     def contributions(
         self, ledger: Sequence[Entry], now: float, sums: DecaySums | None = None
     ) -> list[tuple[str, int]]:
+        """See `contributions_summed`: the lines alone."""
+        return self.contributions_summed(ledger, now, sums)[0]
+
+    def contributions_summed(
+        self, ledger: Sequence[Entry], now: float, sums: DecaySums | None = None
+    ) -> tuple[list[tuple[str, int]], int]:
         """(rule id, hundredths) per rule after decay, in the rules' order, then the total cap
-        as a negative line. `sums`: the ledger's decay sums, when the caller keeps them.
+        as a negative line; and their sum. `sums`: the ledger's decay sums, when the caller
+        keeps them.
 
         Points are the rules' in force: a rule whose points changed re-values the past
         engagements it matched, a rule that was removed no longer counts (its entries stay in
@@ -219,17 +226,18 @@ class EngagementScorer:
                     per_rule[rule_id] = points * summed * scale
         else:
             per_rule = self._decayed(ledger, now)
-        out = []
+        out, total = [], 0
         for rule_id in self.order:
             value = per_rule.get(rule_id)
             if value is not None:
                 cents = round(value)
                 if cents != 0:
                     out.append((rule_id, cents))
-        total = sum(c for _, c in out)
+                    total += cents
         if self.max_cents is not None and total > self.max_cents:
             out.append((CAP_ID, self.max_cents - total))
-        return out
+            total = self.max_cents
+        return out, total
 
     def _decayed(self, ledger: Sequence[Entry], now: float) -> dict[str, float]:
         """Per rule, its points after decay, entry by entry (an entry not older than `now`

@@ -43,13 +43,12 @@ class Scorer:
         self.resolution = max(1, cents(s.publish_resolution))
         # the lowest total alike, by the published total and sales-ready (bounded)
         self._lowest: dict[tuple[int, bool], int] = {}
-        self._fits: dict[str, tuple[Fields, Fields, Fields, list[tuple[str, int]]]] = {}
+        self._fits: dict[str, tuple[Fields, Fields, Fields, tuple[list[tuple[str, int]], int]]]
+        self._fits = {}
 
     def snapshot(self, state: ContactState, now: float) -> Snapshot:
-        fit = self._fit(state)
-        engagement = self.engagement.contributions(state.ledger, now, state.decay)
-        fit_c = sum(c for _, c in fit)
-        eng_c = sum(c for _, c in engagement)
+        fit, fit_c = self._fit(state)
+        engagement, eng_c = self.engagement.contributions_summed(state.ledger, now, state.decay)
         total = fit_c + eng_c
         ready = next_ready(state.ready, total, self.threshold, self.hysteresis)
         return Snapshot(
@@ -63,11 +62,11 @@ class Scorer:
             rules_version=self.version,
         )
 
-    def _fit(self, state: ContactState) -> list[tuple[str, int]]:
-        """The profile's lines of `state`, remembered per contact while its fields are the
-        same objects: a state's field maps are replaced, never changed, when an event changes
-        them, and most re-scores (an engagement, decay) change none (bounded: it starts over
-        when full)."""
+    def _fit(self, state: ContactState) -> tuple[list[tuple[str, int]], int]:
+        """The profile's lines of `state` and their sum, remembered per contact while its
+        fields are the same objects: a state's field maps are replaced, never changed, when an
+        event changes them, and most re-scores (an engagement, decay) change none (bounded: it
+        starts over when full)."""
         crm, form, org = state.crm_fields, state.form_fields, state.org_fields
         found = self._fits.get(state.contact_id)
         if found is not None and found[0] is crm and found[1] is form and found[2] is org:
@@ -75,8 +74,8 @@ class Scorer:
         fit = self.contact.contributions({**form, **crm}) + self.organization.contributions(org)
         if len(self._fits) >= MEMO_SIZE:
             self._fits.clear()
-        self._fits[state.contact_id] = (crm, form, org, fit)
-        return fit
+        found = self._fits[state.contact_id] = (crm, form, org, (fit, sum(c for _, c in fit)))
+        return found[3]
 
     def rescore(self, state: ContactState, now: float) -> Rescore:
         """The score now. `state.last` stays the last *published* score, so a slow decay
