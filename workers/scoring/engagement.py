@@ -176,7 +176,8 @@ class EngagementScorer:
                 continue
             if points < 0:
                 return None
-            weight += points * max(summed, 0.0)
+            if summed > 0.0:
+                weight += points * summed
             rules += 1
         return weight, rules, sums.anchor
 
