@@ -29,6 +29,7 @@ from workers.engine.transaction import Transaction
 from workers.notify import notices
 from workers.notify.notices import Notice, Reply
 from workers.routing.leads import Lead, Outcome
+from workers.routing.queue_rows import is_queue_row, read_rows, rows_of
 from workers.routing.roster import Rep, apply_rep_event
 from workers.routing.router import GENERAL, Router
 from workers.rules.model import Rules
@@ -89,6 +90,7 @@ class RouterRuntime:
         self.ticked_at = -math.inf  # the clock at the last tick
         self._reps_due: tuple[float, float] | None = None  # (since, when a rep next changes)
         self.queues: dict[str, list[str]] = {}
+        self.queue_rows: dict[str, int] = {}  # per line, the table rows its queue fills
         self.seq = 0
         self.replies: dict[str, float] = {}  # reply event ids told, oldest first
         self.dashboard = RouterDashboard(
@@ -321,13 +323,15 @@ class RouterRuntime:
             tx.put(self.table, PARTITION, f"lead:{lead.key}", msgspec.to_builtins(lead))
         for pl, queue in out.queues.items():
             self.queues[pl] = queue
-            tx.put(self.table, PARTITION, f"queue:{pl}", queue)
+            rows, self.queue_rows[pl] = rows_of(pl, queue, self.queue_rows.get(pl, 1))
+            for key, row in rows.items():
+                tx.put(self.table, PARTITION, key, row)
         if out.reps or out.leads or out.queues:
             tx.put(self.table, PARTITION, "meta", {"seq": self.seq})
 
     def _load(self) -> None:
         """The router's memory from its table (committed batches only)."""
-        self.reps, self.leads, self.queues, self.seq = {}, {}, {}, 0
+        self.reps, self.leads, self.seq = {}, {}, 0
         self.timed, self.freed, self._reps_due = {}, True, None
         self.replies = {}
         self.outputs.forget()
@@ -340,11 +344,10 @@ class RouterRuntime:
                 self.reps[rep.rep_id] = rep
             elif key.startswith("lead:"):
                 self._remember(msgspec.convert(raw, Lead))
-            elif key.startswith("queue:"):
-                self.queues[key[6:]] = list(raw)
             elif key.startswith("reply:"):
                 self.replies[key[6:]] = float(raw)
         self.replies = dict(sorted(self.replies.items(), key=lambda item: item[1]))
+        self.queues, self.queue_rows = read_rows((k, raw) for k, raw in rows if is_queue_row(k))
         self.loaded = True
         log.info("router: %d reps, %d leads", len(self.reps), len(self.leads))
 
