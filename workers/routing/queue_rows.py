@@ -1,10 +1,10 @@
 """A product line's queue as rows of the router's table, each of at most `ROW` lead keys.
 
-One row held a whole queue: with tens of thousands of leads waiting in a line, that row passed
-the size a Kafka record may have (1 MB by default), its changelog record was refused, and the
-router's batch was retried for ever. The first row keeps the name a whole queue had
-(`queue:<line>`), so a table written before is read as it was; the next are `queue+<n>:<line>`
-(a line's name may hold any character: the number comes before it).
+One row held a whole queue: with tens of thousands of leads waiting in a line (1 MB is about
+55,000 keys of 16 characters), its changelog record would pass the size a Kafka record may have
+by default, be refused, and the router's batch be retried for ever. The first row keeps the
+name a whole queue had (`queue:<line>`), so a table written before is read as it was; the next
+are `queue+<n>:<line>` (a line's name may hold any character: the number comes before it).
 """
 
 from __future__ import annotations
