@@ -1,6 +1,6 @@
 """A scorer remembers the lowest total alike by what was published (the published total and
-sales-ready), and each contact's profile lines while its field maps are the same: the memory
-never changes an answer, and starts over when full."""
+sales-ready), and the newest contacts' profile lines while their field maps are the same: the
+memory never changes an answer, and stays within its bound."""
 
 from __future__ import annotations
 
@@ -96,10 +96,11 @@ def test_the_profile_remembered_per_contact_is_the_one_computed(
         assert scorer.snapshot(state, 0.0) == fresh.snapshot(state, 0.0)
 
 
-def test_the_profile_memory_starts_over_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("workers.scoring.scorer.MEMO_SIZE", 2)
+def test_the_profile_memory_keeps_the_newest_contacts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("workers.scoring.scorer.FITS_SIZE", 2)
     scorer = Scorer(parse_rules(PROFILE_RULES))
-    for key in ["a", "b", "c", "a"]:
+    for key in ["a", "b", "c", "a", "d"]:
         state = msgspec.structs.replace(new_state(key, 0), crm_fields={"lead_status": "Hot"})
         assert scorer.snapshot(state, 0.0).fit == 2000
         assert len(scorer._fits) <= 2
+    assert list(scorer._fits) == ["a", "d"]

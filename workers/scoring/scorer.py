@@ -14,9 +14,12 @@ from workers.scoring.profile import ProfileScorer, cents
 from workers.scoring.stars import StarRater, next_ready
 from workers.triggers.durations import parse_duration
 
-MEMO_SIZE = 65536  # (published total, sales-ready) pairs a scorer remembers the floor of,
-# and contacts it remembers the profile lines of
+MEMO_SIZE = 65536  # (published total, sales-ready) pairs a scorer remembers the floor of
+# contacts a scorer remembers the profile lines of: the newest, a map of each kept (a worker's
+# states are read anew from the table at each batch, so there it helps within a batch only)
+FITS_SIZE = 4096
 Fields = dict[str, Scalar]
+Fit = tuple[list[tuple[str, int]], int]  # the profile's lines, and their sum
 
 
 class Rescore(NamedTuple):  # a named tuple: one is made per re-score
@@ -43,8 +46,7 @@ class Scorer:
         self.resolution = max(1, cents(s.publish_resolution))
         # the lowest total alike, by the published total and sales-ready (bounded)
         self._lowest: dict[tuple[int, bool], int] = {}
-        self._fits: dict[str, tuple[Fields, Fields, Fields, tuple[list[tuple[str, int]], int]]]
-        self._fits = {}
+        self._fits: dict[str, tuple[Fields, Fields, Fields, Fit]] = {}
 
     def snapshot(self, state: ContactState, now: float) -> Snapshot:
         fit, fit_c = self._fit(state)
@@ -62,20 +64,23 @@ class Scorer:
             rules_version=self.version,
         )
 
-    def _fit(self, state: ContactState) -> tuple[list[tuple[str, int]], int]:
-        """The profile's lines of `state` and their sum, remembered per contact while its
-        fields are the same objects: a state's field maps are replaced, never changed, when an
-        event changes them, and most re-scores (an engagement, decay) change none (bounded: it
-        starts over when full)."""
+    def _fit(self, state: ContactState) -> Fit:
+        """The profile's lines of `state` and their sum, remembered for the newest contacts
+        while their field maps are the same objects: a state's field maps are replaced, never
+        changed, when an event changes them, and most re-scores (an engagement, decay) change
+        none."""
         crm, form, org = state.crm_fields, state.form_fields, state.org_fields
-        found = self._fits.get(state.contact_id)
+        fits = self._fits
+        found = fits.get(state.contact_id)
         if found is not None and found[0] is crm and found[1] is form and found[2] is org:
             return found[3]
-        fit = self.contact.contributions({**form, **crm}) + self.organization.contributions(org)
-        if len(self._fits) >= MEMO_SIZE:
-            self._fits.clear()
-        found = self._fits[state.contact_id] = (crm, form, org, (fit, sum(c for _, c in fit)))
-        return found[3]
+        lines = self.contact.contributions({**form, **crm}) + self.organization.contributions(org)
+        fit = (lines, sum(c for _, c in lines))
+        fits.pop(state.contact_id, None)
+        if len(fits) >= FITS_SIZE:
+            del fits[next(iter(fits))]  # the oldest
+        fits[state.contact_id] = (crm, form, org, fit)
+        return fit
 
     def rescore(self, state: ContactState, now: float) -> Rescore:
         """The score now. `state.last` stays the last *published* score, so a slow decay
