@@ -96,9 +96,8 @@ def test_the_profile_remembered_per_contact_is_the_one_computed(
         assert scorer.snapshot(state, 0.0) == fresh.snapshot(state, 0.0)
 
 
-def test_the_profile_memory_keeps_the_newest_contacts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("workers.scoring.scorer.FITS_SIZE", 2)
-    scorer = Scorer(parse_rules(PROFILE_RULES))
+def test_the_profile_memory_keeps_the_newest_contacts() -> None:
+    scorer = Scorer(parse_rules(PROFILE_RULES), profiles=2)
     for key in ["a", "b", "c", "a", "d"]:
         state = msgspec.structs.replace(new_state(key, 0), crm_fields={"lead_status": "Hot"})
         assert scorer.snapshot(state, 0.0).fit == 2000

@@ -32,6 +32,7 @@ from workers.settings import Settings
 
 OnOutput = Callable[[str, bytes | None, bytes], None]  # (contract topic, key, value)
 _TICK = msgspec.json.encode(RouterMessage(kind="tick"))
+PROFILES = 1 << 18  # contacts whose profile lines a shadow remembers (its tables hold them)
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
@@ -149,6 +150,7 @@ class ShadowWorker:
         self.wiring.triggers.inputs.horizon = lambda now: now  # type: ignore[method-assign]
         self.ctx.view = None  # nothing goes to Redis: no router dashboard,
         self.wiring.scoring.view = None  # no lead view
+        self.wiring.scoring.keep_profiles(PROFILES)
         self.router_topic = self.wiring.router.topic_name
         self._positions: dict[str, int] = {}
 

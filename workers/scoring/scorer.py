@@ -15,8 +15,8 @@ from workers.scoring.stars import StarRater, next_ready
 from workers.triggers.durations import parse_duration
 
 MEMO_SIZE = 65536  # (published total, sales-ready) pairs a scorer remembers the floor of
-# contacts a scorer remembers the profile lines of: the newest, a map of each kept (a worker's
-# states are read anew from the table at each batch, so there it helps within a batch only)
+# contacts a scorer remembers the profile lines of by default: the newest, with their field maps
+# (a worker reads its states anew from the table at each batch: there it helps within a batch)
 FITS_SIZE = 4096
 Fields = dict[str, Scalar]
 Fit = tuple[list[tuple[str, int]], int]  # the profile's lines, and their sum
@@ -30,7 +30,9 @@ class Rescore(NamedTuple):  # a named tuple: one is made per re-score
 
 
 class Scorer:
-    def __init__(self, rules: Rules) -> None:
+    def __init__(self, rules: Rules, profiles: int = FITS_SIZE) -> None:
+        """`profiles`: how many contacts' profile lines to remember."""
+        self.profiles = max(1, profiles)
         s = rules.scoring
         self.version = rules.version
         self.contact = ProfileScorer(s.profile.contact)
@@ -77,7 +79,7 @@ class Scorer:
         lines = self.contact.contributions({**form, **crm}) + self.organization.contributions(org)
         fit = (lines, sum(c for _, c in lines))
         fits.pop(state.contact_id, None)
-        if len(fits) >= FITS_SIZE:
+        if len(fits) >= self.profiles:
             del fits[next(iter(fits))]  # the oldest
         fits[state.contact_id] = (crm, form, org, fit)
         return fit
