@@ -202,9 +202,9 @@ def main() -> None:
         "from per-rule decay sums, stars, the published score), the ingest path (dedupe, the "
         "owner and organization hops), the stage automation and its triggers, the engine's "
         "transactions, and decoding (once per record, for every rule set). A month costs more "
-        "per event than a day: each engagement copies its contact's ledger (up to 500 "
-        "entries) and counts its caps' windows in it, and decaying contacts are re-scored "
-        "whenever their published score may change.\n"
+        "per event than a day: decaying contacts are re-scored as their published score "
+        "falls, an engagement is forwarded to more open opportunities of its contact, and the "
+        "router's queues are longer.\n"
     )
     if args.print:
         print(body)
