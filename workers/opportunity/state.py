@@ -168,7 +168,6 @@ def to_table(state: OpportunityState) -> Any:
 
 
 def from_table(raw: Any) -> OpportunityState | None:
-    """The state as stored (JSON data), or as a batch left it (the struct itself)."""
-    if raw is None or isinstance(raw, OpportunityState):
-        return raw
-    return msgspec.convert(raw, OpportunityState)
+    """The state as stored (JSON data), or as a batch left it (the struct itself, which
+    `msgspec.convert` hands back as it is)."""
+    return None if raw is None else msgspec.convert(raw, OpportunityState)

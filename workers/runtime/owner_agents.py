@@ -102,8 +102,7 @@ class OwnerSyncRuntime:
         raw = tx.get(self.owners, partition, contact_id)
         if raw is None:
             return ContactOwnership(contact_id=contact_id, partition=partition)
-        if isinstance(raw, ContactOwnership):  # as a batch left it, or a shadow's table keeps it
-            return raw
+        # JSON data, or the struct a batch left (or a shadow's table keeps): convert hands it back
         return msgspec.convert(raw, ContactOwnership)
 
     def open_opportunities(self, tx: Transaction, partition: int, contact_id: str) -> list[str]:

@@ -53,7 +53,7 @@ from workers.scoring.contact import (
     from_table,
     new_state,
 )
-from workers.scoring.scorer import FITS_SIZE, Scorer
+from workers.scoring.scorer import Scorer
 from workers.scoring.signals import OrgFields, OrgMembership, SalesReadySignal
 from workers.serving.redis_view import RedisLeadView
 from workers.topics.internal import ORG_FIELDS, ORG_MEMBERSHIP, SALES_READY
@@ -73,8 +73,7 @@ class ScoringRuntime:
         self, ctx: AppContext, engines: Engines, ticks: Ticks, view: RedisLeadView | None
     ) -> None:
         self.ctx = ctx
-        self.profiles = FITS_SIZE  # contacts whose profile lines the scorer remembers
-        self.scorer = Scorer(ctx.rules, self.profiles)
+        self.scorer = Scorer(ctx.rules)
         app, settings = ctx.app, ctx.settings
         self.engine = engines.engine(GROUP)
         self.contacts = engines.table(
@@ -105,7 +104,7 @@ class ScoringRuntime:
     def reload(self, rules: Rules) -> None:
         """A new rules version: every stored contact is re-scored once, in the background (the
         rebuilt due index has them due now), and only changed scores are published."""
-        self.scorer = Scorer(rules, self.profiles)
+        self.scorer = Scorer(rules, self.scorer.profiles)
         self.indexes.clear()
         self.stale.clear()
 
@@ -113,7 +112,6 @@ class ScoringRuntime:
         """Remember the profile lines of up to `contacts` contacts. Where a table keeps its
         states as put (a backtest's shadow worker), the field maps remembered are the table's
         own, and a contact's next event finds its profile unchanged."""
-        self.profiles = contacts
         self.scorer = Scorer(self.ctx.rules, contacts)
 
     # --- contact-keyed inputs (steps of the contacts engine) ----------------------------------

@@ -173,7 +173,6 @@ def to_table(state: ContactState) -> Any:
 
 
 def from_table(raw: Any) -> ContactState | None:
-    """The state as stored (JSON data), or as a batch left it (the struct itself)."""
-    if raw is None or isinstance(raw, ContactState):
-        return raw
-    return msgspec.convert(raw, ContactState)
+    """The state as stored (JSON data), or as a batch left it (the struct itself, which
+    `msgspec.convert` hands back as it is)."""
+    return None if raw is None else msgspec.convert(raw, ContactState)
