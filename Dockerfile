@@ -1,18 +1,24 @@
 # dealstream worker image: slim, non-root, pinned base, the same lock as CI (constraints.txt).
 FROM python:3.11.7-slim-bookworm AS build
+# the native core (workers/native, Rust): the toolchain from the official image, a C linker
+COPY --from=rust:1.95-slim-bookworm /usr/local/cargo /usr/local/cargo
+COPY --from=rust:1.95-slim-bookworm /usr/local/rustup /usr/local/rustup
+ENV CARGO_HOME=/usr/local/cargo RUSTUP_HOME=/usr/local/rustup PATH=/usr/local/cargo/bin:$PATH
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY workers ./workers
 COPY schemas ./schemas
 RUN pip install --no-cache-dir --upgrade pip==25.3 \
- && pip wheel --no-cache-dir -c constraints.txt --wheel-dir /wheels .
+ && pip wheel --no-cache-dir -c constraints.txt --wheel-dir /wheels . ./workers/native
 
 FROM python:3.11.7-slim-bookworm
 RUN useradd --create-home --uid 10001 dealstream \
  && mkdir -p /var/lib/dealstream && chown dealstream /var/lib/dealstream
 COPY --from=build /wheels /wheels
 COPY constraints.txt /tmp/constraints.txt
-RUN pip install --no-cache-dir --no-index --find-links /wheels -c /tmp/constraints.txt dealstream \
+RUN pip install --no-cache-dir --no-index --find-links /wheels -c /tmp/constraints.txt dealstream dealstream-core \
  && rm -rf /wheels /tmp/constraints.txt
 USER dealstream
 WORKDIR /home/dealstream

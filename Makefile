@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NATIVE := workers/native
+NATIVE_STAMP := $(VENV)/.native-installed
+# rustup's cargo, where a login shell would find it
+export PATH := $(PATH):$(HOME)/.cargo/bin
 
 .DEFAULT_GOAL := help
 .PHONY: help install system-deps lock demo test test-unit test-integration lint fmt typecheck \
@@ -29,7 +33,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
-install: system-deps $(STAMP) ## create .venv with the locked dependency set
+# The native core (Rust, PyO3): built with maturin by pip, its crates as Cargo.lock pins them.
+$(NATIVE_STAMP): $(STAMP) $(NATIVE)/Cargo.toml $(NATIVE)/Cargo.lock $(NATIVE)/pyproject.toml \
+                 $(NATIVE)/dealstream_core.pyi $(wildcard $(NATIVE)/src/*.rs)
+	@command -v cargo >/dev/null || { echo "cargo not found: the native core ($(NATIVE)) needs Rust 1.77 or newer (rustup)" >&2; exit 1; }
+	$(BIN)/pip install -q --force-reinstall --no-deps ./$(NATIVE)
+	@touch $(NATIVE_STAMP)
+
+install: system-deps $(STAMP) $(NATIVE_STAMP) ## create .venv with the locked dependency set and the native core
 
 lock: ## re-resolve constraints.txt from pyproject.toml (fresh venv)
 	rm -rf /tmp/dealstream-lock && $(PYTHON) -m venv /tmp/dealstream-lock
@@ -78,4 +89,4 @@ contract: install ## rewrite docs/contract.md from schemas/*.json (a test checks
 	$(BIN)/python -m schemas.contract_doc
 
 clean: ## remove the venv, caches and local state (keeps the Kafka jar cache)
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis $(NATIVE)/target

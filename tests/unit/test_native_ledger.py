@@ -1,0 +1,161 @@
+"""The native engagement ledger (workers/native, Rust) against its reference,
+workers/scoring/engagement.py: on random rules and histories both give the same entries, the
+same decay sums and the same points, bit for bit, after every step."""
+
+from __future__ import annotations
+
+import struct
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workers.rules.model import DecayRule, EngagementCap, EngagementRule, EngagementRules
+from workers.scoring.engagement import MAX_LEDGER, DecaySums, EngagementScorer, Entry, Interaction
+from workers.scoring.native import Ledger, ledger_of, native_core
+
+KINDS = ["email_open", "page_view", "demo_request", "form_submitted"]
+SOURCES = [None, "web", "email"]
+LINES = [None, "core", "analytics"]
+
+
+def bits(x: float) -> bytes:
+    return struct.pack("<d", x)
+
+
+def same_sums(ref: DecaySums | None, native: Ledger) -> None:
+    got = native.sums()
+    if ref is None:
+        assert got is None
+        return
+    assert got is not None
+    period, anchor, size, by_rule = got
+    assert (bits(period), bits(anchor), size) == (bits(ref.period), bits(ref.anchor), ref.size)
+    assert [(k, bits(v)) for k, v in by_rule.items()] == [(k, bits(v)) for k, v in ref.sums.items()]
+
+
+rules_strategy = st.lists(
+    st.builds(
+        lambda kind, points, source, line, cap: (kind, points, source, line, cap),
+        st.sampled_from(KINDS),
+        st.sampled_from([1.0, 2.5, 5.0, 10.0, 0.33, -3.0, 25.0]),
+        st.sampled_from(SOURCES),
+        st.sampled_from(LINES),
+        st.one_of(
+            st.none(),
+            st.tuples(st.integers(min_value=0, max_value=4), st.sampled_from(["1h", "1d", "7d"])),
+        ),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def scorer_of(
+    specs: list[tuple[str, float, str | None, str | None, tuple[int, str] | None]],
+    decay: str,
+    period: str,
+    max_total: float | None,
+) -> EngagementScorer:
+    rules = [
+        EngagementRule(
+            id=f"r{n}",
+            kind=kind,
+            points=points,
+            source=source,
+            product_line=line,
+            cap=None if cap is None else EngagementCap(count=cap[0], per=cap[1]),
+        )
+        for n, (kind, points, source, line, cap) in enumerate(specs)
+    ]
+    decay_rule = DecayRule(kind=decay, period=period)  # type: ignore[arg-type]
+    return EngagementScorer(EngagementRules(rules=rules, decay=decay_rule, max_total=max_total))
+
+
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(KINDS),
+        st.integers(min_value=0, max_value=30 * 24).map(lambda h: h * 3600.0 + 0.25),
+        st.integers(min_value=0, max_value=60),  # event ids repeat: a replay adds nothing
+        st.sampled_from(SOURCES),
+        st.sampled_from(LINES),
+        st.integers(min_value=-2, max_value=40 * 24).map(lambda h: h * 3600.0),  # look: now
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    specs=rules_strategy,
+    decay=st.sampled_from(["half_life", "half_life", "linear", "expire", "none"]),
+    period=st.sampled_from(["3d", "14d", "30d"]),
+    max_total=st.sampled_from([None, 20.0, 1000.0]),
+    history=steps,
+)
+def test_the_native_ledger_equals_the_reference_bit_for_bit(
+    specs: list[tuple[str, float, str | None, str | None, tuple[int, str] | None]],
+    decay: str,
+    period: str,
+    max_total: float | None,
+    history: list[tuple[str, float, int, str | None, str | None, float]],
+) -> None:
+    ref = scorer_of(specs, decay, period, max_total)
+    core = native_core(ref)
+    ledger: list[Entry] = []
+    sums: DecaySums | None = None
+    native = Ledger()
+    start = 1_700_000_000.0
+    for kind, at, n, source, line, look in history:
+        event = f"e{n}"
+        interaction = (event, kind, start + at, source, None, line)
+        ledger, sums = ref.record_summed(ledger, sums, ref_interaction(*interaction))
+        native = core.record(native, *interaction)
+        assert native.entries() == ledger
+        same_sums(sums, native)
+        now = start + look
+        lines, total = ref.contributions_summed(ledger, now, sums)
+        assert core.contributions(native, now) == (lines, total)
+        assert core.decay_total(native, now) == ref.decay_total(ledger, sums, now)
+        assert core.next_change(native, now, 21600.0) == ref.next_change(ledger, now, 21600.0)
+        if look >= at:  # a re-score prunes (it never runs before the engagement it follows)
+            ledger, sums = ref.prune_summed(ledger, sums, now)
+            native = core.prune(native, now)
+            assert native.entries() == ledger
+            same_sums(sums, native)
+
+
+def ref_interaction(
+    event: str, kind: str, at: float, source: str | None, form: str | None, line: str | None
+) -> Interaction:
+    return Interaction(event, kind, at, source=source, form=form, product_line=line)
+
+
+def test_a_full_ledger_drops_its_oldest_entries_as_the_reference_does() -> None:
+    ref = scorer_of([("email_open", 1.0, None, None, None)], "half_life", "14d", None)
+    core = native_core(ref)
+    ledger: list[Entry] = []
+    sums: DecaySums | None = None
+    native = Ledger()
+    for n in range(MAX_LEDGER + 30):
+        i = (f"e{n}", "email_open", 1_700_000_000.0 + n * 60.0, None, None, None)
+        ledger, sums = ref.record_summed(ledger, sums, ref_interaction(*i))
+        native = core.record(native, *i)
+    late = ("late", "email_open", 1_700_000_000.0 + 90.5, None, None, None)  # in its place
+    ledger, sums = ref.record_summed(ledger, sums, ref_interaction(*late))
+    native = core.record(native, *late)
+    assert len(native) == len(ledger) == MAX_LEDGER
+    assert native.entries() == ledger
+    same_sums(sums, native)
+
+
+def test_a_ledger_from_the_tables_form_keeps_its_sums() -> None:
+    ref = scorer_of([("page_view", 2.0, None, None, None)], "half_life", "14d", None)
+    ledger, sums = ref.record_summed(
+        [], None, ref_interaction("e1", "page_view", 5.0, None, None, None)
+    )
+    native = ledger_of(ledger, sums)
+    assert native.entries() == ledger
+    same_sums(sums, native)
+    assert native.last_event() == "e1"
+    assert native == ledger_of(ledger, sums)
+    assert native != Ledger()

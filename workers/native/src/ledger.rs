@@ -1,0 +1,442 @@
+//! A contact's engagement ledger and its decay sums, owned natively: the same arithmetic as
+//! `workers/scoring/engagement.py` (`EngagementScorer`), which stays the reference. Floats are
+//! summed in the reference's order and powers come from the same libm `pow`, so both give the
+//! same bits (tests/unit/test_native_ledger.py checks it on random histories).
+
+use std::sync::Arc;
+
+pub const MAX_LEDGER: usize = 500;
+pub const MAX_EXPONENT: f64 = 64.0;
+
+/// One scored interaction: rule id, hundredths of a point, epoch seconds, event id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub rule: Arc<str>,
+    pub cents: i64,
+    pub at: f64,
+    pub event: Arc<str>,
+}
+
+/// Per rule id (in the order first met), the sum over its entries of
+/// 2 ** ((at - anchor) / period); the ledger's only for this period and `size` entries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sums {
+    pub period: f64,
+    pub anchor: f64,
+    pub size: usize,
+    pub sums: Vec<(Arc<str>, f64)>,
+}
+
+impl Sums {
+    fn add(&mut self, rule: &Arc<str>, term: f64) {
+        match self.sums.iter_mut().find(|(id, _)| id.as_ref() == rule.as_ref()) {
+            Some((_, sum)) => *sum += term,
+            None => self.sums.push((rule.clone(), 0.0 + term)),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decay {
+    Never,
+    HalfLife,
+    Linear,
+    Expire,
+}
+
+impl Decay {
+    pub fn parse(kind: &str) -> Option<Decay> {
+        match kind {
+            "none" => Some(Decay::Never),
+            "half_life" => Some(Decay::HalfLife),
+            "linear" => Some(Decay::Linear),
+            "expire" => Some(Decay::Expire),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub id: Arc<str>,
+    pub kind: String,
+    pub cents: i64,
+    pub source: Option<String>,
+    pub form: Option<String>,
+    pub product_line: Option<String>,
+    pub cap_count: Option<i64>,
+    pub cap_window: f64,
+}
+
+/// What happened, as the engagement rules see it.
+pub struct Interaction<'a> {
+    pub event_id: &'a str,
+    pub kind: &'a str,
+    pub at: f64,
+    pub source: Option<&'a str>,
+    pub form: Option<&'a str>,
+    pub product_line: Option<&'a str>,
+}
+
+fn same(want: &Option<String>, got: Option<&str>) -> bool {
+    match want {
+        None => true,
+        Some(w) => got == Some(w.as_str()),
+    }
+}
+
+impl Rule {
+    fn matches(&self, i: &Interaction) -> bool {
+        i.kind == self.kind
+            && same(&self.source, i.source)
+            && same(&self.form, i.form)
+            && same(&self.product_line, i.product_line)
+    }
+}
+
+/// `base ** exponent` as CPython computes a float power: libm's `pow`, with the base hidden
+/// from the optimiser (it would turn `pow(2, x)` into `exp2(x)`, which may differ in the last
+/// bit).
+#[inline]
+pub fn power(base: f64, exponent: f64) -> f64 {
+    std::hint::black_box(base).powf(exponent)
+}
+
+/// Python's `round(x)` of a float: halves go to the even integer.
+#[inline]
+pub fn round_half_even(x: f64) -> i64 {
+    x.round_ties_even() as i64
+}
+
+pub struct Rules {
+    pub rules: Vec<Rule>,
+    pub by_kind: Vec<(String, Vec<usize>)>,
+    pub points: Vec<(Arc<str>, i64)>, // the last rule of an id wins, as in a dict
+    pub order: Vec<Arc<str>>,
+    pub decay: Decay,
+    pub period: f64,
+    pub max_cents: Option<i64>,
+    pub horizon: f64,
+    pub zero_after: f64,
+}
+
+/// A ledger change: the new entries, those added and those the size limit dropped.
+pub struct Recorded {
+    pub entries: Vec<Entry>,
+    pub added: Vec<Entry>,
+    pub dropped: Vec<Entry>,
+    pub changed: bool,
+}
+
+impl Rules {
+    pub fn new(rules: Vec<Rule>, decay: Decay, period: f64, max_cents: Option<i64>) -> Rules {
+        let mut by_kind: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut points: Vec<(Arc<str>, i64)> = Vec::new();
+        for (n, rule) in rules.iter().enumerate() {
+            match by_kind.iter_mut().find(|(k, _)| *k == rule.kind) {
+                Some((_, list)) => list.push(n),
+                None => by_kind.push((rule.kind.clone(), vec![n])),
+            }
+            match points.iter_mut().find(|(id, _)| id.as_ref() == rule.id.as_ref()) {
+                Some((_, p)) => *p = rule.cents,
+                None => points.push((rule.id.clone(), rule.cents)),
+            }
+        }
+        let zero_after = match decay {
+            Decay::Linear | Decay::Expire => period,
+            Decay::HalfLife => period * 20.0,
+            Decay::Never => f64::INFINITY,
+        };
+        let horizon = rules.iter().map(|r| r.cap_window).fold(zero_after, f64::max);
+        let order = rules.iter().map(|r| r.id.clone()).collect();
+        Rules { rules, by_kind, points, order, decay, period, max_cents, horizon, zero_after }
+    }
+
+    pub fn points_of(&self, rule: &str) -> Option<i64> {
+        self.points.iter().find(|(id, _)| id.as_ref() == rule).map(|(_, p)| *p)
+    }
+
+    /// Whether `sums` are those of a ledger of `size` entries, for this half-life.
+    pub fn sums_of<'a>(&self, sums: &'a Option<Sums>, size: usize) -> Option<&'a Sums> {
+        match sums {
+            Some(s) if s.size == size && s.period == self.period && self.decay == Decay::HalfLife => {
+                Some(s)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn record(&self, ledger: &[Entry], i: &Interaction) -> Recorded {
+        let at = i.at;
+        let unchanged = || Recorded {
+            entries: ledger.to_vec(),
+            added: Vec::new(),
+            dropped: Vec::new(),
+            changed: false,
+        };
+        if let Some(last) = ledger.last() {
+            if last.at >= at && recorded(ledger, i.event_id, at) {
+                return unchanged();
+            }
+        }
+        let mut added: Vec<Entry> = Vec::new();
+        if let Some((_, rules)) = self.by_kind.iter().find(|(k, _)| k == i.kind) {
+            let event: Arc<str> = Arc::from(i.event_id);
+            for &n in rules {
+                let rule = &self.rules[n];
+                if !rule.matches(i) || capped(ledger, rule, at) {
+                    continue;
+                }
+                added.push(Entry { rule: rule.id.clone(), cents: rule.cents, at, event: event.clone() });
+            }
+        }
+        if added.is_empty() {
+            return unchanged();
+        }
+        if ledger.last().map_or(true, |last| last.at <= at) {
+            let over = (ledger.len() + added.len()) as i64 - MAX_LEDGER as i64;
+            if over <= 0 {
+                let mut entries = Vec::with_capacity(ledger.len() + added.len());
+                entries.extend_from_slice(ledger);
+                entries.extend_from_slice(&added);
+                return Recorded { entries, added, dropped: Vec::new(), changed: true };
+            }
+            let over = (over as usize).min(ledger.len());
+            let mut entries = ledger[over..].to_vec();
+            entries.extend_from_slice(&added);
+            let dropped = ledger[..over].to_vec();
+            return Recorded { entries, added, dropped, changed: true };
+        }
+        let mut entries = ledger.to_vec(); // a late event: in its place
+        let place = entries.partition_point(|e| e.at <= at);
+        entries.splice(place..place, added.iter().cloned());
+        if entries.len() <= MAX_LEDGER {
+            return Recorded { entries, added, dropped: Vec::new(), changed: true };
+        }
+        let cut = entries.len() - MAX_LEDGER;
+        let kept = entries.split_off(cut);
+        Recorded { entries: kept, added, dropped: entries, changed: true }
+    }
+
+    /// The decay sums of `ledger`, anchored at its newest entry (None but for half-life).
+    pub fn decay_sums(&self, ledger: &[Entry]) -> Option<Sums> {
+        if self.decay != Decay::HalfLife {
+            return None;
+        }
+        let anchor = ledger.last().map_or(0.0, |e| e.at);
+        let mut sums = Sums { period: self.period, anchor, size: ledger.len(), sums: Vec::new() };
+        for e in ledger {
+            sums.add(&e.rule, power(2.0, (e.at - anchor) / self.period));
+        }
+        Some(sums)
+    }
+
+    /// `record`, and the ledger's decay sums with it.
+    pub fn record_summed(
+        &self,
+        ledger: &[Entry],
+        sums: &Option<Sums>,
+        i: &Interaction,
+    ) -> (Vec<Entry>, Option<Sums>, bool) {
+        match self.sums_of(sums, ledger.len()) {
+            None => {
+                let r = self.record(ledger, i);
+                let sums = self.decay_sums(&r.entries);
+                (r.entries, sums, true)
+            }
+            Some(current) => {
+                let r = self.record(ledger, i);
+                let moved = moved(current, &r.added, &r.dropped, r.entries.len());
+                let sums = match moved {
+                    Some(s) => Some(s),
+                    None => self.decay_sums(&r.entries),
+                };
+                (r.entries, sums, r.changed)
+            }
+        }
+    }
+
+    /// (points at the anchor, rules counted, anchor) when the sums tell the ledger's exact
+    /// points as one power of time and decay can only lower them.
+    pub fn decay_total(&self, ledger: &[Entry], sums: &Option<Sums>, now: f64) -> Option<(f64, i64, f64)> {
+        let sums = self.sums_of(sums, ledger.len())?;
+        if ledger.last().map_or(false, |e| e.at > now) {
+            return None;
+        }
+        let (mut weight, mut rules) = (0.0f64, 0i64);
+        for (rule, summed) in &sums.sums {
+            let Some(points) = self.points_of(rule) else { continue };
+            if points < 0 {
+                return None;
+            }
+            if *summed > 0.0 {
+                weight += points as f64 * summed;
+            }
+            rules += 1;
+        }
+        Some((weight, rules, sums.anchor))
+    }
+
+    fn factor(&self, age: f64) -> f64 {
+        if age <= 0.0 || self.decay == Decay::Never {
+            return 1.0;
+        }
+        match self.decay {
+            Decay::HalfLife => power(0.5, age / self.period),
+            Decay::Linear => f64::max(0.0, 1.0 - age / self.period),
+            _ => {
+                if age < self.period {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+
+    /// Per rule, its points after decay; then (rule id, hundredths) in the rules' order and the
+    /// total cap as a negative line (`None` for its id), and their sum.
+    pub fn contributions(
+        &self,
+        ledger: &[Entry],
+        sums: &Option<Sums>,
+        now: f64,
+    ) -> (Vec<(Option<Arc<str>>, i64)>, i64) {
+        let fresh = ledger.last().map_or(true, |e| e.at <= now);
+        let mut per_rule: Vec<(Arc<str>, f64)> = Vec::new();
+        match self.sums_of(sums, ledger.len()) {
+            Some(s) if fresh => {
+                let scale = power(0.5, (now - s.anchor) / s.period);
+                for (rule, summed) in &s.sums {
+                    if let Some(points) = self.points_of(rule) {
+                        set(&mut per_rule, rule, points as f64 * summed * scale);
+                    }
+                }
+            }
+            _ => {
+                for e in ledger {
+                    let Some(points) = self.points_of(&e.rule) else { continue };
+                    let value = if self.decay == Decay::HalfLife {
+                        let age = now - e.at;
+                        if age > 0.0 {
+                            points as f64 * power(0.5, age / self.period)
+                        } else {
+                            points as f64 * 1.0
+                        }
+                    } else {
+                        points as f64 * self.factor(now - e.at)
+                    };
+                    let so_far = get(&per_rule, &e.rule).unwrap_or(0.0);
+                    set(&mut per_rule, &e.rule, so_far + value);
+                }
+            }
+        }
+        let mut out: Vec<(Option<Arc<str>>, i64)> = Vec::new();
+        let mut total = 0i64;
+        for rule in &self.order {
+            if let Some(value) = get(&per_rule, rule) {
+                let cents = round_half_even(value);
+                if cents != 0 {
+                    out.push((Some(rule.clone()), cents));
+                    total += cents;
+                }
+            }
+        }
+        if let Some(max) = self.max_cents {
+            if total > max {
+                out.push((None, max - total));
+                total = max;
+            }
+        }
+        (out, total)
+    }
+
+    /// The ledger without the entries that can no longer count or cap anything.
+    pub fn prune(&self, ledger: &[Entry], now: f64) -> Option<Vec<Entry>> {
+        match ledger.first() {
+            Some(first) if !(now - first.at < self.horizon) => {
+                Some(ledger.iter().filter(|e| now - e.at < self.horizon).cloned().collect())
+            }
+            _ => None, // the common case: nothing to drop
+        }
+    }
+
+    /// When the engagement score next needs recomputing because of time alone.
+    pub fn next_change(&self, ledger: &[Entry], now: f64, interval: f64) -> Option<f64> {
+        let newest = ledger.last()?.at;
+        match self.decay {
+            Decay::Never => None,
+            Decay::Expire => ledger
+                .iter()
+                .map(|e| e.at + self.period)
+                .filter(|end| *end > now)
+                .fold(None, |m: Option<f64>, end| Some(m.map_or(end, |m| if end < m { end } else { m }))),
+            _ => {
+                if !(now - newest < self.zero_after) {
+                    return None;
+                }
+                if self.decay == Decay::Linear {
+                    let (a, b) = (now + interval, newest + self.period);
+                    return Some(if b < a { b } else { a });
+                }
+                Some(now + interval)
+            }
+        }
+    }
+}
+
+fn get(per_rule: &[(Arc<str>, f64)], rule: &str) -> Option<f64> {
+    per_rule.iter().find(|(id, _)| id.as_ref() == rule).map(|(_, v)| *v)
+}
+
+fn set(per_rule: &mut Vec<(Arc<str>, f64)>, rule: &Arc<str>, value: f64) {
+    match per_rule.iter_mut().find(|(id, _)| id.as_ref() == rule.as_ref()) {
+        Some((_, v)) => *v = value,
+        None => per_rule.push((rule.clone(), value)),
+    }
+}
+
+/// Whether the event is in the ledger already: only the entries at its time are looked at.
+fn recorded(ledger: &[Entry], event_id: &str, at: f64) -> bool {
+    ledger.iter().rev().take_while(|e| e.at >= at).any(|e| e.at == at && e.event.as_ref() == event_id)
+}
+
+/// Whether `rule`'s cap is full at `at`: its entries in (at - window, at], newest back.
+fn capped(entries: &[Entry], rule: &Rule, at: f64) -> bool {
+    let Some(limit) = rule.cap_count else { return false };
+    if limit <= 0 {
+        return true;
+    }
+    let (lo, mut used) = (at - rule.cap_window, 0i64);
+    for e in entries.iter().rev() {
+        if e.at <= lo {
+            break;
+        }
+        if e.at <= at && e.rule.as_ref() == rule.id.as_ref() {
+            used += 1;
+            if used >= limit {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// `sums` with the terms of `added` in and of `dropped` out; None when better made anew.
+fn moved(sums: &Sums, added: &[Entry], dropped: &[Entry], size: usize) -> Option<Sums> {
+    if added.is_empty() && dropped.is_empty() {
+        return Some(sums.clone());
+    }
+    let (anchor, period) = (sums.anchor, sums.period);
+    if sums.size == 0 || added.iter().any(|e| (e.at - anchor) / period > MAX_EXPONENT) {
+        return None;
+    }
+    let mut new = Sums { period, anchor, size, sums: sums.sums.clone() };
+    for e in added {
+        new.add(&e.rule, power(2.0, (e.at - anchor) / period));
+    }
+    for e in dropped {
+        new.add(&e.rule, -power(2.0, (e.at - anchor) / period));
+    }
+    Some(new)
+}
