@@ -49,7 +49,8 @@ def test_addresses_point_at_services_and_ports_agree() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert f"EXPOSE {settings.web_port}" in dockerfile
     # the native core is built (with Rust) and installed beside the workers
-    assert "./workers/native" in dockerfile and "dealstream dealstream-core" in dockerfile
+    assert "./workers/native" in dockerfile
+    assert "dealstream dealstream-core" in dockerfile
     assert "workers/native/target" in (ROOT / ".dockerignore").read_text()
     prometheus = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     targets = prometheus["scrape_configs"][0]["static_configs"][0]["targets"]
