@@ -84,13 +84,11 @@ def contacts(n: int, scorer: Scorer, start: int = 0) -> Iterator[tuple[str, int,
         p = partition_of(key)
         state = new_state(key, p)
         form = FormSubmitted(event_id=f"f-{i}", occurred_at=T0, contact_id=key, form_id="ebook")
-        state = apply_form(
-            state, form, scorer.engagement.record(state.ledger, form_interaction(form))
-        )
+        state = apply_form(state, form, scorer.record(state.ledger, form_interaction(form)))
         for k in range(2):
             e = EngagementRecorded(event_id=f"e-{i}-{k}", occurred_at=T0, contact_id=key,
                                    kind="demo_request")  # fmt: skip
-            ledger = scorer.engagement.record(state.ledger, engagement_interaction(e))
+            ledger = scorer.record(state.ledger, engagement_interaction(e))
             state = apply_engagement(state, e, ledger)
         state = scorer.rescore(state, T0.timestamp()).state
         yield key, p, orjson.dumps(contact_row(state))

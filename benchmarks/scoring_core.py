@@ -88,7 +88,7 @@ def run(batch: list[EngagementRecorded], scorer: Scorer) -> int:
     for event in batch:
         key = event.contact_id
         state = from_table(table.get(key)) or new_state(key, 0)
-        ledger = scorer.engagement.record(state.ledger, engagement_interaction(event))
+        ledger = scorer.record(state.ledger, engagement_interaction(event))
         state = apply_engagement(state, event, ledger)
         result = scorer.rescore(state, event.occurred_at.timestamp())
         if result.changed:

@@ -110,7 +110,7 @@ def expected_totals(records: list[tuple[str, bytes, bytes]]) -> dict[str, float]
         state = states.get(contact) or new_state(contact, 0)
         event = _decode.decode(value)
         if isinstance(event, EngagementRecorded):
-            ledger = scorer.engagement.record(state.ledger, engagement_interaction(event))
+            ledger = scorer.record(state.ledger, engagement_interaction(event))
             state = apply_engagement(state, event, ledger)
         else:
             state = apply_contact(state, event) or state

@@ -78,10 +78,8 @@ def scored(scorer: Scorer, status: str | None, events: list[tuple[str, int]]) ->
     for n, (kind, minutes) in enumerate(sorted(events, key=lambda e: e[1])):
         at = T0 + dt.timedelta(minutes=minutes)
         event = EngagementRecorded(event_id=f"g{n}", occurred_at=at, contact_id="c1", kind=kind)
-        ledger, decay = scorer.engagement.record_summed(
-            result.state.ledger, result.state.decay, engagement_interaction(event)
-        )
-        state = apply_engagement(result.state, event, ledger, decay)
+        ledger = scorer.record(result.state.ledger, engagement_interaction(event))
+        state = apply_engagement(result.state, event, ledger)
         result = scorer.rescore(state, at.timestamp())
     return result
 

@@ -24,6 +24,7 @@ from workers.scoring.engagement import (
     Entry,
     Interaction,
 )
+from workers.scoring.native import ledger_of
 
 DAY = 86400.0
 
@@ -244,9 +245,14 @@ def test_decay_sums_made_for_another_ledger_or_half_life_are_not_used() -> None:
     assert other.record_summed(ledger, sums, Interaction("c", "page_view", 7200.0))[1] is None
     # an engagement newer than the clock counts in full: the entries decide, not the sums
     assert s.contributions(ledger, 1800.0, sums) == contributions_plain(s, ledger, 1800.0)
-    # a state with its sums goes through the table as it was
-    state = ContactState(contact_id="c-1", partition=0, ledger=ledger, decay=sums)
-    assert from_table(orjson.loads(orjson.dumps(to_table(state)))) == state
+    # a state with its sums goes through the table as it was, and a state that a build before
+    # the native core wrote (the entries, and the sums beside them) reads as the same state
+    state = ContactState(contact_id="c-1", partition=0, ledger=ledger_of(ledger, sums))
+    stored = orjson.loads(orjson.dumps(to_table(state)))
+    assert from_table(stored) == state
+    assert stored["ledger"]["entries"] == [list(e) for e in ledger]
+    older = {**stored, "ledger": ledger, "decay": msgspec.to_builtins(sums)}
+    assert from_table(orjson.loads(orjson.dumps(older))) == state
 
 
 def test_decay_sums_are_made_anew_after_a_long_silence() -> None:

@@ -73,7 +73,7 @@ def engage(state: ContactState, kind: str, n: int, minutes: float = 0) -> Contac
         event_id=f"g{n}", occurred_at=T0 + dt.timedelta(minutes=minutes), contact_id="c1", kind=kind
     )
     return apply_engagement(
-        state, event, scorer.engagement.record(state.ledger, engagement_interaction(event))
+        state, event, scorer.record(state.ledger, engagement_interaction(event))
     )
 
 
@@ -116,7 +116,7 @@ def test_repeat_opens_are_capped_per_window_and_a_replay_counts_once() -> None:
     state = engage(state, "email_open", 0, minutes=0)  # a replay of event g0
     assert scorer.snapshot(state, (T0 + dt.timedelta(minutes=10)).timestamp()).engagement == 300
     state = engage(state, "email_open", 99, minutes=24 * 60 + 1)  # next day: counts again
-    assert len([e for e in state.ledger if e[0] == "open"]) == 4
+    assert len([e for e in state.ledger.entries() if e[0] == "open"]) == 4
 
 
 def test_a_new_rules_version_revalues_past_engagements() -> None:

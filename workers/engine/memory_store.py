@@ -11,7 +11,9 @@ from typing import Any
 import msgspec
 import orjson
 
-_encode = msgspec.json.encode
+from workers.engine import table_form
+
+_encode = table_form.encode
 _decode = msgspec.json.decode
 
 

@@ -1,16 +1,25 @@
 """dealstream's native core (Rust): see workers/native/src/lib.rs."""
 
+from collections.abc import Sequence
+from typing import Any
+
 MAX_LEDGER: int
 
 EntryTuple = tuple[str, int, float, str]
-SumsTuple = tuple[float, float, int, dict[str, float]]
 
 class Ledger:
     """A contact's engagement ledger and its decay sums (immutable)."""
 
-    def __init__(self, entries: list[EntryTuple] = ..., sums: SumsTuple | None = None) -> None: ...
+    def __init__(
+        self,
+        entries: Sequence[Sequence[Any]] | None = None,
+        sums: Sequence[Any] | None = None,
+    ) -> None:
+        """From the tables' form: entries [rule, hundredths, epoch seconds, event id] oldest
+        first, and the decay sums [period, anchor, size, {rule id: sum}] kept with them."""
     def entries(self) -> list[EntryTuple]: ...
-    def sums(self) -> SumsTuple | None: ...
+    def sums(self) -> list[Any] | None: ...
+    def table_form(self) -> dict[str, Any]: ...
     def last_event(self) -> str | None: ...
     def __len__(self) -> int: ...
 

@@ -19,6 +19,7 @@ import msgspec
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from workers.engine import table_form
 from workers.engine.records import OUTPUT_ID_HEADER, OUTPUT_SOURCE_HEADER, Record, tp_name
 from workers.interfaces import OutputsSeen, Sent
 from workers.kafka_client import client_options
@@ -31,7 +32,7 @@ _ID = OUTPUT_ID_HEADER
 _SOURCE = OUTPUT_SOURCE_HEADER
 
 
-_json = msgspec.json.Encoder().encode  # JSON data or msgspec structs (a step's own state)
+_json = table_form.encode  # JSON data or msgspec structs (a step's own state)
 
 
 class FaustTableStore:
@@ -79,7 +80,7 @@ class FaustTableStore:
                 store.data.pop(key, None)
                 store._key_partition.pop(key, None)
             else:
-                store.data[key] = msgspec.to_builtins(value)  # JSON data, as Faust reads it
+                store.data[key] = table_form.to_builtins(value)  # JSON data, as Faust reads it
                 store._key_partition[key] = partition
 
     def items(self, partition: int) -> Iterator[tuple[Any, Any]]:

@@ -137,19 +137,15 @@ class ScoringRuntime:
     def on_form(self, tx: Transaction, decoded: Decoded, partition: int) -> None:
         form: FormSubmitted = decoded.event  # type: ignore[assignment]
         state = self._load(tx, decoded.key, partition)
-        ledger, decay = self.scorer.engagement.record_summed(
-            state.ledger, state.decay, form_interaction(form)
-        )
-        new = apply_form(state, form, ledger, decay)
+        ledger = self.scorer.record(state.ledger, form_interaction(form))
+        new = apply_form(state, form, ledger)
         self._rescore(tx, decoded.key, new, form.event_id, partition)
 
     def on_engagement(self, tx: Transaction, decoded: Decoded, partition: int) -> None:
         engagement: EngagementRecorded = decoded.event  # type: ignore[assignment]
         state = self._load(tx, decoded.key, partition)
-        ledger, decay = self.scorer.engagement.record_summed(
-            state.ledger, state.decay, engagement_interaction(engagement)
-        )
-        new = apply_engagement(state, engagement, ledger, decay)
+        ledger = self.scorer.record(state.ledger, engagement_interaction(engagement))
+        new = apply_engagement(state, engagement, ledger)
         self._rescore(tx, decoded.key, new, engagement.event_id, partition)
 
     def _org_fields(self, events: list[Any]) -> Callable[[Transaction], None]:

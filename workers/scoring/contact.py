@@ -7,8 +7,12 @@ from typing import Any
 import msgspec
 
 from schemas.records import ContactDeleted, ContactUpserted, EngagementRecorded, FormSubmitted
+from workers.engine import table_form
 from workers.rules.model import Scalar
-from workers.scoring.engagement import FORM_SUBMITTED, DecaySums, Entry, Interaction
+from workers.scoring.engagement import FORM_SUBMITTED, Interaction
+from workers.scoring.native import Ledger
+
+EMPTY_LEDGER = Ledger()  # ledgers are immutable: one empty one serves every new contact
 
 
 class Snapshot(msgspec.Struct, frozen=True):
@@ -43,8 +47,9 @@ class ContactState(msgspec.Struct, kw_only=True):
     owner_id: str | None = None
     org_fields: dict[str, Scalar] = {}
     org_updated_at: float = 0.0
-    ledger: list[Entry] = []
-    decay: DecaySums | None = None  # the ledger's decay sums (half-life), kept with it
+    # the engagement ledger with its decay sums (half-life), native (workers/native); a table
+    # keeps it as {"entries": [[rule, hundredths, epoch seconds, event id], ...], "decay": sums}
+    ledger: Ledger = EMPTY_LEDGER
     product_line: str | None = None
     product_lines: list[str] = []
     interest_at: float = 0.0
@@ -60,7 +65,7 @@ class ContactState(msgspec.Struct, kw_only=True):
         version re-scores what that input left), else the last engagement in the ledger."""
         if self.cause_event_id:
             return self.cause_event_id
-        return self.ledger[-1][3] if self.ledger else f"contact:{self.contact_id}"
+        return self.ledger.last_event() or f"contact:{self.contact_id}"
 
     @property
     def fields(self) -> dict[str, Scalar]:
@@ -130,34 +135,24 @@ def engagement_interaction(event: EngagementRecorded) -> Interaction:
     )
 
 
-def apply_form(
-    state: ContactState,
-    event: FormSubmitted,
-    ledger: list[Entry],
-    decay: DecaySums | None = None,
-) -> ContactState:
-    """`ledger`, `decay`: as `EngagementScorer.record_summed` made them (no sums: made anew at
-    the next re-score)."""
+def apply_form(state: ContactState, event: FormSubmitted, ledger: Ledger) -> ContactState:
+    """`ledger`: as `Scorer.record` made it."""
     at = event.occurred_at.timestamp()
     return msgspec.structs.replace(
         state,
         form_fields={**state.form_fields, **event.fields},
         ledger=ledger,
-        decay=decay,
         known=True,
         **_interest(state, event.product_line, at),
     )
 
 
 def apply_engagement(
-    state: ContactState,
-    event: EngagementRecorded,
-    ledger: list[Entry],
-    decay: DecaySums | None = None,
+    state: ContactState, event: EngagementRecorded, ledger: Ledger
 ) -> ContactState:
     at = event.occurred_at.timestamp()
     changes = _interest(state, event.product_line, at)
-    return msgspec.structs.replace(state, ledger=ledger, decay=decay, **changes)
+    return msgspec.structs.replace(state, ledger=ledger, **changes)
 
 
 def apply_organization(
@@ -169,10 +164,26 @@ def apply_organization(
 
 
 def to_table(state: ContactState) -> Any:
-    return msgspec.to_builtins(state)
+    return table_form.to_builtins(state)
 
 
 def from_table(raw: Any) -> ContactState | None:
     """The state as stored (JSON data), or as a batch left it (the struct itself, which
-    `msgspec.convert` hands back as it is)."""
-    return None if raw is None else msgspec.convert(raw, ContactState)
+    `msgspec.convert` hands back as it is, as it does the native ledger)."""
+    if raw is None:
+        return None
+    if isinstance(raw, dict):
+        raw = {**raw, "ledger": ledger_from_table(raw.get("ledger"), raw.get("decay"))}
+    return msgspec.convert(raw, ContactState)
+
+
+def ledger_from_table(stored: Any, decay: Any = None) -> Ledger:
+    """A ledger as a table keeps it ({"entries": ..., "decay": ...}), or as builds before
+    the native core kept it: its entries, with the decay sums beside it in the state."""
+    if stored is None:
+        return EMPTY_LEDGER
+    if isinstance(stored, Ledger):
+        return stored
+    if isinstance(stored, dict):
+        return Ledger(stored.get("entries"), stored.get("decay"))
+    return Ledger(stored, decay)

@@ -23,4 +23,4 @@ def ledger_of(entries: list[Entry], sums: DecaySums | None) -> Ledger:
     """A native ledger from the reference's (the tables' form)."""
     if sums is None:
         return Ledger(entries)
-    return Ledger(entries, (sums.period, sums.anchor, sums.size, sums.sums))
+    return Ledger(entries, [sums.period, sums.anchor, sums.size, sums.sums])

@@ -9,7 +9,8 @@ import msgspec
 
 from workers.rules.model import Rules, Scalar
 from workers.scoring.contact import ContactState, Snapshot
-from workers.scoring.engagement import EngagementScorer
+from workers.scoring.engagement import EngagementScorer, Interaction
+from workers.scoring.native import Ledger, native_core
 from workers.scoring.profile import ProfileScorer, cents
 from workers.scoring.stars import StarRater, next_ready
 from workers.triggers.durations import parse_duration
@@ -37,7 +38,8 @@ class Scorer:
         self.version = rules.version
         self.contact = ProfileScorer(s.profile.contact)
         self.organization = ProfileScorer(s.profile.organization)
-        self.engagement = EngagementScorer(s.engagement)
+        self.engagement = EngagementScorer(s.engagement)  # the rules, compiled (the reference)
+        self.ledgers = native_core(self.engagement)  # their arithmetic over native ledgers
         ideal = self.contact.best_possible() + self.organization.best_possible()
         if s.engagement.max_total is not None:
             ideal += cents(s.engagement.max_total)
@@ -52,7 +54,7 @@ class Scorer:
 
     def snapshot(self, state: ContactState, now: float) -> Snapshot:
         fit, fit_c = self._fit(state)
-        engagement, eng_c = self.engagement.contributions_summed(state.ledger, now, state.decay)
+        engagement, eng_c = self.ledgers.contributions(state.ledger, now)
         total = fit_c + eng_c
         ready = next_ready(state.ready, total, self.threshold, self.hysteresis)
         return Snapshot(
@@ -84,6 +86,10 @@ class Scorer:
         fits[state.contact_id] = (crm, form, org, fit)
         return fit
 
+    def record(self, ledger: Ledger, interaction: Interaction) -> Ledger:
+        """The ledger with the interaction's points added (a replay adds nothing)."""
+        return self.ledgers.record(ledger, *interaction)
+
     def rescore(self, state: ContactState, now: float) -> Rescore:
         """The score now. `state.last` stays the last *published* score, so a slow decay
         publishes once it adds up to the resolution, not at every re-score; a new rules version
@@ -94,12 +100,10 @@ class Scorer:
         became_ready = snap.ready and not state.ready
         if not changed and last is not None and last.rules_version != snap.rules_version:
             last = msgspec.structs.replace(last, rules_version=snap.rules_version)
-        ledger, decay = self.engagement.prune_summed(state.ledger, state.decay, now)
         new = msgspec.structs.replace(
             state,
             last=snap if changed else last,
-            ledger=ledger,
-            decay=decay,
+            ledger=self.ledgers.prune(state.ledger, now),
             ready_entries=state.ready_entries + (1 if became_ready else 0),
         )
         return Rescore(new, snap, changed, became_ready)
@@ -116,7 +120,7 @@ class Scorer:
         last = state.last
         if last is not None and last.rules_version != self.version:
             return now
-        due = self.engagement.next_change(state.ledger, now, self.rescore_interval)
+        due = self.ledgers.next_change(state.ledger, now, self.rescore_interval)
         half_life = self.engagement.decay_kind == "half_life"  # its due: the next interval
         if due is None or snapshot is None or last is None or not half_life:
             return due
@@ -133,7 +137,7 @@ class Scorer:
         `now` when that cannot be told cheaply. Decay only lowers a ledger of points that are
         all positive, so the total only falls; each rule's rounded points are at least its
         exact points less a half, and with half-life those fall as one power of time."""
-        found = self.engagement.decay_total(state.ledger, state.decay, now)
+        found = self.ledgers.decay_total(state.ledger, now)
         if found is None or snap.worth_publishing(last, self.resolution):
             return now
         weight, rules, anchor = found

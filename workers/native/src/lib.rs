@@ -9,16 +9,11 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString};
 
 use ledger::{Decay, Entry, Interaction, Rule, Rules, Sums};
 
 const CAP_ID: &str = "engagement_cap";
-
-/// A ledger entry as the tables keep it: (rule id, hundredths, epoch seconds, event id).
-type EntryTuple = (String, i64, f64, String);
-/// Decay sums as the tables keep them: (period, anchor, size, {rule id: sum}).
-type SumsTuple<'py> = (f64, f64, usize, Bound<'py, PyDict>);
 
 #[pyclass(frozen, module = "dealstream_core")]
 pub struct Ledger {
@@ -26,31 +21,55 @@ pub struct Ledger {
     sums: Option<Sums>,
 }
 
-fn sums_from(sums: Option<SumsTuple>) -> PyResult<Option<Sums>> {
-    let Some((period, anchor, size, by_rule)) = sums else { return Ok(None) };
+/// Decay sums from the tables' form: (period, anchor, size, {rule id: sum}), any sequence.
+fn sums_from(sums: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Sums>> {
+    let Some(sums) = sums.filter(|s| !s.is_none()) else { return Ok(None) };
+    let by_rule = sums.get_item(3)?;
+    let by_rule = by_rule.downcast::<PyDict>()?;
     let mut out = Vec::with_capacity(by_rule.len());
     for (rule, sum) in by_rule.iter() {
         out.push((Arc::from(rule.extract::<&str>()?), sum.extract::<f64>()?));
     }
-    Ok(Some(Sums { period, anchor, size, sums: out }))
+    Ok(Some(Sums {
+        period: sums.get_item(0)?.extract()?,
+        anchor: sums.get_item(1)?.extract()?,
+        size: sums.get_item(2)?.extract()?,
+        sums: out,
+    }))
+}
+
+/// Entries from the tables' form: (rule id, hundredths, epoch seconds, event id) sequences.
+fn entries_from(entries: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Entry>> {
+    let Some(entries) = entries.filter(|e| !e.is_none()) else { return Ok(Vec::new()) };
+    let mut out = Vec::with_capacity(entries.len().unwrap_or(0));
+    for entry in entries.try_iter()? {
+        let entry = entry?;
+        out.push(Entry {
+            rule: Arc::from(entry.get_item(0)?.extract::<&str>()?),
+            cents: entry.get_item(1)?.extract()?,
+            at: entry.get_item(2)?.extract()?,
+            event: Arc::from(entry.get_item(3)?.extract::<&str>()?),
+        });
+    }
+    Ok(out)
 }
 
 #[pymethods]
 impl Ledger {
     /// From the tables' form: entries oldest first, and the sums kept with them (or None).
     #[new]
-    #[pyo3(signature = (entries = Vec::new(), sums = None))]
-    fn new(entries: Vec<EntryTuple>, sums: Option<SumsTuple>) -> PyResult<Self> {
-        let entries = entries
-            .into_iter()
-            .map(|(rule, cents, at, event)| Entry {
-                rule: Arc::from(rule),
-                cents,
-                at,
-                event: Arc::from(event),
-            })
-            .collect();
-        Ok(Ledger { entries, sums: sums_from(sums)? })
+    #[pyo3(signature = (entries = None, sums = None))]
+    fn new(entries: Option<&Bound<'_, PyAny>>, sums: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        Ok(Ledger { entries: entries_from(entries)?, sums: sums_from(sums)? })
+    }
+
+    /// The ledger as a table keeps it: {"entries": [...], "decay": [period, anchor, size,
+    /// {rule id: sum}] or None} (msgspec's `enc_hook` asks for it at the commit).
+    fn table_form<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let form = PyDict::new(py);
+        form.set_item("entries", self.entries(py)?)?;
+        form.set_item("decay", self.sums(py)?)?;
+        Ok(form)
     }
 
     /// The entries in the tables' form, oldest first.
@@ -61,14 +80,15 @@ impl Ledger {
         PyList::new(py, items.map(|t| t.into_pyobject(py)).collect::<PyResult<Vec<_>>>()?)
     }
 
-    /// The decay sums in the tables' form, or None.
-    fn sums<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    /// The decay sums in the tables' form ([period, anchor, size, {rule id: sum}]), or None.
+    fn sums<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
         let Some(s) = &self.sums else { return Ok(None) };
         let by_rule = PyDict::new(py);
         for (rule, sum) in &s.sums {
             by_rule.set_item(rule.as_ref(), *sum)?;
         }
-        Ok(Some((s.period, s.anchor, s.size, by_rule).into_pyobject(py)?))
+        let form = (s.period, s.anchor, s.size, by_rule).into_pyobject(py)?;
+        Ok(Some(PyList::new(py, form.iter())?))
     }
 
     /// The newest entry's event id (None when empty).
