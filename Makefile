@@ -60,9 +60,14 @@ test-unit: install ## unit and property tests only (no servers)
 test-integration: install ## integration tests only
 	$(BIN)/pytest -m integration
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check; rustfmt and clippy on the native core
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@# the native core: rustfmt and clippy (rustup's default components), warnings as errors
+	@if cargo clippy --version >/dev/null 2>&1 && cargo fmt --version >/dev/null 2>&1; then \
+	  cd $(NATIVE) && cargo fmt --check && \
+	  PYO3_PYTHON=$(abspath $(BIN)/python) cargo clippy -q --release --locked -- -D warnings; \
+	else echo "cargo clippy or cargo fmt not installed: the native core's lint is skipped" >&2; fi
 
 fmt: install ## format the code
 	$(BIN)/ruff format .

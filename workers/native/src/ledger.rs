@@ -29,7 +29,11 @@ pub struct Sums {
 
 impl Sums {
     fn add(&mut self, rule: &Arc<str>, term: f64) {
-        match self.sums.iter_mut().find(|(id, _)| id.as_ref() == rule.as_ref()) {
+        match self
+            .sums
+            .iter_mut()
+            .find(|(id, _)| id.as_ref() == rule.as_ref())
+        {
             Some((_, sum)) => *sum += term,
             None => self.sums.push((rule.clone(), 0.0 + term)),
         }
@@ -120,6 +124,9 @@ pub struct Rules {
     pub zero_after: f64,
 }
 
+/// A breakdown: (rule id, or None for the total cap's line; hundredths).
+pub type Lines = Vec<(Option<Arc<str>>, i64)>;
+
 /// A ledger change: the new entries, those added and those the size limit dropped.
 pub struct Recorded {
     pub entries: Vec<Entry>,
@@ -137,7 +144,10 @@ impl Rules {
                 Some((_, list)) => list.push(n),
                 None => by_kind.push((rule.kind.clone(), vec![n])),
             }
-            match points.iter_mut().find(|(id, _)| id.as_ref() == rule.id.as_ref()) {
+            match points
+                .iter_mut()
+                .find(|(id, _)| id.as_ref() == rule.id.as_ref())
+            {
                 Some((_, p)) => *p = rule.cents,
                 None => points.push((rule.id.clone(), rule.cents)),
             }
@@ -147,19 +157,37 @@ impl Rules {
             Decay::HalfLife => period * 20.0,
             Decay::Never => f64::INFINITY,
         };
-        let horizon = rules.iter().map(|r| r.cap_window).fold(zero_after, f64::max);
+        let horizon = rules
+            .iter()
+            .map(|r| r.cap_window)
+            .fold(zero_after, f64::max);
         let order = rules.iter().map(|r| r.id.clone()).collect();
-        Rules { rules, by_kind, points, order, decay, period, max_cents, horizon, zero_after }
+        Rules {
+            rules,
+            by_kind,
+            points,
+            order,
+            decay,
+            period,
+            max_cents,
+            horizon,
+            zero_after,
+        }
     }
 
     pub fn points_of(&self, rule: &str) -> Option<i64> {
-        self.points.iter().find(|(id, _)| id.as_ref() == rule).map(|(_, p)| *p)
+        self.points
+            .iter()
+            .find(|(id, _)| id.as_ref() == rule)
+            .map(|(_, p)| *p)
     }
 
     /// Whether `sums` are those of a ledger of `size` entries, for this half-life.
     pub fn sums_of<'a>(&self, sums: &'a Option<Sums>, size: usize) -> Option<&'a Sums> {
         match sums {
-            Some(s) if s.size == size && s.period == self.period && self.decay == Decay::HalfLife => {
+            Some(s)
+                if s.size == size && s.period == self.period && self.decay == Decay::HalfLife =>
+            {
                 Some(s)
             }
             _ => None,
@@ -187,7 +215,12 @@ impl Rules {
                 if !rule.matches(i) || capped(ledger, rule, at) {
                     continue;
                 }
-                added.push(Entry { rule: rule.id.clone(), cents: rule.cents, at, event: event.clone() });
+                added.push(Entry {
+                    rule: rule.id.clone(),
+                    cents: rule.cents,
+                    at,
+                    event: event.clone(),
+                });
             }
         }
         if added.is_empty() {
@@ -199,23 +232,43 @@ impl Rules {
                 let mut entries = Vec::with_capacity(ledger.len() + added.len());
                 entries.extend_from_slice(ledger);
                 entries.extend_from_slice(&added);
-                return Recorded { entries, added, dropped: Vec::new(), changed: true };
+                return Recorded {
+                    entries,
+                    added,
+                    dropped: Vec::new(),
+                    changed: true,
+                };
             }
             let over = (over as usize).min(ledger.len());
             let mut entries = ledger[over..].to_vec();
             entries.extend_from_slice(&added);
             let dropped = ledger[..over].to_vec();
-            return Recorded { entries, added, dropped, changed: true };
+            return Recorded {
+                entries,
+                added,
+                dropped,
+                changed: true,
+            };
         }
         let mut entries = ledger.to_vec(); // a late event: in its place
         let place = entries.partition_point(|e| e.at <= at);
         entries.splice(place..place, added.iter().cloned());
         if entries.len() <= MAX_LEDGER {
-            return Recorded { entries, added, dropped: Vec::new(), changed: true };
+            return Recorded {
+                entries,
+                added,
+                dropped: Vec::new(),
+                changed: true,
+            };
         }
         let cut = entries.len() - MAX_LEDGER;
         let kept = entries.split_off(cut);
-        Recorded { entries: kept, added, dropped: entries, changed: true }
+        Recorded {
+            entries: kept,
+            added,
+            dropped: entries,
+            changed: true,
+        }
     }
 
     /// The decay sums of `ledger`, anchored at its newest entry (None but for half-life).
@@ -224,7 +277,12 @@ impl Rules {
             return None;
         }
         let anchor = ledger.last().map_or(0.0, |e| e.at);
-        let mut sums = Sums { period: self.period, anchor, size: ledger.len(), sums: Vec::new() };
+        let mut sums = Sums {
+            period: self.period,
+            anchor,
+            size: ledger.len(),
+            sums: Vec::new(),
+        };
         for e in ledger {
             sums.add(&e.rule, power(2.0, (e.at - anchor) / self.period));
         }
@@ -258,14 +316,21 @@ impl Rules {
 
     /// (points at the anchor, rules counted, anchor) when the sums tell the ledger's exact
     /// points as one power of time and decay can only lower them.
-    pub fn decay_total(&self, ledger: &[Entry], sums: &Option<Sums>, now: f64) -> Option<(f64, i64, f64)> {
+    pub fn decay_total(
+        &self,
+        ledger: &[Entry],
+        sums: &Option<Sums>,
+        now: f64,
+    ) -> Option<(f64, i64, f64)> {
         let sums = self.sums_of(sums, ledger.len())?;
-        if ledger.last().map_or(false, |e| e.at > now) {
+        if ledger.last().is_some_and(|e| e.at > now) {
             return None;
         }
         let (mut weight, mut rules) = (0.0f64, 0i64);
         for (rule, summed) in &sums.sums {
-            let Some(points) = self.points_of(rule) else { continue };
+            let Some(points) = self.points_of(rule) else {
+                continue;
+            };
             if points < 0 {
                 return None;
             }
@@ -296,12 +361,7 @@ impl Rules {
 
     /// Per rule, its points after decay; then (rule id, hundredths) in the rules' order and the
     /// total cap as a negative line (`None` for its id), and their sum.
-    pub fn contributions(
-        &self,
-        ledger: &[Entry],
-        sums: &Option<Sums>,
-        now: f64,
-    ) -> (Vec<(Option<Arc<str>>, i64)>, i64) {
+    pub fn contributions(&self, ledger: &[Entry], sums: &Option<Sums>, now: f64) -> (Lines, i64) {
         let fresh = ledger.last().map_or(true, |e| e.at <= now);
         let mut per_rule: Vec<(Arc<str>, f64)> = Vec::new();
         match self.sums_of(sums, ledger.len()) {
@@ -315,7 +375,9 @@ impl Rules {
             }
             _ => {
                 for e in ledger {
-                    let Some(points) = self.points_of(&e.rule) else { continue };
+                    let Some(points) = self.points_of(&e.rule) else {
+                        continue;
+                    };
                     let value = if self.decay == Decay::HalfLife {
                         let age = now - e.at;
                         if age > 0.0 {
@@ -331,7 +393,7 @@ impl Rules {
                 }
             }
         }
-        let mut out: Vec<(Option<Arc<str>>, i64)> = Vec::new();
+        let mut out: Lines = Vec::new();
         let mut total = 0i64;
         for rule in &self.order {
             if let Some(value) = get(&per_rule, rule) {
@@ -352,16 +414,22 @@ impl Rules {
     }
 
     /// The ledger without the entries that can no longer count or cap anything.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // `not a < b`, as the reference says it
     pub fn prune(&self, ledger: &[Entry], now: f64) -> Option<Vec<Entry>> {
         match ledger.first() {
-            Some(first) if !(now - first.at < self.horizon) => {
-                Some(ledger.iter().filter(|e| now - e.at < self.horizon).cloned().collect())
-            }
+            Some(first) if !(now - first.at < self.horizon) => Some(
+                ledger
+                    .iter()
+                    .filter(|e| now - e.at < self.horizon)
+                    .cloned()
+                    .collect(),
+            ),
             _ => None, // the common case: nothing to drop
         }
     }
 
     /// When the engagement score next needs recomputing because of time alone.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // `not a < b`, as the reference says it
     pub fn next_change(&self, ledger: &[Entry], now: f64, interval: f64) -> Option<f64> {
         let newest = ledger.last()?.at;
         match self.decay {
@@ -370,7 +438,9 @@ impl Rules {
                 .iter()
                 .map(|e| e.at + self.period)
                 .filter(|end| *end > now)
-                .fold(None, |m: Option<f64>, end| Some(m.map_or(end, |m| if end < m { end } else { m }))),
+                .fold(None, |m: Option<f64>, end| {
+                    Some(m.map_or(end, |m| if end < m { end } else { m }))
+                }),
             _ => {
                 if !(now - newest < self.zero_after) {
                     return None;
@@ -386,11 +456,17 @@ impl Rules {
 }
 
 fn get(per_rule: &[(Arc<str>, f64)], rule: &str) -> Option<f64> {
-    per_rule.iter().find(|(id, _)| id.as_ref() == rule).map(|(_, v)| *v)
+    per_rule
+        .iter()
+        .find(|(id, _)| id.as_ref() == rule)
+        .map(|(_, v)| *v)
 }
 
 fn set(per_rule: &mut Vec<(Arc<str>, f64)>, rule: &Arc<str>, value: f64) {
-    match per_rule.iter_mut().find(|(id, _)| id.as_ref() == rule.as_ref()) {
+    match per_rule
+        .iter_mut()
+        .find(|(id, _)| id.as_ref() == rule.as_ref())
+    {
         Some((_, v)) => *v = value,
         None => per_rule.push((rule.clone(), value)),
     }
@@ -398,12 +474,18 @@ fn set(per_rule: &mut Vec<(Arc<str>, f64)>, rule: &Arc<str>, value: f64) {
 
 /// Whether the event is in the ledger already: only the entries at its time are looked at.
 fn recorded(ledger: &[Entry], event_id: &str, at: f64) -> bool {
-    ledger.iter().rev().take_while(|e| e.at >= at).any(|e| e.at == at && e.event.as_ref() == event_id)
+    ledger
+        .iter()
+        .rev()
+        .take_while(|e| e.at >= at)
+        .any(|e| e.at == at && e.event.as_ref() == event_id)
 }
 
 /// Whether `rule`'s cap is full at `at`: its entries in (at - window, at], newest back.
 fn capped(entries: &[Entry], rule: &Rule, at: f64) -> bool {
-    let Some(limit) = rule.cap_count else { return false };
+    let Some(limit) = rule.cap_count else {
+        return false;
+    };
     if limit <= 0 {
         return true;
     }
@@ -428,10 +510,19 @@ fn moved(sums: &Sums, added: &[Entry], dropped: &[Entry], size: usize) -> Option
         return Some(sums.clone());
     }
     let (anchor, period) = (sums.anchor, sums.period);
-    if sums.size == 0 || added.iter().any(|e| (e.at - anchor) / period > MAX_EXPONENT) {
+    if sums.size == 0
+        || added
+            .iter()
+            .any(|e| (e.at - anchor) / period > MAX_EXPONENT)
+    {
         return None;
     }
-    let mut new = Sums { period, anchor, size, sums: sums.sums.clone() };
+    let mut new = Sums {
+        period,
+        anchor,
+        size,
+        sums: sums.sums.clone(),
+    };
     for e in added {
         new.add(&e.rule, power(2.0, (e.at - anchor) / period));
     }

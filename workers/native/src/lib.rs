@@ -23,7 +23,9 @@ pub struct Ledger {
 
 /// Decay sums from the tables' form: (period, anchor, size, {rule id: sum}), any sequence.
 fn sums_from(sums: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Sums>> {
-    let Some(sums) = sums.filter(|s| !s.is_none()) else { return Ok(None) };
+    let Some(sums) = sums.filter(|s| !s.is_none()) else {
+        return Ok(None);
+    };
     let by_rule = sums.get_item(3)?;
     let by_rule = by_rule.downcast::<PyDict>()?;
     let mut out = Vec::with_capacity(by_rule.len());
@@ -40,7 +42,9 @@ fn sums_from(sums: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Sums>> {
 
 /// Entries from the tables' form: (rule id, hundredths, epoch seconds, event id) sequences.
 fn entries_from(entries: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Entry>> {
-    let Some(entries) = entries.filter(|e| !e.is_none()) else { return Ok(Vec::new()) };
+    let Some(entries) = entries.filter(|e| !e.is_none()) else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::with_capacity(entries.len().unwrap_or(0));
     for entry in entries.try_iter()? {
         let entry = entry?;
@@ -60,7 +64,10 @@ impl Ledger {
     #[new]
     #[pyo3(signature = (entries = None, sums = None))]
     fn new(entries: Option<&Bound<'_, PyAny>>, sums: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
-        Ok(Ledger { entries: entries_from(entries)?, sums: sums_from(sums)? })
+        Ok(Ledger {
+            entries: entries_from(entries)?,
+            sums: sums_from(sums)?,
+        })
     }
 
     /// The ledger as a table keeps it: {"entries": [...], "decay": [period, anchor, size,
@@ -75,9 +82,19 @@ impl Ledger {
     /// The entries in the tables' form, oldest first.
     fn entries<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let items = self.entries.iter().map(|e| {
-            (PyString::new(py, &e.rule), e.cents, e.at, PyString::new(py, &e.event))
+            (
+                PyString::new(py, &e.rule),
+                e.cents,
+                e.at,
+                PyString::new(py, &e.event),
+            )
         });
-        PyList::new(py, items.map(|t| t.into_pyobject(py)).collect::<PyResult<Vec<_>>>()?)
+        PyList::new(
+            py,
+            items
+                .map(|t| t.into_pyobject(py))
+                .collect::<PyResult<Vec<_>>>()?,
+        )
     }
 
     /// The decay sums in the tables' form ([period, anchor, size, {rule id: sum}]), or None.
@@ -111,7 +128,11 @@ impl Ledger {
     }
 
     fn __repr__(&self) -> String {
-        format!("Ledger({} entries, sums={})", self.entries.len(), self.sums.is_some())
+        format!(
+            "Ledger({} entries, sums={})",
+            self.entries.len(),
+            self.sums.is_some()
+        )
     }
 }
 
@@ -123,13 +144,26 @@ pub struct EngagementCore {
     cap_id: Py<PyString>,
 }
 
-type RuleTuple = (String, String, i64, Option<String>, Option<String>, Option<String>, Option<i64>, f64);
+type RuleTuple = (
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    f64,
+);
 
 impl EngagementCore {
     fn id_of<'py>(&self, py: Python<'py>, rule: &Option<Arc<str>>) -> Bound<'py, PyString> {
         match rule {
             None => self.cap_id.bind(py).clone(),
-            Some(r) => match self.ids.iter().find(|(id, _)| Arc::ptr_eq(id, r) || id == r) {
+            Some(r) => match self
+                .ids
+                .iter()
+                .find(|(id, _)| Arc::ptr_eq(id, r) || id == r)
+            {
                 Some((_, s)) => s.bind(py).clone(),
                 None => PyString::new(py, r),
             },
@@ -147,21 +181,29 @@ impl EngagementCore {
     /// seconds) in the rules' order; `decay`: none, half_life, linear or expire.
     #[new]
     #[pyo3(signature = (rules, decay, period, max_cents))]
-    fn new(py: Python<'_>, rules: Vec<RuleTuple>, decay: &str, period: f64, max_cents: Option<i64>) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        rules: Vec<RuleTuple>,
+        decay: &str,
+        period: f64,
+        max_cents: Option<i64>,
+    ) -> PyResult<Self> {
         let decay = Decay::parse(decay)
             .ok_or_else(|| PyValueError::new_err(format!("unknown decay kind {decay:?}")))?;
         let rules: Vec<Rule> = rules
             .into_iter()
-            .map(|(id, kind, cents, source, form, product_line, cap_count, cap_window)| Rule {
-                id: Arc::from(id),
-                kind,
-                cents,
-                source,
-                form,
-                product_line,
-                cap_count,
-                cap_window,
-            })
+            .map(
+                |(id, kind, cents, source, form, product_line, cap_count, cap_window)| Rule {
+                    id: Arc::from(id),
+                    kind,
+                    cents,
+                    source,
+                    form,
+                    product_line,
+                    cap_count,
+                    cap_window,
+                },
+            )
             .collect();
         let mut ids: Vec<(Arc<str>, Py<PyString>)> = Vec::new();
         for r in &rules {
@@ -170,7 +212,11 @@ impl EngagementCore {
             }
         }
         let cap_id = PyString::intern(py, CAP_ID).unbind();
-        Ok(EngagementCore { rules: Rules::new(rules, decay, period, max_cents), ids, cap_id })
+        Ok(EngagementCore {
+            rules: Rules::new(rules, decay, period, max_cents),
+            ids,
+            cap_id,
+        })
     }
 
     /// The ledger with the interaction's points added (a replay adds nothing), and its sums.
@@ -187,7 +233,14 @@ impl EngagementCore {
         product_line: Option<&str>,
     ) -> Ledger {
         let l = ledger.get();
-        let i = Interaction { event_id, kind, at, source, form, product_line };
+        let i = Interaction {
+            event_id,
+            kind,
+            at,
+            source,
+            form,
+            product_line,
+        };
         let (entries, sums, _) = self.rules.record_summed(&l.entries, &l.sums, &i);
         self.ledger(entries, sums)
     }
@@ -215,7 +268,9 @@ impl EngagementCore {
         let py = ledger.py();
         let l = ledger.get();
         match self.rules.prune(&l.entries, now) {
-            None if self.rules.sums_of(&l.sums, l.entries.len()).is_some() => ledger.clone().unbind(),
+            None if self.rules.sums_of(&l.sums, l.entries.len()).is_some() => {
+                ledger.clone().unbind()
+            }
             None => {
                 let sums = self.rules.decay_sums(&l.entries);
                 Py::new(py, self.ledger(l.entries.clone(), sums)).expect("a ledger")
