@@ -47,3 +47,30 @@ class EngagementCore:
     def prune(self, ledger: Ledger, now: float) -> Ledger: ...
     def decay_total(self, ledger: Ledger, now: float) -> tuple[float, int, float] | None: ...
     def next_change(self, ledger: Ledger, now: float, interval: float) -> float | None: ...
+
+class ScoreCore:
+    """A contact's re-score in one call: its score, stars, grade and sales-ready, whether it is
+    worth publishing, the pruned ledger, and when decay may next change what is published."""
+
+    def __init__(
+        self,
+        engagement: EngagementCore,
+        bands: list[int] | None,
+        ideal_cents: int,
+        grades: list[tuple[int, str]],
+        threshold: int,
+        hysteresis: int,
+        resolution: int,
+        interval: float,
+    ) -> None: ...
+    def rescore(
+        self,
+        ledger: Ledger,
+        fit: int,
+        was_ready: bool,
+        last: tuple[int, int, bool, str | None] | None,
+        now: float,
+        deleted: bool,
+    ) -> tuple[
+        list[tuple[str, int]], int, int, int, str | None, bool, bool, Ledger, float | None
+    ]: ...

@@ -182,7 +182,7 @@ class ScoringRuntime:
             signal = self._signal(new, result.snapshot, event_id, now)
             tx.emit(partition, self.ready_topic, key.encode(), _encode(signal), signal.signal_id)
         tx.put(self.table, partition, key, new)  # encoded once, at the commit
-        due = self.scorer.next_rescore(new, now.timestamp(), result.snapshot)
+        due = result.due
         tx.after_commit(lambda: self._committed(key, new, record, result.became_ready, due))
 
     def _committed(

@@ -1,14 +1,16 @@
-"""The engagement ledger's native core (workers/native, Rust) made from the same compiled rules
-as the reference `EngagementScorer`, which it equals bit for bit
-(tests/unit/test_native_ledger.py)."""
+"""The native core (workers/native, Rust) made from the same compiled rules as its Python
+reference: the engagement ledger's from `EngagementScorer` (tests/unit/test_native_ledger.py),
+the re-score's from `StarRater` and the scorer's settings (tests/unit/test_native_rescore.py).
+Both equal their reference bit for bit."""
 
 from __future__ import annotations
 
-from dealstream_core import EngagementCore, Ledger
+from dealstream_core import EngagementCore, Ledger, ScoreCore
 
 from workers.scoring.engagement import DecaySums, EngagementScorer, Entry
+from workers.scoring.stars import StarRater
 
-__all__ = ["EngagementCore", "Ledger", "ledger_of", "native_core"]
+__all__ = ["EngagementCore", "Ledger", "ScoreCore", "ledger_of", "native_core", "score_core"]
 
 
 def native_core(scorer: EngagementScorer) -> EngagementCore:
@@ -17,6 +19,26 @@ def native_core(scorer: EngagementScorer) -> EngagementCore:
         for r in scorer.rules
     ]
     return EngagementCore(rules, scorer.decay_kind, scorer.decay_period, scorer.max_cents)
+
+
+def score_core(
+    engagement: EngagementCore,
+    rater: StarRater,
+    threshold: int,
+    hysteresis: int,
+    resolution: int,
+    interval: float,
+) -> ScoreCore:
+    return ScoreCore(
+        engagement,
+        rater.bands,
+        rater.ideal_cents,
+        rater.grades,
+        threshold,
+        hysteresis,
+        resolution,
+        interval,
+    )
 
 
 def ledger_of(entries: list[Entry], sums: DecaySums | None) -> Ledger:

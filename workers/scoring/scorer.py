@@ -10,7 +10,7 @@ import msgspec
 from workers.rules.model import Rules, Scalar
 from workers.scoring.contact import ContactState, Snapshot
 from workers.scoring.engagement import EngagementScorer, Interaction
-from workers.scoring.native import Ledger, native_core
+from workers.scoring.native import Ledger, native_core, score_core
 from workers.scoring.profile import ProfileScorer, cents
 from workers.scoring.stars import StarRater, next_ready
 from workers.triggers.durations import parse_duration
@@ -28,6 +28,7 @@ class Rescore(NamedTuple):  # a named tuple: one is made per re-score
     snapshot: Snapshot
     changed: bool  # the published score differs from the last one
     became_ready: bool  # an entry into sales-ready: one signal
+    due: float | None  # when decay may next change what is published (`next_rescore`)
 
 
 class Scorer:
@@ -48,6 +49,14 @@ class Scorer:
         self.hysteresis = cents(s.sales_ready.hysteresis)
         self.rescore_interval = parse_duration(s.rescore_interval)
         self.resolution = max(1, cents(s.publish_resolution))
+        self.core = score_core(
+            self.ledgers,
+            self.rater,
+            self.threshold,
+            self.hysteresis,
+            self.resolution,
+            self.rescore_interval,
+        )
         # the lowest total alike, by the published total and sales-ready (bounded)
         self._lowest: dict[tuple[int, bool], int] = {}
         self._fits: dict[str, tuple[Fields, Fields, Fields, Fit]] = {}
@@ -91,22 +100,38 @@ class Scorer:
         return self.ledgers.record(ledger, *interaction)
 
     def rescore(self, state: ContactState, now: float) -> Rescore:
-        """The score now. `state.last` stays the last *published* score, so a slow decay
-        publishes once it adds up to the resolution, not at every re-score; a new rules version
-        that changes nothing worth publishing is recorded in it all the same."""
-        snap = self.snapshot(state, now)
+        """The score now, and when decay may next change what is then published (as
+        `next_rescore` with this re-score's snapshot): one native call (workers/native), whose
+        reference is `snapshot` and `next_rescore`. `state.last` stays the last *published*
+        score, so a slow decay publishes once it adds up to the resolution, not at every
+        re-score; a new rules version that changes nothing worth publishing is recorded in it
+        all the same."""
+        fit, fit_c = self._fit(state)
         last = state.last
-        changed = snap.worth_publishing(last, self.resolution)
-        became_ready = snap.ready and not state.ready
+        published = None if last is None else (last.total, last.stars, last.ready, last.grade)
+        lines, eng_c, total, stars, grade, ready, changed, ledger, due = self.core.rescore(
+            state.ledger, fit_c, state.ready, published, now, state.deleted
+        )
+        snap = Snapshot(
+            fit=fit_c,
+            engagement=eng_c,
+            total=total,
+            stars=stars,
+            grade=grade,
+            ready=ready,
+            breakdown=fit + lines,
+            rules_version=self.version,
+        )
+        became_ready = ready and not state.ready
         if not changed and last is not None and last.rules_version != snap.rules_version:
             last = msgspec.structs.replace(last, rules_version=snap.rules_version)
         new = msgspec.structs.replace(
             state,
             last=snap if changed else last,
-            ledger=self.ledgers.prune(state.ledger, now),
+            ledger=ledger,
             ready_entries=state.ready_entries + (1 if became_ready else 0),
         )
-        return Rescore(new, snap, changed, became_ready)
+        return Rescore(new, snap, changed, became_ready, due)
 
     def next_rescore(
         self, state: ContactState, now: float, snapshot: Snapshot | None = None

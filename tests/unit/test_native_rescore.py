@@ -1,0 +1,136 @@
+"""The native re-score (`Scorer.rescore`, one call into workers/native) against its reference,
+`Scorer.snapshot` and `Scorer.next_rescore`: on random rules and histories it gives the same
+snapshot, the same decision to publish, the same pruned ledger and the same next re-score."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.records import ContactDeleted, ContactUpserted, EngagementRecorded
+from workers.rules.loader import parse_rules
+from workers.scoring.contact import (
+    ContactState,
+    apply_contact,
+    apply_engagement,
+    engagement_interaction,
+    new_state,
+)
+from workers.scoring.scorer import Scorer
+
+T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+HOUR = 3600.0
+
+
+def scorer_for(resolution: float, cap: str, decay: str, stars: str, ready: str) -> Scorer:
+    return Scorer(
+        parse_rules(f"""
+version: native
+engagement_kinds: [unsubscribe]
+scoring:
+  profile:
+    contact:
+      - {{id: hot, field: lead_status, equals: Hot, points: 20}}
+      - {{id: warm, field: lead_status, equals: Warm, points: 7.5}}
+      - {{id: cold, field: lead_status, equals: Cold, points: -10}}
+  engagement:
+    rules:
+      - {{id: open, kind: email_open, points: 1, cap: {{count: 3, per: 1d}}}}
+      - {{id: demo, kind: demo_request, points: 25}}
+      - {{id: visit, kind: page_view, points: 2.5}}
+      - {{id: unsubscribe, kind: unsubscribe, points: -15}}
+    decay: {decay}
+    {cap}
+  stars: {stars}
+  sales_ready: {ready}
+  rescore_interval: 6h
+  publish_resolution: {resolution}
+""")
+    )
+
+
+scorers = st.builds(
+    scorer_for,
+    st.sampled_from([0.01, 1, 5]),
+    st.sampled_from(["", "max_total: 30"]),
+    st.sampled_from(
+        [
+            "{kind: half_life, period: 2d}",
+            "{kind: half_life, period: 14d}",
+            "{kind: linear, period: 3d}",
+            "{kind: expire, period: 2d}",
+            "{kind: none}",
+        ]
+    ),
+    st.sampled_from(
+        [
+            "{bands: [10, 25, 40, 60, 80], grades: {A: 50, B: 30, C: 12.5}}",
+            "{ideal: 70}",
+            "{ideal: 33.3, grades: {A: 20}}",
+        ]
+    ),
+    st.sampled_from(["{threshold: 40, hysteresis: 10}", "{threshold: 25, hysteresis: 0}"]),
+)
+history = st.lists(
+    st.tuples(
+        st.sampled_from(
+            [
+                "email_open",
+                "email_open",
+                "demo_request",
+                "page_view",
+                "unsubscribe",
+                "Hot",
+                "Warm",
+                "Cold",
+                "deleted",
+            ]
+        ),
+        st.integers(min_value=0, max_value=10 * 24 * 60),  # minutes from the start
+        st.integers(min_value=0, max_value=12 * 60),  # minutes later, the re-score
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+def applied(
+    state: ContactState, what: str, at: dt.datetime, n: int, scorer: Scorer
+) -> ContactState:
+    if what == "deleted":
+        return (
+            apply_contact(state, ContactDeleted(event_id=f"d{n}", occurred_at=at, contact_id="c1"))
+            or state
+        )
+    if what in ("Hot", "Warm", "Cold"):
+        event = ContactUpserted(
+            event_id=f"u{n}", occurred_at=at, contact_id="c1", fields={"lead_status": what}
+        )
+        return apply_contact(state, event) or state
+    engagement = EngagementRecorded(event_id=f"g{n}", occurred_at=at, contact_id="c1", kind=what)
+    return apply_engagement(
+        state, engagement, scorer.record(state.ledger, engagement_interaction(engagement))
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(scorer=scorers, events=history)
+def test_the_native_rescore_equals_its_reference(
+    scorer: Scorer, events: list[tuple[str, int, int]]
+) -> None:
+    state = new_state("c1", 0)
+    for n, (what, minutes, later) in enumerate(sorted(events, key=lambda e: e[1])):
+        at = T0 + dt.timedelta(minutes=minutes)
+        state = applied(state, what, at, n, scorer)
+        now = (at + dt.timedelta(minutes=later)).timestamp()
+        snapshot = scorer.snapshot(state, now)
+        result = scorer.rescore(state, now)
+        assert result.snapshot == snapshot
+        assert result.changed == snapshot.worth_publishing(state.last, scorer.resolution)
+        assert result.became_ready == (snapshot.ready and not state.ready)
+        assert result.state.ledger == scorer.ledgers.prune(state.ledger, now)
+        assert result.state.last == (snapshot if result.changed else state.last)
+        assert result.due == scorer.next_rescore(result.state, now, result.snapshot)
+        state = result.state
