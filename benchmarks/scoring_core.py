@@ -138,6 +138,13 @@ Before the engine (commit fb10e2b, measured with `--print` on 2026-12-01, same s
 16.7 µs per event. The core cost the same before and after; the "about 100 µs per event" the
 issue estimated was the per-event handling around it (Faust's one-message path, a table write
 and an awaited output per event), which the engine's batches removed.
+
+On 2026-12-06 this machine ran the same code slower than on 2026-12-01: 21.0–21.3 µs for the
+code before the scorer's profile memory (1246e6e's parent), 23.8–24.3 µs with it (29c5757),
+and 21.6–22.5 µs with the native ledger and re-score (workers/native) and the memory's oldest
+dropped in constant time, all with `--print` within the same ten minutes. Here every state is
+decoded anew, as a worker does at each batch, so the profile memory never finds a contact:
+it only helps within a batch, and in a backtest's shadow, whose states stay as put.
 Where the time goes now (cProfile, a quarter of the events, functions by own time):
 
 ```

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import NamedTuple
 
 import msgspec
@@ -59,7 +60,9 @@ class Scorer:
         )
         # the lowest total alike, by the published total and sales-ready (bounded)
         self._lowest: dict[tuple[int, bool], int] = {}
-        self._fits: dict[str, tuple[Fields, Fields, Fields, Fit]] = {}
+        # oldest first: an OrderedDict drops its oldest in constant time (a dict's first key is
+        # found by a scan past the slots its deletions left, until it is resized)
+        self._fits: OrderedDict[str, tuple[Fields, Fields, Fields, Fit]] = OrderedDict()
 
     def snapshot(self, state: ContactState, now: float) -> Snapshot:
         fit, fit_c = self._fit(state)
@@ -88,10 +91,10 @@ class Scorer:
         if found is not None and found[0] is crm and found[1] is form and found[2] is org:
             return found[3]
         lines = self.contact.contributions({**form, **crm}) + self.organization.contributions(org)
-        fit = (lines, sum(c for _, c in lines))
+        fit = (lines, sum([c for _, c in lines]))
         fits.pop(state.contact_id, None)
         if len(fits) >= self.profiles:
-            del fits[next(iter(fits))]  # the oldest
+            fits.popitem(last=False)  # the oldest
         fits[state.contact_id] = (crm, form, org, fit)
         return fit
 
