@@ -27,16 +27,21 @@ system-deps: ## install the JDK, Maven, redis-server, openssl, setpriv and promt
 	    { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus >/dev/null; }; } && \
 	    dpkg -x prometheus_*.deb . && rm -f prometheus_*.deb; }
 
+CARGO_CHECK := command -v cargo >/dev/null || { echo "cargo not found: the native core ($(NATIVE)) needs Rust 1.77 or newer (rustup)" >&2; exit 1; }
+
+# The workers and, as their dependency, the native core (Rust, PyO3), which pip builds with
+# maturin from the crates Cargo.lock pins.
 $(STAMP): pyproject.toml constraints.txt
+	@$(CARGO_CHECK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip==25.3
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
-	@touch $(STAMP)
+	$(BIN)/pip install -q -c constraints.txt ./$(NATIVE) -e ".[dev]"
+	@touch $(STAMP) $(NATIVE_STAMP)
 
-# The native core (Rust, PyO3): built with maturin by pip, its crates as Cargo.lock pins them.
+# The native core again when its sources change.
 $(NATIVE_STAMP): $(STAMP) $(NATIVE)/Cargo.toml $(NATIVE)/Cargo.lock $(NATIVE)/pyproject.toml \
                  $(NATIVE)/dealstream_core.pyi $(wildcard $(NATIVE)/src/*.rs)
-	@command -v cargo >/dev/null || { echo "cargo not found: the native core ($(NATIVE)) needs Rust 1.77 or newer (rustup)" >&2; exit 1; }
+	@$(CARGO_CHECK)
 	$(BIN)/pip install -q --force-reinstall --no-deps ./$(NATIVE)
 	@touch $(NATIVE_STAMP)
 
@@ -44,7 +49,7 @@ install: system-deps $(STAMP) $(NATIVE_STAMP) ## create .venv with the locked de
 
 lock: ## re-resolve constraints.txt from pyproject.toml (fresh venv)
 	rm -rf /tmp/dealstream-lock && $(PYTHON) -m venv /tmp/dealstream-lock
-	/tmp/dealstream-lock/bin/pip install -q -e ".[dev]"
+	/tmp/dealstream-lock/bin/pip install -q ./$(NATIVE) -e ".[dev]"
 	{ echo "# Exact dependency set for CI, the Dockerfile and \`make install\` (regenerate: make lock)."; \
 	  /tmp/dealstream-lock/bin/pip freeze --exclude-editable | grep -v dealstream; } > constraints.txt
 
