@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from workers.rules.loader import parse_rules
 from workers.scoring import engagement
-from workers.scoring.contact import ContactState, from_table, to_table
+from workers.scoring.contact import ContactState, from_table, ledger_from_table, to_table
 from workers.scoring.engagement import (
     CAP_ID,
     MAX_LEDGER,
@@ -24,7 +24,6 @@ from workers.scoring.engagement import (
     Entry,
     Interaction,
 )
-from workers.scoring.native import ledger_of
 
 DAY = 86400.0
 
@@ -247,7 +246,9 @@ def test_decay_sums_made_for_another_ledger_or_half_life_are_not_used() -> None:
     assert s.contributions(ledger, 1800.0, sums) == contributions_plain(s, ledger, 1800.0)
     # a state with its sums goes through the table as it was, and a state that a build before
     # the native core wrote (the entries, and the sums beside them) reads as the same state
-    state = ContactState(contact_id="c-1", partition=0, ledger=ledger_of(ledger, sums))
+    state = ContactState(
+        contact_id="c-1", partition=0, ledger=ledger_from_table(ledger, msgspec.to_builtins(sums))
+    )
     stored = orjson.loads(orjson.dumps(to_table(state)))
     assert from_table(stored) == state
     assert stored["ledger"]["entries"] == [list(e) for e in ledger]

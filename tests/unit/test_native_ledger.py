@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import struct
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workers.rules.model import DecayRule, EngagementCap, EngagementRule, EngagementRules
+from workers.scoring.contact import ledger_from_table
 from workers.scoring.engagement import MAX_LEDGER, DecaySums, EngagementScorer, Entry, Interaction
-from workers.scoring.native import Ledger, ledger_of, native_core
+from workers.scoring.native import Ledger, native_core
 
 KINDS = ["email_open", "page_view", "demo_request", "form_submitted"]
 SOURCES = [None, "web", "email"]
@@ -153,9 +155,9 @@ def test_a_ledger_from_the_tables_form_keeps_its_sums() -> None:
     ledger, sums = ref.record_summed(
         [], None, ref_interaction("e1", "page_view", 5.0, None, None, None)
     )
-    native = ledger_of(ledger, sums)
+    native = ledger_from_table(ledger, msgspec.to_builtins(sums))
     assert native.entries() == ledger
     same_sums(sums, native)
     assert native.last_event() == "e1"
-    assert native == ledger_of(ledger, sums)
+    assert native == ledger_from_table(ledger, msgspec.to_builtins(sums))
     assert native != Ledger()

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dealstream_core import EngagementCore, Ledger, ScoreCore
 
-from workers.scoring.engagement import DecaySums, EngagementScorer, Entry
+from workers.scoring.engagement import EngagementScorer
 from workers.scoring.stars import StarRater
 
-__all__ = ["EngagementCore", "Ledger", "ScoreCore", "ledger_of", "native_core", "score_core"]
+__all__ = ["EngagementCore", "Ledger", "ScoreCore", "native_core", "score_core"]
 
 
 def native_core(scorer: EngagementScorer) -> EngagementCore:
@@ -39,10 +39,3 @@ def score_core(
         resolution,
         interval,
     )
-
-
-def ledger_of(entries: list[Entry], sums: DecaySums | None) -> Ledger:
-    """A native ledger from the reference's (the tables' form)."""
-    if sums is None:
-        return Ledger(entries)
-    return Ledger(entries, [sums.period, sums.anchor, sums.size, sums.sums])

@@ -133,7 +133,7 @@ impl EngagementCore {
             form,
             product_line,
         };
-        let (entries, sums, _) = self.rules.record_summed(&l.entries, &l.sums, &i);
+        let (entries, sums) = self.rules.record_summed(&l.entries, &l.sums, &i);
         self.ledger(entries, sums)
     }
 

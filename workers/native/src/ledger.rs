@@ -132,7 +132,6 @@ pub struct Recorded {
     pub entries: Vec<Entry>,
     pub added: Vec<Entry>,
     pub dropped: Vec<Entry>,
-    pub changed: bool,
 }
 
 impl Rules {
@@ -200,7 +199,6 @@ impl Rules {
             entries: ledger.to_vec(),
             added: Vec::new(),
             dropped: Vec::new(),
-            changed: false,
         };
         if let Some(last) = ledger.last() {
             if last.at >= at && recorded(ledger, i.event_id, at) {
@@ -236,7 +234,6 @@ impl Rules {
                     entries,
                     added,
                     dropped: Vec::new(),
-                    changed: true,
                 };
             }
             let over = (over as usize).min(ledger.len());
@@ -247,7 +244,6 @@ impl Rules {
                 entries,
                 added,
                 dropped,
-                changed: true,
             };
         }
         let mut entries = ledger.to_vec(); // a late event: in its place
@@ -258,7 +254,6 @@ impl Rules {
                 entries,
                 added,
                 dropped: Vec::new(),
-                changed: true,
             };
         }
         let cut = entries.len() - MAX_LEDGER;
@@ -267,7 +262,6 @@ impl Rules {
             entries: kept,
             added,
             dropped: entries,
-            changed: true,
         }
     }
 
@@ -289,29 +283,20 @@ impl Rules {
         Some(sums)
     }
 
-    /// `record`, and the ledger's decay sums with it.
+    /// `record`, and the ledger's decay sums with it (moved by the entries added and dropped
+    /// when they were the ledger's, else made anew).
     pub fn record_summed(
         &self,
         ledger: &[Entry],
         sums: &Option<Sums>,
         i: &Interaction,
-    ) -> (Vec<Entry>, Option<Sums>, bool) {
-        match self.sums_of(sums, ledger.len()) {
-            None => {
-                let r = self.record(ledger, i);
-                let sums = self.decay_sums(&r.entries);
-                (r.entries, sums, true)
-            }
-            Some(current) => {
-                let r = self.record(ledger, i);
-                let moved = moved(current, &r.added, &r.dropped, r.entries.len());
-                let sums = match moved {
-                    Some(s) => Some(s),
-                    None => self.decay_sums(&r.entries),
-                };
-                (r.entries, sums, r.changed)
-            }
-        }
+    ) -> (Vec<Entry>, Option<Sums>) {
+        let current = self.sums_of(sums, ledger.len());
+        let r = self.record(ledger, i);
+        let sums = current
+            .and_then(|s| moved(s, &r.added, &r.dropped, r.entries.len()))
+            .or_else(|| self.decay_sums(&r.entries));
+        (r.entries, sums)
     }
 }
 
