@@ -65,12 +65,13 @@ class Decoder:
                 f"message is {len(value)} bytes, the limit is {self.max_bytes}",
             )
         try:
-            value.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return Rejection(RejectCode.INVALID_ENCODING, f"value is not UTF-8: {exc.reason}")
-        try:
-            obj = orjson.loads(value)
+            obj = orjson.loads(value)  # it refuses what is not UTF-8: told apart below
         except orjson.JSONDecodeError as exc:
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError as error:
+                reason = error.reason
+                return Rejection(RejectCode.INVALID_ENCODING, f"value is not UTF-8: {reason}")
             return Rejection(RejectCode.INVALID_JSON, str(exc)[:300])
         if not isinstance(obj, dict):
             return Rejection(RejectCode.NOT_AN_OBJECT, f"expected a JSON object, got {_kind(obj)}")

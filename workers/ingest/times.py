@@ -45,6 +45,11 @@ def _walk(node: mi.Type, path: Path) -> Iterator[Path]:
 def bad_time(obj: Any, paths: list[Path]) -> tuple[str, str] | None:
     """(JSON path, value) of the first time string that is not RFC 3339 with an offset."""
     for path in paths:
+        if len(path) == 1:  # a top-level field, as most are: no walk
+            value = obj.get(path[0]) if isinstance(obj, dict) else None
+            if isinstance(value, str) and not RFC3339.match(value):
+                return f"$.{path[0]}", value
+            continue
         for where, value in _values(obj, path, "$"):
             if isinstance(value, str) and not RFC3339.match(value):
                 return where, value
