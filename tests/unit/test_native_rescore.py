@@ -133,4 +133,7 @@ def test_the_native_rescore_equals_its_reference(
         assert result.state.ledger == scorer.ledgers.prune(state.ledger, now)
         assert result.state.last == (snapshot if result.changed else state.last)
         assert result.due == scorer.next_rescore(result.state, now, result.snapshot)
+        assert result.state.scores == state.scores + (1 if result.changed else 0)
+        assert result.state.cause_event_id == state.cause_event_id  # no cause given: kept
+        assert scorer.rescore(state, now, f"e-{n}").state.cause_event_id == f"e-{n}"
         state = result.state

@@ -166,15 +166,12 @@ class ScoringRuntime:
     ) -> None:
         """Re-score after an input (`event_id`: it is the cause of what is published) or with
         time (None: the last input applied is)."""
-        if event_id is not None and event_id != state.cause_event_id:
-            state = msgspec.structs.replace(state, cause_event_id=event_id)
-        event_id = state.cause()
         now = self.ctx.clock.now()
-        result = self.scorer.rescore(state, now.timestamp())
+        result = self.scorer.rescore(state, now.timestamp(), event_id)
         new = result.state
+        event_id = new.cause()
         record: LeadScore | None = None
         if result.changed:
-            new = msgspec.structs.replace(new, scores=new.scores + 1)
             record = score_record(new, result.snapshot, event_id, now)
             output_id = f"score:{key}:{new.scores}"
             tx.emit(partition, self.scores_topic, key.encode(), _encode(record), output_id)

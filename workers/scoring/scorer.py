@@ -102,13 +102,14 @@ class Scorer:
         """The ledger with the interaction's points added (a replay adds nothing)."""
         return self.ledgers.record(ledger, *interaction)
 
-    def rescore(self, state: ContactState, now: float) -> Rescore:
+    def rescore(self, state: ContactState, now: float, cause: str | None = None) -> Rescore:
         """The score now, and when decay may next change what is then published (as
         `next_rescore` with this re-score's snapshot): one native call (workers/native), whose
         reference is `snapshot` and `next_rescore`. `state.last` stays the last *published*
         score, so a slow decay publishes once it adds up to the resolution, not at every
         re-score; a new rules version that changes nothing worth publishing is recorded in it
-        all the same."""
+        all the same. The new state counts a published score in `scores`, and names `cause`
+        (an input's event id) as what its scores come from, when one is given."""
         fit, fit_c = self._fit(state)
         last = state.last
         published = None if last is None else (last.total, last.stars, last.ready, last.grade)
@@ -132,7 +133,9 @@ class Scorer:
             state,
             last=snap if changed else last,
             ledger=ledger,
-            ready_entries=state.ready_entries + (1 if became_ready else 0),
+            ready_entries=state.ready_entries + 1 if became_ready else state.ready_entries,
+            scores=state.scores + 1 if changed else state.scores,
+            cause_event_id=state.cause_event_id if cause is None else cause,
         )
         return Rescore(new, snap, changed, became_ready, due)
 
