@@ -70,13 +70,17 @@ class ShadowStore(MemoryStore):
                 data[key] = value
 
 
-class _Stored:
-    __slots__ = ("headers", "key", "offset", "partition", "timestamp", "topic", "value")
+class _Arrival(Arrival):
+    """An input record as the engine's agents see it, made straight from a `Record`. No broker
+    time: a replay has no arrival latency to observe."""
 
-    def __init__(self, record: Record, offset: int) -> None:
+    __slots__ = ()
+
+    def __init__(self, record: Record, offset: int, decoded: Any) -> None:
+        self.tp = None  # the engine goes by topic and partition
         self.topic, self.partition, self.offset = record.topic, record.partition, offset
-        # no broker time: a replay has no arrival latency to observe
         self.key, self.value, self.headers, self.timestamp = record.key, record.value, (), None
+        self.generation_id, self.acked, self.decoded = 0, False, decoded
 
 
 class ShadowLog:
@@ -89,25 +93,24 @@ class ShadowLog:
         self.outputs = outputs  # full topic name -> contract name
         self.on_output = on_output
         self.queues: dict[str, list[Record]] = {}  # topic -> records not yet taken
-        self.offsets: dict[str, int] = {}
 
     async def send(self, records: Sequence[Record]) -> Sent:
-        """Confirms at once. Dropped records get no offset: nothing reads them back."""
-        offsets: dict[str, int] = {}
-        internal, outputs = self.internal, self.outputs
+        """Confirms at once, with no offsets: the shadow's engines make no checkpoint (which is
+        what offsets are for), and the records queued for an agent get theirs as it takes
+        them (`ShadowWorker._run`)."""
+        internal, outputs, queues = self.internal, self.outputs, self.queues
+        on_output = self.on_output
         for record in records:
             topic = record.topic
-            if topic not in outputs and topic not in internal:
-                continue
-            tp = record.tp
-            offset = self.offsets.get(tp, -1) + 1
-            self.offsets[tp] = offsets[tp] = offset
             contract = outputs.get(topic)
             if contract is not None and record.value is not None:
-                self.on_output(contract, record.key, record.value)
+                on_output(contract, record.key, record.value)
             if topic in internal:
-                self.queues.setdefault(topic, []).append(record)
-        return Sent(offsets, [])
+                queue = queues.get(topic)
+                if queue is None:
+                    queue = queues[topic] = []
+                queue.append(record)
+        return Sent({}, [])
 
     async def ids_since(
         self, starts: Mapping[str, int], topics: Sequence[str], source: str
@@ -152,7 +155,7 @@ class ShadowWorker:
         self.wiring.scoring.view = None  # no lead view
         self.wiring.scoring.keep_profiles(PROFILES)
         self.router_topic = self.wiring.router.topic_name
-        self._positions: dict[str, int] = {}
+        self._positions: dict[tuple[str, int], int] = {}
 
     async def feed(self, records: Sequence[Record], decoded: Sequence[Any] | None = None) -> None:
         """Input records (contract topics, full names), then everything they cause. `decoded`:
@@ -202,9 +205,9 @@ class ShadowWorker:
         values = decoded if decoded is not None else [None] * len(records)
         arrivals = []
         for record, value in zip(records, values, strict=True):
-            tp = record.tp
+            tp = (record.topic, record.partition)
             offset = positions[tp] = positions.get(tp, -1) + 1
-            arrivals.append(Arrival(tp, _Stored(record, offset), 0, value))
+            arrivals.append(_Arrival(record, offset, value))
         engine = self.wiring.engines.groups[group]
         for chunk in range(0, len(arrivals), MAX_BATCH):  # as the workers' agents take them
             await engine.run_inputs(arrivals[chunk : chunk + MAX_BATCH], handle)

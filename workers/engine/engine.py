@@ -159,8 +159,14 @@ class Engine:
             await self._verify_each(partitions)
             fresh: list[InputT] = []
             skipped: list[InputT] = []
+            marks: dict[tuple[str, int], int | None] = {}  # the last applied, per input partition
+            applied = self.applied
             for event in events:
-                done = self.applied[event.partition].get(tp_name(event.topic, event.partition))
+                tp = (event.topic, event.partition)
+                if tp in marks:
+                    done = marks[tp]
+                else:
+                    done = marks[tp] = applied[tp[1]].get(tp_name(*tp))
                 (skipped if done is not None and event.offset <= done else fresh).append(event)
             if not fresh:
                 return None, skipped
