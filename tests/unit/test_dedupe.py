@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 import orjson
+from dealstream_core import SeenWindow
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workers.ingest.dedupe import Seen, Window, remember
+from workers.engine import table_form
+from workers.ingest.dedupe import Seen, Stored, remember
+
+ARRIVALS = st.lists(st.tuples(st.text(max_size=3), st.integers(0, 50)), max_size=60)
 
 
 def test_new_then_duplicate_at_another_offset_then_replay_at_the_same_offset() -> None:
@@ -14,14 +18,14 @@ def test_new_then_duplicate_at_another_offset_then_replay_at_the_same_offset() -
     assert remember(window, "e1", 10, 4)[0] is Seen.REPLAY
 
 
-@given(st.lists(st.tuples(st.text(max_size=3), st.integers(0, 50)), max_size=60), st.integers(1, 8))
+@given(ARRIVALS, st.integers(1, 8))
 def test_window_is_bounded_and_keeps_the_newest(arrivals: list[tuple[str, int]], size: int) -> None:
-    window: Window | None = None
+    window: dict[str, int] | None = None
     for event_id, offset in arrivals:
         before = None if window is None else dict(window)
         verdict, new = remember(window, event_id, offset, size)
         assert window is None or window == before  # what the table holds is never changed
-        window = orjson.loads(orjson.dumps(new))  # as the table stores it: order kept
+        window = orjson.loads(table_form.encode(new))  # as the table stores it: order kept
         assert len(window) <= size
         if verdict is Seen.NEW:
             assert list(window.items())[-1] == (event_id, offset)
@@ -35,3 +39,25 @@ def test_a_window_stored_as_pairs_by_an_earlier_build_is_the_same_window() -> No
     assert remember(pairs, "e2", 12, 4)[0] is Seen.DUPLICATE
     assert remember(pairs, "e3", 12, 2) == (Seen.NEW, {"e2": 11, "e3": 12})
     assert pairs == [["e1", 10], ["e2", 11]]
+
+
+@given(ARRIVALS, st.integers(1, 8))
+def test_the_native_window_gives_the_verdicts_and_window_of_its_reference(
+    arrivals: list[tuple[str, int]], size: int
+) -> None:
+    """A native window (a shadow's table keeps it as put) against the dict code (a worker's
+    table reads back JSON data): the same verdict at each arrival, the same ids and offsets in
+    the same order, and the window handed in never changed."""
+    native: Stored | None = None
+    reference: Stored = {}
+    for event_id, offset in arrivals:
+        old, kept = native, None if native is None else table_form.to_builtins(native)
+        verdict, native = remember(old, event_id, offset, size)
+        expected, reference = remember(reference, event_id, offset, size)
+        assert isinstance(native, SeenWindow)
+        assert verdict is expected
+        assert list(table_form.to_builtins(native).items()) == list(reference.items())
+        assert len(native) == len(reference)
+        assert native.get(event_id) == reference[event_id]
+        assert old is None or table_form.to_builtins(old) == kept  # never changed
+        assert SeenWindow(dict(reference)) == native  # read back from the table's form

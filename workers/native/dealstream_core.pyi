@@ -23,6 +23,18 @@ class Ledger:
     def last_event(self) -> str | None: ...
     def __len__(self) -> int: ...
 
+class SeenWindow:
+    """An entity key's recent event ids with the offset each arrived at, oldest first
+    (immutable)."""
+
+    def __init__(self, stored: dict[str, int] | None = None) -> None:
+        """Empty, or from the tables' form: {event id: offset}, oldest first."""
+    def remember(self, event_id: str, offset: int, window: int) -> tuple[int, SeenWindow]:
+        """(0 new, 1 replay, 2 duplicate; the window after it)."""
+    def get(self, event_id: str) -> int | None: ...
+    def table_form(self) -> dict[str, int]: ...
+    def __len__(self) -> int: ...
+
 class EngagementCore:
     """The engagement rules' arithmetic over ledgers."""
 

@@ -1,13 +1,15 @@
 //! dealstream's native core, for Python (PyO3). `Ledger` is a contact's engagement ledger with
 //! its decay sums, immutable like the reference's lists; `EngagementCore` is the engagement
 //! rules' arithmetic over it (workers/scoring/engagement.py, `EngagementScorer`, is the
-//! reference: same results, bit for bit).
+//! reference: same results, bit for bit). `SeenWindow` is an entity key's recent event ids
+//! (workers/ingest/dedupe.py is its reference).
 
 mod engagement_py;
 mod ledger;
 mod points;
 mod score;
 mod score_py;
+mod window;
 
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 use engagement_py::EngagementCore;
 use ledger::{Entry, Sums};
 use score_py::ScoreCore;
+use window::SeenWindow;
 
 #[pyclass(frozen, module = "dealstream_core")]
 pub struct Ledger {
@@ -144,6 +147,7 @@ fn dealstream_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Ledger>()?;
     m.add_class::<EngagementCore>()?;
     m.add_class::<ScoreCore>()?;
+    m.add_class::<SeenWindow>()?;
     m.add("MAX_LEDGER", ledger::MAX_LEDGER)?;
     Ok(())
 }
