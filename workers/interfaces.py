@@ -99,6 +99,12 @@ class OpportunitySchedule(Protocol):
         """An opportunity's new state is committed: when is it due next."""
         ...
 
+    def counts_activity(self, state: OpportunityState) -> bool:
+        """Whether a buyer action can move this opportunity's due time: a trigger of its
+        stage counts from the last engagement. Else the due time stands (it depends on the
+        stage visit, the marks and the last engagement only for such a trigger)."""
+        ...
+
 
 class ContactOpportunities(Protocol):
     """The contact → opportunities index of owner sync (workers/runtime/owner_agents.py)."""

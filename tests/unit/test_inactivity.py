@@ -152,3 +152,37 @@ def test_fires_at_most_once_per_silence_and_only_after_14_quiet_days(
         if engaged is not None:
             state, last = engaged, day
     assert len(set(fired)) == len(fired)
+
+
+@given(
+    stage=st.sampled_from(["proposal", "meeting", "closing"]),
+    kinds=st.lists(st.sampled_from(["inactivity", "time_in_stage"]), min_size=1, max_size=3),
+    stages=st.lists(st.sampled_from(["proposal", "meeting", "closing"]), min_size=3, max_size=3),
+    days=st.lists(st.floats(min_value=0, max_value=60), min_size=1, max_size=6),
+    fired=st.floats(min_value=0, max_value=60),
+)
+def test_a_buyer_action_moves_the_due_time_only_where_a_trigger_counts_from_activity(
+    stage: str, kinds: list[str], stages: list[str], days: list[float], fired: float
+) -> None:
+    """Stage automation reschedules an opportunity after a buyer action only when
+    `counts_activity` says a trigger of its stage counts from the last engagement: elsewhere
+    the last engagement (and a pending move) leave the due time as it was."""
+    rules = [
+        trigger(id=f"t{i}", kind=kind, stage=stages[i], every=f"{3 + i}d", catch_up="all")
+        for i, kind in enumerate(kinds)
+    ]
+    triggers = TriggerSet.from_rules(rules)
+    silent = {r.id for r in rules if r.kind == "inactivity"}
+    state, _ = run(opp(stage), triggers, fired)  # marks, where something fired
+    for day in sorted(days):
+        engaged = apply_activity(state, at(day).timestamp(), silent)
+        if engaged is None:
+            continue
+        pending = msgspec.structs.replace(engaged, pending_move=("m", "closing", 1.0))
+        if not triggers.counts_activity("sales", stage):
+            assert next_due(engaged, triggers) == next_due(state, triggers)
+            assert next_due(pending, triggers) == next_due(state, triggers)
+        assert triggers.counts_activity("sales", stage) == any(
+            r.kind == "inactivity" and r.stage == stage for r in rules
+        )
+        state = engaged

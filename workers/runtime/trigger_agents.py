@@ -153,6 +153,9 @@ class TriggerRuntime:
     def has_inactivity(self) -> bool:
         return self.triggers.has_inactivity
 
+    def counts_activity(self, state: OpportunityState) -> bool:
+        return self.triggers.counts_activity(state.pipeline_id, state.stage_id)
+
     def rescheduled(self, partition: int, key: str, state: OpportunityState) -> None:
         """An opportunity's committed new state (an input or a buyer action): due again when."""
         index = self.indexes.get(partition)

@@ -83,6 +83,7 @@ class TriggerSet:
         for trigger in self.all:
             self._by_stage[trigger.stage].append(trigger)
         self.has_inactivity = any(t.inactivity for t in self.all)  # asked at every engagement
+        self._silence: dict[tuple[str, str], bool] = {}  # (pipeline, stage) -> any inactivity
 
     @classmethod
     def from_rules(cls, rules: Iterable[TriggerRule]) -> TriggerSet:
@@ -90,3 +91,11 @@ class TriggerSet:
 
     def for_stage(self, pipeline: str, stage: str) -> list[Trigger]:
         return [t for t in self._by_stage.get(stage, ()) if t.matches(pipeline, stage)]
+
+    def counts_activity(self, pipeline: str, stage: str) -> bool:
+        """Whether a trigger of this stage counts from the last engagement (inactivity)."""
+        found = self._silence.get((pipeline, stage))
+        if found is None:
+            found = any(t.inactivity for t in self.for_stage(pipeline, stage))
+            self._silence[(pipeline, stage)] = found
+        return found
