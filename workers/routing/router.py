@@ -162,7 +162,7 @@ class Router:
                 lead, status="queued", rep_id=None, queued_at=lead.queued_at or now
             )
             out.leads[lead.key] = lead
-            out.queues[lead.product_line] = [*_without(queue, lead.key), lead.key]
+            out.queues[lead.product_line] = _without(queue, lead.key, lead.key)
             out.decisions.append(
                 Decision(
                     assignment_id,
@@ -362,9 +362,10 @@ class Router:
         out.decisions.extend(step.decisions)
 
 
-def _without(queue: list[str], key: str) -> list[str]:
-    """A new queue: `queue` but `key`. Most leads queued are new to it: those cost a copy made
-    in C, and no pass in Python over a long queue."""
-    if key not in queue:
-        return list(queue)
-    return [k for k in queue if k != key]
+def _without(queue: list[str], key: str, last: str | None = None) -> list[str]:
+    """A new queue: `queue` but `key`, then `last` if given. Most leads queued are new to it:
+    those cost one copy made in C, and no pass in Python over a long queue."""
+    out = list(queue) if key not in queue else [k for k in queue if k != key]
+    if last is not None:
+        out.append(last)
+    return out

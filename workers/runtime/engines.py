@@ -44,6 +44,7 @@ class Engines:
         self.groups: dict[str, Engine] = {}
         self.inputs: dict[str, set[str]] = {}
         self.single: set[str] = set()  # single-partition topics (the router's)
+        self.partitions = ctx.settings.partitions  # of every other topic
         self.assigned: set[tuple[str, int]] = set()  # (topic, partition) of this worker
         self.handlers: dict[str, tuple[str, BatchHandler]] = {}  # topic -> (group, handle)
         ctx.app.on_partitions_assigned.connect(self._assigned)
@@ -112,9 +113,9 @@ class Engines:
         self.inputs[group].add(self.ctx.settings.topic(topic))
 
     def place(self, topic: str, key: bytes | None) -> int:
-        if topic in self.single or key is None:
+        if key is None or topic in self.single:
             return 0
-        return expected_partition(key, self.ctx.settings.partitions)
+        return expected_partition(key, self.partitions)
 
     def owns(self, group: str, partition: int) -> bool:
         """Whether an input partition of `group` is assigned here (kept from the rebalance
