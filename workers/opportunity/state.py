@@ -28,7 +28,7 @@ class Mark:
     due: float  # epoch seconds of period `through`'s due time; 0.0 before any
 
 
-class OpportunityState(msgspec.Struct, kw_only=True):
+class OpportunityState(msgspec.Struct, kw_only=True, gc=False):
     opportunity_id: str
     partition: int
     contact_id: str

@@ -20,7 +20,7 @@ class LinkedOpportunity(msgspec.Struct, kw_only=True):
     created: bool = True  # first seen with this link (for "created with no owner")
 
 
-class ContactOwnership(msgspec.Struct, kw_only=True):
+class ContactOwnership(msgspec.Struct, kw_only=True, gc=False):
     contact_id: str
     partition: int = -1  # of the contact's key
     owner_id: str | None = None

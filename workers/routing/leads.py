@@ -9,7 +9,7 @@ import msgspec
 from workers.routing.roster import Rep
 
 
-class Lead(msgspec.Struct, kw_only=True):
+class Lead(msgspec.Struct, kw_only=True, gc=False):
     key: str
     contact_id: str
     product_line: str

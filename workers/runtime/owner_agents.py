@@ -41,7 +41,7 @@ OWNER_CHANGES = "crm.owner-changes"
 _encode = msgspec.json.Encoder().encode
 
 
-class Link(msgspec.Struct, frozen=True, kw_only=True):
+class Link(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     opportunity_id: str
     contact_id: str
     status: str  # open | won | lost | deleted (deleted also when it moved to another contact)

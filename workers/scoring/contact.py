@@ -15,7 +15,7 @@ from workers.scoring.native import Ledger
 EMPTY_LEDGER = Ledger()  # ledgers are immutable: one empty one serves every new contact
 
 
-class Snapshot(msgspec.Struct, frozen=True):
+class Snapshot(msgspec.Struct, frozen=True, gc=False):
     """The last published score."""
 
     fit: int
@@ -37,7 +37,7 @@ class Snapshot(msgspec.Struct, frozen=True):
         return round(self.total / resolution), self.stars, self.ready, self.grade
 
 
-class ContactState(msgspec.Struct, kw_only=True):
+class ContactState(msgspec.Struct, kw_only=True, gc=False):
     contact_id: str
     partition: int
     crm_fields: dict[str, Scalar] = {}
