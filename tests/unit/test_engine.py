@@ -293,3 +293,19 @@ def test_an_after_commit_action_that_fails_is_logged_and_the_others_still_run(
     tx.committed()  # the batch is committed: its inputs must still be acknowledged
     assert ran == ["index"]
     assert "after the commit of a batch" in caplog.text
+
+
+def test_after_commit_each_runs_once_a_batch_with_its_items_in_order() -> None:
+    tx = Transaction({}, lambda topic, key: 0)
+    calls: list[list[int]] = []
+    ran: list[str] = []
+    tx.after_commit_each(calls.append, 1)
+    tx.after_commit(lambda: ran.append("between"))
+    tx.after_commit_each(calls.append, 2)
+    assert calls == []  # nothing before the commit
+    tx.committed()
+    assert calls == [[1, 2]]
+    assert ran == ["between"]
+    tx.after_commit_each(calls.append, 3)  # a transaction's next batch starts afresh
+    tx.committed()
+    assert calls == [[1, 2], [3]]

@@ -34,6 +34,7 @@ class Transaction:
         self.outputs: list[tuple[int, Record]] = []  # (source partition, record)
         self.inputs: dict[tuple[str, int], int] = {}  # (input topic, partition) -> last offset
         self._after: list[Callable[[], None]] = []
+        self._each: dict[Callable[[list[Any]], None], list[Any]] = {}
 
     def get(self, table: str, partition: int, key: str) -> Any:
         """The value of `key` (None when absent), as this batch left it so far."""
@@ -77,6 +78,15 @@ class Transaction:
         """Run `action` once the batch is committed (metrics, caches, the Redis view)."""
         self._after.append(action)
 
+    def after_commit_each(self, action: Callable[[list[Any]], None], item: Any) -> None:
+        """Run `action` once the batch is committed, with every `item` given for it in the
+        batch, in order (one call a batch, where `after_commit` would make one a re-score)."""
+        items = self._each.get(action)
+        if items is None:
+            items = self._each[action] = []
+            self._after.append(lambda: action(items))
+        items.append(item)
+
     def committed(self) -> None:
         """Run the after-commit actions. The batch is committed whatever they do: one that
         fails is logged, and the others still run (the inputs are acknowledged next)."""
@@ -86,6 +96,7 @@ class Transaction:
             except Exception:
                 log.exception("after the commit of a batch")
         self._after.clear()
+        self._each.clear()
 
     @property
     def partitions(self) -> set[int]:

@@ -66,6 +66,8 @@ LEAD_SCORES = "crm.lead-scores"
 SCAN_CHUNK = 1000  # due contacts re-scored per tick and partition
 RESYNC_BACKLOG = 5000  # documents a Redis resync leaves pending before it waits
 _encode = msgspec.json.Encoder().encode
+# a re-score committed: (contact, state, score published or None, became ready, next due)
+Committed = tuple[str, ContactState, LeadScore | None, bool, float | None]
 
 
 class ScoringRuntime:
@@ -179,30 +181,29 @@ class ScoringRuntime:
             signal = self._signal(new, result.snapshot, event_id, now)
             tx.emit(partition, self.ready_topic, key.encode(), _encode(signal), signal.signal_id)
         tx.put(self.table, partition, key, new)  # encoded once, at the commit
-        due = result.due
-        tx.after_commit(lambda: self._committed(key, new, record, result.became_ready, due))
+        tx.after_commit_each(self._committed, (key, new, record, result.became_ready, result.due))
 
-    def _committed(
-        self,
-        key: str,
-        state: ContactState,
-        record: LeadScore | None,
-        became_ready: bool,
-        due: float | None,
-    ) -> None:
-        metrics = self.ctx.metrics
-        if record is not None:
-            metrics.lead_scores.inc()
-            if self.view is not None:
-                self.view.submit(state.contact_id, self._document(state, record))
-        if became_ready:
-            metrics.sales_ready_entries.inc()
-        index = self.indexes.get(state.partition)
-        if index is not None:
-            index.set(key, due)
-        stale = self.stale.get(state.partition)
-        if stale:
-            stale.discard(key)
+    def _committed(self, rescored: list[Committed]) -> None:
+        """The batch's re-scores are committed: metrics, the Redis view, the due indexes."""
+        metrics, view, indexes, stale = self.ctx.metrics, self.view, self.indexes, self.stale
+        scores = entries = 0
+        for key, state, record, became_ready, due in rescored:
+            if record is not None:
+                scores += 1
+                if view is not None:
+                    view.submit(state.contact_id, self._document(state, record))
+            if became_ready:
+                entries += 1
+            index = indexes.get(state.partition)
+            if index is not None:
+                index.set(key, due)
+            older = stale.get(state.partition)
+            if older:
+                older.discard(key)
+        if scores:
+            metrics.lead_scores.inc(scores)
+        if entries:
+            metrics.sales_ready_entries.inc(entries)
 
     @staticmethod
     def _document(state: ContactState, record: LeadScore | None) -> dict[str, Any]:
