@@ -108,7 +108,8 @@ def test_the_native_ledger_equals_the_reference_bit_for_bit(
     native = Ledger()
     start = 1_700_000_000.0
     for kind, at, n, source, line, look in history:
-        event = f"e{n}"
+        # ids held inline, and longer than that (shared), multibyte UTF-8 among them
+        event = (f"e{n}", f"événement-{n}-" + "x" * 44, f"é{n}")[n % 3]
         interaction = (event, kind, start + at, source, None, line)
         ledger, sums = ref.record_summed(ledger, sums, ref_interaction(*interaction))
         native = core.record(native, *interaction)

@@ -5,16 +5,18 @@
 
 use std::sync::Arc;
 
+use crate::small::SmallStr;
+
 pub const MAX_LEDGER: usize = 500;
 pub const MAX_EXPONENT: f64 = 64.0;
 
 /// One scored interaction: rule id, hundredths of a point, epoch seconds, event id.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
-    pub rule: Arc<str>,
+    pub rule: SmallStr,
     pub cents: i64,
     pub at: f64,
-    pub event: Arc<str>,
+    pub event: SmallStr,
 }
 
 /// Per rule id (in the order first met), the sum over its entries of
@@ -28,14 +30,10 @@ pub struct Sums {
 }
 
 impl Sums {
-    fn add(&mut self, rule: &Arc<str>, term: f64) {
-        match self
-            .sums
-            .iter_mut()
-            .find(|(id, _)| id.as_ref() == rule.as_ref())
-        {
+    fn add(&mut self, rule: &str, term: f64) {
+        match self.sums.iter_mut().find(|(id, _)| id.as_ref() == rule) {
             Some((_, sum)) => *sum += term,
-            None => self.sums.push((rule.clone(), 0.0 + term)),
+            None => self.sums.push((Arc::from(rule), 0.0 + term)),
         }
     }
 }
@@ -207,14 +205,14 @@ impl Rules {
         }
         let mut added: Vec<Entry> = Vec::new();
         if let Some((_, rules)) = self.by_kind.iter().find(|(k, _)| k == i.kind) {
-            let event: Arc<str> = Arc::from(i.event_id);
+            let event = SmallStr::new(i.event_id);
             for &n in rules {
                 let rule = &self.rules[n];
                 if !rule.matches(i) || capped(ledger, rule, at) {
                     continue;
                 }
                 added.push(Entry {
-                    rule: rule.id.clone(),
+                    rule: SmallStr::new(&rule.id),
                     cents: rule.cents,
                     at,
                     event: event.clone(),
@@ -306,7 +304,7 @@ fn recorded(ledger: &[Entry], event_id: &str, at: f64) -> bool {
         .iter()
         .rev()
         .take_while(|e| e.at >= at)
-        .any(|e| e.at == at && e.event.as_ref() == event_id)
+        .any(|e| e.at == at && e.event.as_str() == event_id)
 }
 
 /// Whether `rule`'s cap is full at `at`: its entries in (at - window, at], newest back.
@@ -322,7 +320,7 @@ fn capped(entries: &[Entry], rule: &Rule, at: f64) -> bool {
         if e.at <= lo {
             break;
         }
-        if e.at <= at && e.rule.as_ref() == rule.id.as_ref() {
+        if e.at <= at && e.rule.as_str() == rule.id.as_ref() {
             used += 1;
             if used >= limit {
                 return true;

@@ -9,6 +9,7 @@ mod ledger;
 mod points;
 mod score;
 mod score_py;
+mod small;
 mod window;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use pyo3::types::{PyDict, PyList, PyString};
 use engagement_py::EngagementCore;
 use ledger::{Entry, Sums};
 use score_py::ScoreCore;
+use small::SmallStr;
 use window::SeenWindow;
 
 #[pyclass(frozen, module = "dealstream_core")]
@@ -55,10 +57,10 @@ fn entries_from(entries: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Entry>> {
     for entry in entries.try_iter()? {
         let entry = entry?;
         out.push(Entry {
-            rule: Arc::from(entry.get_item(0)?.extract::<&str>()?),
+            rule: SmallStr::new(entry.get_item(0)?.extract::<&str>()?),
             cents: entry.get_item(1)?.extract()?,
             at: entry.get_item(2)?.extract()?,
-            event: Arc::from(entry.get_item(3)?.extract::<&str>()?),
+            event: SmallStr::new(entry.get_item(3)?.extract::<&str>()?),
         });
     }
     Ok(out)
@@ -116,7 +118,7 @@ impl Ledger {
 
     /// The newest entry's event id (None when empty).
     fn last_event(&self) -> Option<&str> {
-        self.entries.last().map(|e| e.event.as_ref())
+        self.entries.last().map(|e| e.event.as_str())
     }
 
     fn __len__(&self) -> usize {

@@ -61,7 +61,8 @@ impl Rules {
                 let scale = power(0.5, (now - s.anchor) / s.period);
                 for (rule, summed) in &s.sums {
                     if let Some(points) = self.points_of(rule) {
-                        set(&mut per_rule, rule, points as f64 * summed * scale);
+                        per_rule.push((rule.clone(), points as f64 * summed * scale));
+                        // ids once
                     }
                 }
             }
@@ -154,12 +155,9 @@ fn get(per_rule: &[(Arc<str>, f64)], rule: &str) -> Option<f64> {
         .map(|(_, v)| *v)
 }
 
-fn set(per_rule: &mut Vec<(Arc<str>, f64)>, rule: &Arc<str>, value: f64) {
-    match per_rule
-        .iter_mut()
-        .find(|(id, _)| id.as_ref() == rule.as_ref())
-    {
+fn set(per_rule: &mut Vec<(Arc<str>, f64)>, rule: &str, value: f64) {
+    match per_rule.iter_mut().find(|(id, _)| id.as_ref() == rule) {
         Some((_, v)) => *v = value,
-        None => per_rule.push((rule.clone(), value)),
+        None => per_rule.push((Arc::from(rule), value)),
     }
 }
