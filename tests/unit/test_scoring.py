@@ -7,6 +7,7 @@ import itertools
 
 import msgspec
 import pytest
+from dealstream_core import Ledger
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -313,3 +314,13 @@ def test_remembered_profile_points_equal_the_conditions_asked_afresh(
                 best = max(matching, key=lambda r: r.cents)
                 fresh.append((best.id, best.cents))
         assert profile.contributions(fields) == fresh  # type: ignore[arg-type]
+
+
+def test_a_score_names_the_input_given_else_the_last_applied_else_the_last_engagement() -> None:
+    state = engage(contact({}), "demo_request", 7)  # the ledger's last event: g7
+    assert state.cause() == "g7"  # no input applied yet names the last engagement
+    named = msgspec.structs.replace(state, cause_event_id="u0")
+    assert named.cause() == "u0"
+    assert named.cause("e9") == "e9"  # as if e9 were the last one applied
+    assert named.cause("") == "g7"  # an empty id names nothing: the ledger's does
+    assert msgspec.structs.replace(state, ledger=Ledger()).cause() == "contact:c1"

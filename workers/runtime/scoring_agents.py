@@ -168,17 +168,17 @@ class ScoringRuntime:
     ) -> None:
         """Re-score after an input (`event_id`: it is the cause of what is published) or with
         time (None: the last input applied is)."""
+        named = state.cause(event_id)  # before the re-score prunes the ledger
         now = self.ctx.clock.now()
         result = self.scorer.rescore(state, now.timestamp(), event_id)
         new = result.state
-        event_id = new.cause()
         record: LeadScore | None = None
         if result.changed:
-            record = score_record(new, result.snapshot, event_id, now)
+            record = score_record(new, result.snapshot, named, now)
             output_id = f"score:{key}:{new.scores}"
             tx.emit(partition, self.scores_topic, key.encode(), _encode(record), output_id)
         if result.became_ready:
-            signal = self._signal(new, result.snapshot, event_id, now)
+            signal = self._signal(new, result.snapshot, named, now)
             tx.emit(partition, self.ready_topic, key.encode(), _encode(signal), signal.signal_id)
         tx.put(self.table, partition, key, new)  # encoded once, at the commit
         tx.after_commit_each(self._committed, (key, new, record, result.became_ready, result.due))
@@ -188,18 +188,21 @@ class ScoringRuntime:
         metrics, view, indexes, stale = self.ctx.metrics, self.view, self.indexes, self.stale
         scores = entries = 0
         for key, state, record, became_ready, due in rescored:
-            if record is not None:
-                scores += 1
-                if view is not None:
-                    view.submit(state.contact_id, self._document(state, record))
-            if became_ready:
-                entries += 1
             index = indexes.get(state.partition)
             if index is not None:
                 index.set(key, due)
             older = stale.get(state.partition)
             if older:
                 older.discard(key)
+            if became_ready:
+                entries += 1
+            if record is not None:
+                scores += 1
+                if view is not None:
+                    try:  # one document that fails stops neither the others nor the indexes
+                        view.submit(state.contact_id, self._document(state, record))
+                    except Exception:
+                        log.exception("lead view: contact %s not submitted", key)
         if scores:
             metrics.lead_scores.inc(scores)
         if entries:

@@ -60,11 +60,13 @@ class ContactState(msgspec.Struct, kw_only=True, gc=False):
     known: bool = False  # seen in the CRM or a form (engagement alone does not make a lead)
     cause_event_id: str | None = None  # the last input applied: what a later re-score names
 
-    def cause(self) -> str:
+    def cause(self, event_id: str | None = None) -> str:
         """The input a score of this state names: the last one applied (a decay or a new rules
-        version re-scores what that input left), else the last engagement in the ledger."""
-        if self.cause_event_id:
-            return self.cause_event_id
+        version re-scores what that input left), else the last engagement in the ledger.
+        `event_id`: as if it were the last one applied."""
+        cause = self.cause_event_id if event_id is None else event_id
+        if cause:
+            return cause
         return self.ledger.last_event() or f"contact:{self.contact_id}"
 
     @property
