@@ -162,3 +162,65 @@ def test_a_ledger_from_the_tables_form_keeps_its_sums() -> None:
     assert native.last_event() == "e1"
     assert native == ledger_from_table(ledger, msgspec.to_builtins(sums))
     assert native != Ledger()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    specs=rules_strategy,
+    decay=st.sampled_from(["half_life", "half_life", "linear", "expire"]),
+    history=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=10**6), steps.map(lambda s: s[:1])),
+        max_size=60,
+    ),
+    prune_every=st.sampled_from([3, 7, 1000]),
+)
+def test_ledgers_that_share_a_buffer_stay_as_recorded(
+    specs: list[tuple[str, float, str | None, str | None, tuple[int, str] | None]],
+    decay: str,
+    history: list[tuple[int, list[tuple[str, float, int, str | None, str | None, float]]]],
+    prune_every: int,
+) -> None:
+    """A native ledger appends to a buffer it shares with the ledger it grew from. Recording
+    again from any older ledger (a retried batch, the same state in two places) must neither
+    change that ledger nor the ones grown from it: each stays what the reference made."""
+    ref = scorer_of(specs, decay, "3d", None)
+    core = native_core(ref)
+    versions: list[tuple[list[Entry], DecaySums | None, Ledger]] = [([], None, Ledger())]
+    start = 1_700_000_000.0
+    for step, (pick, one) in enumerate(history):
+        if not one:
+            continue
+        kind, at, n, source, line, look = one[0]
+        ledger, sums, native = versions[pick % len(versions)]  # often not the newest
+        interaction = (f"e{n}-{step}", kind, start + at, source, None, line)
+        ledger, sums = ref.record_summed(ledger, sums, ref_interaction(*interaction))
+        native = core.record(native, *interaction)
+        if step % prune_every == 0:
+            now = start + max(at, look)
+            ledger, sums = ref.prune_summed(ledger, sums, now)
+            native = core.prune(native, now)
+        versions.append((ledger, sums, native))
+    for ledger, sums, native in versions:
+        assert native.entries() == ledger
+        same_sums(sums, native)
+
+
+def test_a_ledger_at_its_size_limit_keeps_its_newest_entries_through_many_more() -> None:
+    """At the size limit each entry added drops the oldest: the shared buffer sheds its dead
+    front now and then; ledgers kept from along the way stay as they were."""
+    ref = scorer_of([("email_open", 1.0, None, None, None)], "half_life", "14d", None)
+    core = native_core(ref)
+    ledger: list[Entry] = []
+    sums: DecaySums | None = None
+    native = Ledger()
+    kept: list[tuple[list[Entry], Ledger]] = []
+    for n in range(3 * MAX_LEDGER):
+        i = (f"e{n}", "email_open", 1_700_000_000.0 + n * 60.0, None, None, None)
+        ledger, sums = ref.record_summed(ledger, sums, ref_interaction(*i))
+        native = core.record(native, *i)
+        if n % 97 == 0:
+            kept.append((ledger, native))
+    assert native.entries() == ledger
+    same_sums(sums, native)
+    for old, old_native in kept:
+        assert old_native.entries() == old

@@ -7,7 +7,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
-use crate::ledger::{Decay, Entry, Interaction, Rule, Rules, Sums};
+use crate::ledger::{Decay, Interaction, Recorded, Rule, Rules};
+use crate::points::Pruned;
+use crate::shared::Entries;
 use crate::Ledger;
 
 const CAP_ID: &str = "engagement_cap";
@@ -54,16 +56,14 @@ impl EngagementCore {
         ledger: &Ledger,
         now: f64,
     ) -> PyResult<(Bound<'py, PyList>, i64)> {
-        let (lines, total) = self.rules.contributions(&ledger.entries, &ledger.sums, now);
+        let (lines, total) = ledger
+            .entries
+            .with(|entries| self.rules.contributions(entries, &ledger.sums, now));
         let out = PyList::empty(py);
         for (rule, cents) in &lines {
             out.append((self.id_of(py, rule), *cents))?;
         }
         Ok((out, total))
-    }
-
-    fn ledger(&self, entries: Vec<Entry>, sums: Option<Sums>) -> Ledger {
-        Ledger { entries, sums }
     }
 }
 
@@ -133,8 +133,20 @@ impl EngagementCore {
             form,
             product_line,
         };
-        let (entries, sums) = self.rules.record_summed(&l.entries, &l.sums, &i);
-        self.ledger(entries, sums)
+        let rules = &self.rules;
+        let (change, moved) = l.entries.with(|old| {
+            let change = rules.record(old, &i);
+            let current = rules.sums_of(&l.sums, old.len());
+            let moved = current.and_then(|sums| change.moved_sums(old, sums));
+            (change, moved)
+        });
+        let entries = match change {
+            Recorded::Same => l.entries.view(),
+            Recorded::Appended { added, from } => l.entries.appended(from, &added),
+            Recorded::Rebuilt { entries, .. } => Entries::new(entries),
+        };
+        let sums = moved.or_else(|| entries.with(|e| rules.decay_sums(e)));
+        Ledger { entries, sums }
     }
 
     /// (rule id, hundredths) per rule after decay, in the rules' order, then the total cap as
@@ -158,12 +170,17 @@ impl EngagementCore {
     /// power of time and decay can only lower them; None otherwise.
     fn decay_total(&self, ledger: &Bound<'_, Ledger>, now: f64) -> Option<(f64, i64, f64)> {
         let l = ledger.get();
-        self.rules.decay_total(&l.entries, &l.sums, now)
+        l.entries
+            .with(|entries| self.rules.decay_total(entries, &l.sums, now))
     }
 
     /// When the engagement score next needs recomputing because of time alone.
     fn next_change(&self, ledger: &Bound<'_, Ledger>, now: f64, interval: f64) -> Option<f64> {
-        self.rules.next_change(&ledger.get().entries, now, interval)
+        let rules = &self.rules;
+        ledger
+            .get()
+            .entries
+            .with(|entries| rules.next_change(entries, now, interval))
     }
 }
 
@@ -176,13 +193,20 @@ pub fn pruned<'py>(
     now: f64,
 ) -> PyResult<Bound<'py, Ledger>> {
     let l = ledger.get();
-    let (entries, sums) = match rules.prune(&l.entries, now) {
-        None if rules.sums_of(&l.sums, l.entries.len()).is_some() => return Ok(ledger.clone()),
-        None => (l.entries.clone(), rules.decay_sums(&l.entries)),
-        Some(kept) => {
+    let (kept, sums) = l.entries.with(|entries| match rules.prune(entries, now) {
+        Pruned::Whole if rules.sums_of(&l.sums, entries.len()).is_some() => (None, None),
+        Pruned::Whole => (Some(l.entries.view()), rules.decay_sums(entries)),
+        Pruned::From(from) => (
+            Some(l.entries.suffix(from)),
+            rules.decay_sums(&entries[from..]),
+        ),
+        Pruned::Kept(kept) => {
             let sums = rules.decay_sums(&kept);
-            (kept, sums)
+            (Some(Entries::new(kept)), sums)
         }
-    };
-    Bound::new(ledger.py(), Ledger { entries, sums })
+    });
+    match kept {
+        None => Ok(ledger.clone()),
+        Some(entries) => Bound::new(ledger.py(), Ledger { entries, sums }),
+    }
 }

@@ -125,11 +125,38 @@ pub struct Rules {
 /// A breakdown: (rule id, or None for the total cap's line; hundredths).
 pub type Lines = Vec<(Option<Arc<str>>, i64)>;
 
-/// A ledger change: the new entries, those added and those the size limit dropped.
-pub struct Recorded {
-    pub entries: Vec<Entry>,
-    pub added: Vec<Entry>,
-    pub dropped: Vec<Entry>,
+/// A ledger change: what `record` makes of a ledger.
+pub enum Recorded {
+    /// Nothing added: the same entries.
+    Same,
+    /// The ledger from its `from`th entry on (the size limit dropped those before), then
+    /// `added`: the usual case, an interaction newer than the ledger.
+    Appended { added: Vec<Entry>, from: usize },
+    /// A late interaction, in its place: the new entries, those added and those dropped.
+    Rebuilt {
+        entries: Vec<Entry>,
+        added: Vec<Entry>,
+        dropped: Vec<Entry>,
+    },
+}
+
+impl Recorded {
+    /// The decay sums after the change, moved from `sums` (those of `ledger`, the ledger
+    /// before it); None when they are better made anew.
+    pub fn moved_sums(&self, ledger: &[Entry], sums: &Sums) -> Option<Sums> {
+        match self {
+            Recorded::Same => Some(sums.clone()),
+            Recorded::Appended { added, from } => {
+                let size = ledger.len() - from + added.len();
+                moved(sums, added, &ledger[..*from], size)
+            }
+            Recorded::Rebuilt {
+                entries,
+                added,
+                dropped,
+            } => moved(sums, added, dropped, entries.len()),
+        }
+    }
 }
 
 impl Rules {
@@ -193,14 +220,9 @@ impl Rules {
 
     pub fn record(&self, ledger: &[Entry], i: &Interaction) -> Recorded {
         let at = i.at;
-        let unchanged = || Recorded {
-            entries: ledger.to_vec(),
-            added: Vec::new(),
-            dropped: Vec::new(),
-        };
         if let Some(last) = ledger.last() {
             if last.at >= at && recorded(ledger, i.event_id, at) {
-                return unchanged();
+                return Recorded::Same;
             }
         }
         let mut added: Vec<Entry> = Vec::new();
@@ -220,35 +242,18 @@ impl Rules {
             }
         }
         if added.is_empty() {
-            return unchanged();
+            return Recorded::Same;
         }
         if ledger.last().map_or(true, |last| last.at <= at) {
             let over = (ledger.len() + added.len()) as i64 - MAX_LEDGER as i64;
-            if over <= 0 {
-                let mut entries = Vec::with_capacity(ledger.len() + added.len());
-                entries.extend_from_slice(ledger);
-                entries.extend_from_slice(&added);
-                return Recorded {
-                    entries,
-                    added,
-                    dropped: Vec::new(),
-                };
-            }
-            let over = (over as usize).min(ledger.len());
-            let mut entries = ledger[over..].to_vec();
-            entries.extend_from_slice(&added);
-            let dropped = ledger[..over].to_vec();
-            return Recorded {
-                entries,
-                added,
-                dropped,
-            };
+            let from = (over.max(0) as usize).min(ledger.len());
+            return Recorded::Appended { added, from };
         }
         let mut entries = ledger.to_vec(); // a late event: in its place
         let place = entries.partition_point(|e| e.at <= at);
         entries.splice(place..place, added.iter().cloned());
         if entries.len() <= MAX_LEDGER {
-            return Recorded {
+            return Recorded::Rebuilt {
                 entries,
                 added,
                 dropped: Vec::new(),
@@ -256,7 +261,7 @@ impl Rules {
         }
         let cut = entries.len() - MAX_LEDGER;
         let kept = entries.split_off(cut);
-        Recorded {
+        Recorded::Rebuilt {
             entries: kept,
             added,
             dropped: entries,
@@ -279,22 +284,6 @@ impl Rules {
             sums.add(&e.rule, power(2.0, (e.at - anchor) / self.period));
         }
         Some(sums)
-    }
-
-    /// `record`, and the ledger's decay sums with it (moved by the entries added and dropped
-    /// when they were the ledger's, else made anew).
-    pub fn record_summed(
-        &self,
-        ledger: &[Entry],
-        sums: &Option<Sums>,
-        i: &Interaction,
-    ) -> (Vec<Entry>, Option<Sums>) {
-        let current = self.sums_of(sums, ledger.len());
-        let r = self.record(ledger, i);
-        let sums = current
-            .and_then(|s| moved(s, &r.added, &r.dropped, r.entries.len()))
-            .or_else(|| self.decay_sums(&r.entries));
-        (r.entries, sums)
     }
 }
 

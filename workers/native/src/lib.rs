@@ -1,5 +1,6 @@
 //! dealstream's native core, for Python (PyO3). `Ledger` is a contact's engagement ledger with
-//! its decay sums, immutable like the reference's lists; `EngagementCore` is the engagement
+//! its decay sums, immutable like the reference's lists (its entries are a view of a buffer
+//! shared with the ledgers it grew from: `shared::Entries`); `EngagementCore` is the engagement
 //! rules' arithmetic over it (workers/scoring/engagement.py, `EngagementScorer`, is the
 //! reference: same results, bit for bit). `SeenWindow` is an entity key's recent event ids
 //! (workers/ingest/dedupe.py is its reference).
@@ -9,6 +10,7 @@ mod ledger;
 mod points;
 mod score;
 mod score_py;
+mod shared;
 mod small;
 mod window;
 
@@ -20,12 +22,13 @@ use pyo3::types::{PyDict, PyList, PyString};
 use engagement_py::EngagementCore;
 use ledger::{Entry, Sums};
 use score_py::ScoreCore;
+use shared::Entries;
 use small::SmallStr;
 use window::SeenWindow;
 
 #[pyclass(frozen, module = "dealstream_core")]
 pub struct Ledger {
-    pub(crate) entries: Vec<Entry>,
+    pub(crate) entries: Entries,
     pub(crate) sums: Option<Sums>,
 }
 
@@ -73,7 +76,7 @@ impl Ledger {
     #[pyo3(signature = (entries = None, sums = None))]
     fn new(entries: Option<&Bound<'_, PyAny>>, sums: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         Ok(Ledger {
-            entries: entries_from(entries)?,
+            entries: Entries::new(entries_from(entries)?),
             sums: sums_from(sums)?,
         })
     }
@@ -89,7 +92,8 @@ impl Ledger {
 
     /// The entries in the tables' form, oldest first.
     fn entries<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let items = self.entries.iter().map(|e| {
+        let entries = self.entries.to_vec(); // no Python object is made with the buffer locked
+        let items = entries.iter().map(|e| {
             (
                 PyString::new(py, &e.rule),
                 e.cents,
@@ -117,8 +121,9 @@ impl Ledger {
     }
 
     /// The newest entry's event id (None when empty).
-    fn last_event(&self) -> Option<&str> {
-        self.entries.last().map(|e| e.event.as_str())
+    fn last_event(&self) -> Option<String> {
+        self.entries
+            .with(|entries| entries.last().map(|e| e.event.as_str().to_owned()))
     }
 
     fn __len__(&self) -> usize {
@@ -129,7 +134,8 @@ impl Ledger {
         match other.downcast::<Ledger>() {
             Ok(o) => {
                 let o = o.get();
-                o.entries == self.entries && o.sums == self.sums
+                let theirs = o.entries.to_vec(); // one buffer locked at a time
+                o.sums == self.sums && self.entries.with(|mine| mine == theirs.as_slice())
             }
             Err(_) => false,
         }

@@ -5,6 +5,15 @@ use std::sync::Arc;
 
 use crate::ledger::{power, round_half_even, Decay, Entry, Lines, Rules, Sums};
 
+/// What pruning keeps of a ledger.
+pub enum Pruned {
+    Whole, // nothing dropped
+    /// The entries from this one on.
+    From(usize),
+    /// These (entries of any time were dropped: a ledger not oldest first).
+    Kept(Vec<Entry>),
+}
+
 impl Rules {
     /// (points at the anchor, rules counted, anchor) when the sums tell the ledger's exact
     /// points as one power of time and decay can only lower them.
@@ -108,16 +117,18 @@ impl Rules {
 
     /// The ledger without the entries that can no longer count or cap anything.
     #[allow(clippy::neg_cmp_op_on_partial_ord)] // `not a < b`, as the reference says it
-    pub fn prune(&self, ledger: &[Entry], now: f64) -> Option<Vec<Entry>> {
+    pub fn prune(&self, ledger: &[Entry], now: f64) -> Pruned {
+        let keep = |e: &Entry| now - e.at < self.horizon;
         match ledger.first() {
-            Some(first) if !(now - first.at < self.horizon) => Some(
-                ledger
-                    .iter()
-                    .filter(|e| now - e.at < self.horizon)
-                    .cloned()
-                    .collect(),
-            ),
-            _ => None, // the common case: nothing to drop
+            Some(first) if !keep(first) => {
+                let from = ledger.iter().position(keep).unwrap_or(ledger.len());
+                if ledger[from..].iter().all(keep) {
+                    Pruned::From(from) // the oldest entries (a ledger is oldest first)
+                } else {
+                    Pruned::Kept(ledger.iter().filter(|e| keep(e)).cloned().collect())
+                }
+            }
+            _ => Pruned::Whole, // the common case: nothing to drop
         }
     }
 

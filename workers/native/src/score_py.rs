@@ -123,16 +123,18 @@ impl ScoreCore {
             None
         } else {
             let k = kept.get();
-            let due = rules.next_change(&k.entries, now, s.interval);
+            let (due, found) = k.entries.with(|entries| {
+                let found = (rules.decay == Decay::HalfLife)
+                    .then(|| rules.decay_total(entries, &k.sums, now));
+                (rules.next_change(entries, now, s.interval), found)
+            });
             let published = match (&last, changed) {
                 (Some((l_total, _, l_ready, _)), false) => (*l_total, *l_ready),
                 _ => (total, ready),
             };
-            if rules.decay == Decay::HalfLife {
-                let found = rules.decay_total(&k.entries, &k.sums, now);
-                s.next_due(due, found, rules.period, published, fit, now)
-            } else {
-                due
+            match found {
+                Some(found) => s.next_due(due, found, rules.period, published, fit, now),
+                None => due,
             }
         };
         Ok((
