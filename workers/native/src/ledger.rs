@@ -26,14 +26,14 @@ pub struct Sums {
     pub period: f64,
     pub anchor: f64,
     pub size: usize,
-    pub sums: Vec<(Arc<str>, f64)>,
+    pub sums: Vec<(SmallStr, f64)>, // plain data: a copy is a `memcpy`
 }
 
 impl Sums {
     fn add(&mut self, rule: &str, term: f64) {
-        match self.sums.iter_mut().find(|(id, _)| id.as_ref() == rule) {
+        match self.sums.iter_mut().find(|(id, _)| id.as_str() == rule) {
             Some((_, sum)) => *sum += term,
-            None => self.sums.push((Arc::from(rule), 0.0 + term)),
+            None => self.sums.push((SmallStr::new(rule), 0.0 + term)),
         }
     }
 }

@@ -14,8 +14,6 @@ mod shared;
 mod small;
 mod window;
 
-use std::sync::Arc;
-
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
@@ -41,7 +39,10 @@ fn sums_from(sums: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Sums>> {
     let by_rule = by_rule.downcast::<PyDict>()?;
     let mut out = Vec::with_capacity(by_rule.len());
     for (rule, sum) in by_rule.iter() {
-        out.push((Arc::from(rule.extract::<&str>()?), sum.extract::<f64>()?));
+        out.push((
+            SmallStr::new(rule.extract::<&str>()?),
+            sum.extract::<f64>()?,
+        ));
     }
     Ok(Some(Sums {
         period: sums.get_item(0)?.extract()?,
@@ -114,7 +115,7 @@ impl Ledger {
         let Some(s) = &self.sums else { return Ok(None) };
         let by_rule = PyDict::new(py);
         for (rule, sum) in &s.sums {
-            by_rule.set_item(rule.as_ref(), *sum)?;
+            by_rule.set_item(rule.as_str(), *sum)?;
         }
         let form = (s.period, s.anchor, s.size, by_rule).into_pyobject(py)?;
         Ok(Some(PyList::new(py, form.iter())?))

@@ -1,8 +1,6 @@
 //! A ledger's points at a time (after decay and the total cap), what pruning keeps, and when
 //! time alone next changes them: the rest of `EngagementScorer` (workers/scoring/engagement.py).
 
-use std::sync::Arc;
-
 use crate::ledger::{power, round_half_even, Decay, Entry, Lines, Rules, Sums};
 
 /// What pruning keeps of a ledger.
@@ -64,13 +62,13 @@ impl Rules {
     /// total cap as a negative line (`None` for its id), and their sum.
     pub fn contributions(&self, ledger: &[Entry], sums: &Option<Sums>, now: f64) -> (Lines, i64) {
         let fresh = ledger.last().map_or(true, |e| e.at <= now);
-        let mut per_rule: Vec<(Arc<str>, f64)> = Vec::new();
+        let mut per_rule: Vec<(&str, f64)> = Vec::new();
         match self.sums_of(sums, ledger.len()) {
             Some(s) if fresh => {
                 let scale = power(0.5, (now - s.anchor) / s.period);
                 for (rule, summed) in &s.sums {
                     if let Some(points) = self.points_of(rule) {
-                        per_rule.push((rule.clone(), points as f64 * summed * scale));
+                        per_rule.push((rule.as_str(), points as f64 * summed * scale));
                         // ids once
                     }
                 }
@@ -159,16 +157,13 @@ impl Rules {
     }
 }
 
-fn get(per_rule: &[(Arc<str>, f64)], rule: &str) -> Option<f64> {
-    per_rule
-        .iter()
-        .find(|(id, _)| id.as_ref() == rule)
-        .map(|(_, v)| *v)
+fn get(per_rule: &[(&str, f64)], rule: &str) -> Option<f64> {
+    per_rule.iter().find(|(id, _)| *id == rule).map(|(_, v)| *v)
 }
 
-fn set(per_rule: &mut Vec<(Arc<str>, f64)>, rule: &str, value: f64) {
-    match per_rule.iter_mut().find(|(id, _)| id.as_ref() == rule) {
+fn set<'a>(per_rule: &mut Vec<(&'a str, f64)>, rule: &'a str, value: f64) {
+    match per_rule.iter_mut().find(|(id, _)| *id == rule) {
         Some((_, v)) => *v = value,
-        None => per_rule.push((Arc::from(rule), value)),
+        None => per_rule.push((rule, value)),
     }
 }
