@@ -204,8 +204,8 @@ def main() -> None:
         "owner and organization hops), the stage automation and its triggers, the engine's "
         "transactions, and decoding (once per record, for every rule set). A month costs more "
         "per event than a day: decaying contacts are re-scored as their published score "
-        "falls, an engagement copies a longer ledger and is forwarded to more open "
-        "opportunities of its contact, and the router's queues are longer.\n"
+        "falls, an engagement is forwarded to more open opportunities of its contact, and "
+        "the router's queues are longer.\n"
     )
     if args.print:
         print(body)
