@@ -61,3 +61,47 @@ def test_the_native_window_gives_the_verdicts_and_window_of_its_reference(
         assert native.get(event_id) == reference[event_id]
         assert old is None or table_form.to_builtins(old) == kept  # never changed
         assert SeenWindow(dict(reference)) == native  # read back from the table's form
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 10**6), st.text(max_size=3), st.integers(0, 50)), max_size=80
+    ),
+    st.integers(1, 8),
+)
+def test_native_windows_that_share_a_buffer_stay_as_made(
+    arrivals: list[tuple[int, str, int]], size: int
+) -> None:
+    """Native windows are immutable: making one again from any older window (a retried batch
+    records from the table's window before it) changes neither that window nor those made
+    from it, and each stays what the dict code made."""
+    versions: list[tuple[Stored, SeenWindow | None]] = [({}, None)]
+    for pick, event_id, offset in arrivals:
+        reference, native = versions[pick % len(versions)]  # often not the newest
+        expected, reference = remember(reference, event_id, offset, size)
+        verdict, made = remember(native, event_id, offset, size)
+        assert verdict is expected
+        assert isinstance(made, SeenWindow)
+        versions.append((reference, made))
+    for reference, native in versions[1:]:
+        assert native is not None
+        assert list(table_form.to_builtins(native).items()) == list(dict(reference).items())
+
+
+def test_a_full_native_window_sheds_its_buffer_and_keeps_the_newest() -> None:
+    """Far more arrivals than the window holds: it keeps the newest, and the windows kept from
+    along the way stay as they were."""
+    window: SeenWindow | None = None
+    kept: list[tuple[int, SeenWindow]] = []
+    for n in range(1000):
+        verdict, made = remember(window, f"event-{n}", n, 64)
+        assert verdict is Seen.NEW
+        assert isinstance(made, SeenWindow)
+        window = made
+        if n % 37 == 0:
+            kept.append((n, made))
+    assert window is not None
+    assert list(window.table_form().items()) == [(f"event-{n}", n) for n in range(936, 1000)]
+    for n, old in kept:
+        first = max(0, n - 63)
+        assert list(old.table_form().items()) == [(f"event-{i}", i) for i in range(first, n + 1)]
