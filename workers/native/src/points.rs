@@ -5,7 +5,8 @@ use crate::ledger::{power, round_half_even, Decay, Entry, Lines, Rules, Sums};
 
 /// What pruning keeps of a ledger.
 pub enum Pruned {
-    Whole, // nothing dropped
+    /// Nothing dropped.
+    Whole,
     /// The entries from this one on.
     From(usize),
     /// These (entries of any time were dropped: a ledger not oldest first).
@@ -68,8 +69,8 @@ impl Rules {
                 let scale = power(0.5, (now - s.anchor) / s.period);
                 for (rule, summed) in &s.sums {
                     if let Some(points) = self.points_of(rule) {
+                        // the sums hold each id once: no lookup before the push
                         per_rule.push((rule.as_str(), points as f64 * summed * scale));
-                        // ids once
                     }
                 }
             }

@@ -64,11 +64,16 @@ impl Entries {
         }
     }
 
+    /// The buffer index of this view's `from`th entry (its end at most).
+    fn index(&self, from: usize) -> usize {
+        (self.start + from).min(self.end)
+    }
+
     /// These entries from the `from`th on (nothing is copied).
     pub fn suffix(&self, from: usize) -> Entries {
         Entries {
             buffer: self.buffer.clone(),
-            start: (self.start + from).min(self.end),
+            start: self.index(from),
             end: self.end,
         }
     }
@@ -79,12 +84,11 @@ impl Entries {
     /// its oldest entry at each one added) costs a copy every few hundred entries, and a
     /// buffer's memory stays within a few times its newest ledger's.
     pub fn appended(&self, from: usize, added: &[Entry]) -> Entries {
-        let start = (self.start + from).min(self.end);
+        let start = self.index(from); // also the count of dead entries before the view
         let mut buffer = lock(&self.buffer);
         let ends_buffer = buffer.len() == self.end;
-        let dead = start;
         let live = self.end - start + added.len();
-        if !ends_buffer || (dead > KEEP_DEAD && dead > live) {
+        if !ends_buffer || (start > KEEP_DEAD && start > live) {
             let mut own = Vec::with_capacity(live + live / 2);
             own.extend_from_slice(&buffer[start..self.end]);
             own.extend_from_slice(added);
