@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from workers.routing.queue import Queue
 from workers.routing.roster import Rep
 
 
@@ -48,6 +49,6 @@ class Decision:
 class Outcome:
     reps: dict[str, Rep] = field(default_factory=dict)  # changed reps
     leads: dict[str, Lead] = field(default_factory=dict)  # changed leads
-    queues: dict[str, list[str]] = field(default_factory=dict)  # changed queues
+    queues: dict[str, Queue] = field(default_factory=dict)  # changed queues
     decisions: list[Decision] = field(default_factory=list)
     seq: int = 0

@@ -9,7 +9,7 @@ are `queue+<n>:<line>` (a line's name may hold any character: the number comes b
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 ROW = 4096  # lead keys per row: about 100 kB of JSON, far below a record's limit
@@ -24,11 +24,17 @@ def is_queue_row(key: str) -> bool:
     return key.startswith((f"{PREFIX}:", f"{PREFIX}+"))
 
 
-def rows_of(line: str, queue: list[str], rows_before: int) -> tuple[dict[str, Any], int]:
+def rows_of(
+    line: str, queue: Sequence[str], rows_before: int, kept: int = 0
+) -> tuple[dict[str, Any], int]:
     """The rows to write for `line`'s queue (None deletes a row the queue no longer fills),
-    given how many rows it had, and how many it has now."""
+    given how many rows it had, and how many it has now. `kept`: how many first keys the
+    queue the table holds has in common with this one (rows of those alone are not written
+    again: a lead queued at the end rewrites the last row, not the whole queue)."""
     rows = max(1, -(-len(queue) // ROW))
-    out: dict[str, Any] = {row_key(line, n): queue[n * ROW : (n + 1) * ROW] for n in range(rows)}
+    out: dict[str, Any] = {
+        row_key(line, n): queue[n * ROW : (n + 1) * ROW] for n in range(kept // ROW, rows)
+    }
     for n in range(rows, rows_before):
         out[row_key(line, n)] = None
     return out, rows

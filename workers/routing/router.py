@@ -8,10 +8,13 @@ cause, so replaying an input reproduces the same decision with the same id.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import msgspec
 
 from workers.routing.choose import ALL_PASSED, AT_CAPACITY, NO_REP, NONE_AVAILABLE, Choice, choose
 from workers.routing.leads import Decision, Lead, Outcome
+from workers.routing.queue import Queue
 from workers.routing.roster import Rep, record_assignment, record_release
 from workers.rules.model import RoutingRules
 from workers.triggers.durations import parse_duration
@@ -66,7 +69,7 @@ class Router:
         self,
         reps: dict[str, Rep],
         existing: Lead | None,
-        queue: list[str],
+        queue: Sequence[str],
         *,
         signal_id: str,
         contact_id: str,
@@ -112,8 +115,9 @@ class Router:
                 )
             )
             return out
-        if existing is not None and existing.status == "queued" and key in queue:
-            queue = [k for k in queue if k != key]
+        queue = Queue.of(queue)
+        if existing is not None and existing.status == "queued":
+            queue = queue.without(key)
         policy = self.rules.policy_for(pl)
         if policy.policy == "relationship_owner" and owner_id:
             lead = msgspec.structs.replace(
@@ -140,7 +144,7 @@ class Router:
         self,
         reps: dict[str, Rep],
         lead: Lead,
-        queue: list[str],
+        queue: Queue,
         now: float,
         out: Outcome,
         assignment_id: str,
@@ -162,7 +166,7 @@ class Router:
                 lead, status="queued", rep_id=None, queued_at=lead.queued_at or now
             )
             out.leads[lead.key] = lead
-            out.queues[lead.product_line] = _without(queue, lead.key, lead.key)
+            out.queues[lead.product_line] = queue.queued(lead.key)
             out.decisions.append(
                 Decision(
                     assignment_id,
@@ -194,8 +198,8 @@ class Router:
         )
         out.leads[lead.key] = lead
         if lead.product_line in out.queues or lead.key in queue:
-            out.queues[lead.product_line] = _without(
-                out.queues.get(lead.product_line, queue), lead.key
+            out.queues[lead.product_line] = out.queues.get(lead.product_line, queue).without(
+                lead.key
             )
         out.decisions.append(
             Decision(
@@ -243,7 +247,7 @@ class Router:
         self,
         reps: dict[str, Rep],
         lead: Lead | None,
-        queue: list[str],
+        queue: Sequence[str],
         *,
         kind: str,
         rep_id: str,
@@ -279,7 +283,7 @@ class Router:
         return self._assign(
             reps,
             lead,
-            queue,
+            Queue.of(queue),
             now,
             out,
             f"asg:{lead.key}:rejected:{event_id}",
@@ -292,7 +296,7 @@ class Router:
         self,
         reps: dict[str, Rep],
         leads: dict[str, Lead],
-        queues: dict[str, list[str]],
+        queues: Mapping[str, Sequence[str]],
         *,
         now: float,
         seq: int,
@@ -312,7 +316,7 @@ class Router:
             step = self._assign(
                 current,
                 expired,
-                out.queues.get(lead.product_line, queues.get(lead.product_line, [])),
+                _queue(out, queues, lead.product_line),
                 now,
                 Outcome(seq=out.seq),
                 f"asg:{lead.key}:sla:{lead.attempt}",
@@ -322,13 +326,13 @@ class Router:
             )
             self._merge(out, step, current)
         for pl in list(dict.fromkeys([*queues, *out.queues])):
-            queue = queues.get(pl, [])
-            remaining = list(out.queues.get(pl, queue))
+            queue = Queue.of(queues.get(pl, ()))
+            remaining = out.queues.get(pl, queue)
             blocked = False  # no rep can take a lead of this line that excludes nobody
             for key in list(remaining):
                 found = out.leads.get(key) or leads.get(key)
                 if found is None or found.status != "queued" or found.product_line != pl:
-                    remaining.remove(key)  # gone, or queued again under another line
+                    remaining = remaining.without(key)  # gone, or queued again elsewhere
                     continue
                 if blocked and not found.excluded and self.skip_blocked:
                     continue
@@ -347,7 +351,7 @@ class Router:
                     "released",
                 )
                 self._merge(out, step, current)
-                remaining = _without(remaining, key)
+                remaining = remaining.without(key)
             if remaining != queue:
                 out.queues[pl] = remaining
         return out
@@ -362,10 +366,7 @@ class Router:
         out.decisions.extend(step.decisions)
 
 
-def _without(queue: list[str], key: str, last: str | None = None) -> list[str]:
-    """A new queue: `queue` but `key`, then `last` if given. Most leads queued are new to it:
-    those cost one copy made in C, and no pass in Python over a long queue."""
-    out = list(queue) if key not in queue else [k for k in queue if k != key]
-    if last is not None:
-        out.append(last)
-    return out
+def _queue(out: Outcome, queues: Mapping[str, Sequence[str]], line: str) -> Queue:
+    """`line`'s queue as `out` leaves it so far."""
+    found = out.queues.get(line)
+    return found if found is not None else Queue.of(queues.get(line, ()))

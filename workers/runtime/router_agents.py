@@ -29,6 +29,7 @@ from workers.engine.transaction import Transaction
 from workers.notify import notices
 from workers.notify.notices import Notice, Reply
 from workers.routing.leads import Lead, Outcome
+from workers.routing.queue import Queue
 from workers.routing.queue_rows import is_queue_row, read_rows, rows_of
 from workers.routing.roster import Rep, apply_rep_event
 from workers.routing.router import GENERAL, Router
@@ -89,7 +90,7 @@ class RouterRuntime:
         self.freed = True  # a rep may have been freed since the last tick: tick at once
         self.ticked_at = -math.inf  # the clock at the last tick
         self._reps_due: tuple[float, float] | None = None  # (since, when a rep next changes)
-        self.queues: dict[str, list[str]] = {}
+        self.queues: dict[str, Queue] = {}
         self.queue_rows: dict[str, int] = {}  # per line, the table rows its queue fills
         self.seq = 0
         self.replies: dict[str, float] = {}  # reply event ids told, oldest first
@@ -251,11 +252,11 @@ class RouterRuntime:
                 ),
                 None,
             )
-            queue = self.queues.get(lead.product_line, []) if lead else []
+            queue = self.queues.get(lead.product_line) if lead else None
             out = self.router.on_activity(
                 self.reps,
                 lead,
-                queue,
+                queue if queue is not None else (),
                 kind=activity.__struct_config__.tag or "",
                 rep_id=activity.rep_id,
                 event_id=activity.event_id,
@@ -322,8 +323,10 @@ class RouterRuntime:
             self._remember(lead)
             tx.put(self.table, PARTITION, f"lead:{lead.key}", msgspec.to_builtins(lead))
         for pl, queue in out.queues.items():
+            before = self.queues.get(pl)
+            kept = 0 if before is None else queue.kept(before)
             self.queues[pl] = queue
-            rows, self.queue_rows[pl] = rows_of(pl, queue, self.queue_rows.get(pl, 1))
+            rows, self.queue_rows[pl] = rows_of(pl, queue, self.queue_rows.get(pl, 1), kept)
             for key, row in rows.items():
                 tx.put(self.table, PARTITION, key, row)
         if out.reps or out.leads or out.queues:
@@ -347,7 +350,8 @@ class RouterRuntime:
             elif key.startswith("reply:"):
                 self.replies[key[6:]] = float(raw)
         self.replies = dict(sorted(self.replies.items(), key=lambda item: item[1]))
-        self.queues, self.queue_rows = read_rows((k, raw) for k, raw in rows if is_queue_row(k))
+        queues, self.queue_rows = read_rows((k, raw) for k, raw in rows if is_queue_row(k))
+        self.queues = {line: Queue(keys) for line, keys in queues.items()}
         self.loaded = True
         log.info("router: %d reps, %d leads", len(self.reps), len(self.leads))
 

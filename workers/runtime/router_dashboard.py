@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sized
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 class RouterDashboard:
     def __init__(
         self, view: Callable[[], RedisLeadView | None], prefix: str,
-        state: Callable[[], tuple[Mapping[str, Rep], Mapping[str, list[str]]]],
+        state: Callable[[], tuple[Mapping[str, Rep], Mapping[str, Sized]]],
     ) -> None:  # fmt: skip
         self.view = view
         self.prefix = prefix
