@@ -31,23 +31,30 @@ def test_every_queue_made_holds_what_a_list_would(start: list[str], steps: Any) 
         new = queue.queued(key) if queued else queue.without(key)
         made.append((new, as_list(expected, key, queued)))
         for older, keys in made:  # none changed, whatever was appended to a shared list
-            assert list(older) == keys and len(older) == len(keys) and older == keys
+            assert list(older) == keys
+            assert len(older) == len(keys)
+            assert older == keys
             assert [k for k in "abcdefgh" if k in older] == sorted(keys)
-            assert older[:] == keys and older[1:3] == keys[1:3] and older[::-1] == keys[::-1]
+            assert older[:] == keys
+            assert older[1:3] == keys[1:3]
+            assert older[::-1] == keys[::-1]
             if keys:
-                assert older[-1] == keys[-1] and older[0] == keys[0]
+                assert older[-1] == keys[-1]
+                assert older[0] == keys[0]
 
 
 def test_queuing_at_the_end_shares_the_keys_and_taking_out_copies() -> None:
     first = Queue(["a", "b"])
     second = first.queued("c")
     third = second.queued("d")
-    assert third.kept(first) == 2 and third.kept(second) == 3
+    assert third.kept(first) == 2
+    assert third.kept(second) == 3
     assert first.queued("e").kept(first) == 0  # `first` no longer ends the list: a copy
     assert third.without("a").kept(third) == 0
     assert third.without("x") is third
     assert third.queued("b") == ["a", "c", "d", "b"]
-    assert Queue.of(third) is third and Queue.of(["a"]) == Queue(["a"])
+    assert Queue.of(third) is third
+    assert Queue.of(["a"]) == Queue(["a"])
 
 
 @given(st.lists(KEYS, unique=True, max_size=5), STEPS, st.integers(1, 4))
@@ -73,6 +80,7 @@ def test_rows_written_from_what_is_kept_hold_the_last_queue(
                     table[row] = value
             queue = new
         queues, counts = read_rows(table.items())
-        assert queues["erp"] == list(queue) and counts["erp"] == count
+        assert queues["erp"] == list(queue)
+        assert counts["erp"] == count
     finally:
         queue_rows.ROW = saved

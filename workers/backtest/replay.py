@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import orjson
 
 from schemas.catalog import INPUT_TOPICS
+from workers.backtest import collector
 from workers.backtest.errors import BacktestError
 from workers.backtest.shadow import ShadowWorker, SimClock
 from workers.backtest.tally import SCORES, TOPICS, Tally
@@ -109,6 +110,14 @@ class Replay:
         batches: AsyncIterator[list[tuple[int, Record]]],
         progress: Progress | None = None,
     ) -> Stats:
+        with collector.frozen_between_batches():
+            return await self._run(batches, progress)
+
+    async def _run(
+        self,
+        batches: AsyncIterator[list[tuple[int, Record]]],
+        progress: Progress | None = None,
+    ) -> Stats:
         stats, window = self.stats, self.window
         async for batch in batches:
             chunk: list[Record] = []
@@ -137,6 +146,7 @@ class Replay:
                 chunk.append(record)
                 decoded.append(value)
             await self._feed(chunk, decoded)
+            collector.after_batch()
             if progress is not None:
                 progress(stats.records, self.clock.current)
         end = window.end or (stats.last or window.start)

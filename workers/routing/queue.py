@@ -103,4 +103,3 @@ class Queue(Sequence[str]):
 
     def __repr__(self) -> str:
         return f"Queue({list(self)!r})"
-
