@@ -20,6 +20,9 @@ class _Unobserved:
     def _nothing(self, *args: Any, **kwargs: Any) -> _Unobserved:
         return self
 
+    # the handlers' calls, found without `__getattr__` (which runs only after a failed lookup)
+    labels = inc = dec = set = observe = _nothing
+
     def __enter__(self) -> _Unobserved:
         return self
 
