@@ -34,3 +34,13 @@ def test_as_before_when_the_replay_fails() -> None:
         _failing_replay()
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def test_what_the_process_froze_before_stays_frozen() -> None:
+    gc.freeze()
+    try:
+        with collector.frozen_between_batches():
+            collector.after_batch()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

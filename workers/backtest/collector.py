@@ -23,14 +23,18 @@ YOUNG = 20_000  # allocations between young collections (Python's default: 700)
 @contextmanager
 def frozen_between_batches() -> Iterator[None]:
     """Within it, `after_batch()` freezes what is alive; on leaving, the collector is as it
-    was (what was frozen is looked at again, in the oldest generation)."""
+    was (what was frozen is looked at again, in the oldest generation; unless the process had
+    frozen objects before, which stay frozen with the rest: a freeze cannot be undone in
+    part)."""
     threshold = gc.get_threshold()
+    frozen_before = gc.get_freeze_count() > 0
     gc.set_threshold(YOUNG, *threshold[1:])
     try:
         yield
     finally:
         gc.set_threshold(*threshold)
-        gc.unfreeze()
+        if not frozen_before:
+            gc.unfreeze()
 
 
 def after_batch() -> None:
