@@ -325,6 +325,7 @@ class Router:
                 due=lead.sla_due,
             )
             self._merge(out, step, current)
+        choices: dict[tuple[str, frozenset[str]], Choice] = {}  # while no rep changes
         for pl in list(dict.fromkeys([*queues, *out.queues])):
             queue = Queue.of(queues.get(pl, ()))
             remaining = out.queues.get(pl, queue)
@@ -336,7 +337,7 @@ class Router:
                     continue
                 if blocked and not found.excluded and self.skip_blocked:
                     continue
-                _, choice = self.resolve(current, found, now)
+                choice = self._resolved(choices, current, found, now)
                 if choice.rep_id is None:
                     blocked = blocked or (not found.excluded and choice.code in BLOCKED)
                     continue  # arrival order, but a lead nobody can take blocks no other
@@ -351,10 +352,29 @@ class Router:
                     "released",
                 )
                 self._merge(out, step, current)
+                choices.clear()  # a rep changed
                 remaining = remaining.without(key)
             if remaining != queue:
                 out.queues[pl] = remaining
         return out
+
+    def _resolved(
+        self,
+        choices: dict[tuple[str, frozenset[str]], Choice],
+        reps: dict[str, Rep],
+        lead: Lead,
+        now: float,
+    ) -> Choice:
+        """`resolve`'s choice, remembered for the tick while `reps` stay the same: it depends
+        on the lead's line and exclusions alone (a month's tick asked it 264 times, for a
+        handful of answers)."""
+        if not self.skip_blocked:  # the tests' reference: every queued lead resolved
+            return self.resolve(reps, lead, now)[1]
+        key = (lead.product_line, frozenset(lead.excluded))
+        found = choices.get(key)
+        if found is None:
+            found = choices[key] = self.resolve(reps, lead, now)[1]
+        return found
 
     @staticmethod
     def _merge(out: Outcome, step: Outcome, current: dict[str, Rep]) -> None:
