@@ -27,9 +27,7 @@ class Queue(Sequence[str]):
 
     def __init__(self, keys: Iterable[str] = ()) -> None:
         self._keys = list(keys)
-        self._at = {}
-        for i, key in enumerate(self._keys):
-            self._at.setdefault(key, i)
+        self._at = dict(zip(self._keys, range(len(self._keys)), strict=True))
         self._size = len(self._keys)
 
     @classmethod

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import ChainMap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -252,11 +252,11 @@ class RouterRuntime:
                 ),
                 None,
             )
-            queue = self.queues.get(lead.product_line) if lead else None
+            queue: Sequence[str] = self.queues.get(lead.product_line, ()) if lead else ()
             out = self.router.on_activity(
                 self.reps,
                 lead,
-                queue if queue is not None else (),
+                queue,
                 kind=activity.__struct_config__.tag or "",
                 rep_id=activity.rep_id,
                 event_id=activity.event_id,
