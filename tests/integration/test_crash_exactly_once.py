@@ -144,6 +144,23 @@ def diagnose(
     return found
 
 
+# what each worker's consumer and engines did with their partitions, in the order of time
+STORY = (
+    "sought to their commits", "handed over from", "acknowledged as a gap", "is stuck at",
+    "moved", "verified in", "restored", "Restore complete", "index rebuilt", "Revoking",
+)  # fmt: skip
+
+
+def consumer_story(workers: list[WorkerProcess], limit: int = 600) -> str:
+    lines = []
+    for n, worker in enumerate(workers):
+        if worker.log_file.exists():
+            for line in worker.log_file.read_text(errors="replace").splitlines():
+                if line.startswith("[") and any(mark in line for mark in STORY):
+                    lines.append(f"{line[1:24]} w{n} {line[25:][:400]}")
+    return "\n".join(sorted(lines)[:limit])
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("store", ["rocksdict", "memory"])
 def test_three_kill_9s_lose_nothing_and_repeat_nothing(
@@ -223,6 +240,7 @@ def test_three_kill_9s_lose_nothing_and_repeat_nothing(
     if wrong:  # what a reader needs to find the cause: each wrong contact's inputs and scores
         dump = tmp_path / "wrong-scores.json"
         dump.write_bytes(orjson.dumps(diagnose(sorted(wrong)[:20], records, scores)))
+        print(consumer_story(workers))  # in the CI log, which outlives tmp_path
     assert not wrong, (
         f"{len(wrong)} wrong, see {tmp_path}/wrong-scores.json",
         list(wrong.items())[:10],

@@ -229,6 +229,10 @@ def batching_consumer(feeds: Feeds) -> type[AIOKafkaFaustConsumer]:
             earliest): otherwise a poll dropped meanwhile is never read again."""
             committed = await super().seek_to_committed()
             changelogs = cast(Any, self.app.tables).changelog_topics
+            log.info("stream partitions sought to their commits: %s", ", ".join(
+                f"{tp.topic}[{tp.partition}]@{offset}" for tp, offset in sorted(
+                    committed.items(), key=lambda item: (item[0].topic, item[0].partition))
+                if tp.topic not in changelogs))  # fmt: skip
             for tp in never_committed(committed, changelogs):
                 try:  # offset 0; deleted by retention, the reset policy finds the first one
                     await self._seek(tp, 0)
@@ -308,13 +312,18 @@ def batching_consumer(feeds: Feeds) -> type[AIOKafkaFaustConsumer]:
         async def _feed(self, feed: Feed, tp: Any, batch: list[Any], generation: int) -> None:
             read = self._read_offset.get(tp)
             acks = self.app.topics.acks_enabled_for(tp.topic)
-            messages = []
+            messages: list[Arrival] = []
             for record in batch:
                 offset = record.offset
                 if read is not None and offset < read:
                     continue  # handed over before (Faust drops it too)
                 if read and offset - read > 1 and acks:
+                    log.warning("%s[%d]: records %d..%d acknowledged as a gap (never handed "
+                                "over)", tp.topic, tp.partition, read + 1, offset - 1)  # fmt: skip
                     await self._add_gap(tp, read + 1, offset)
+                if not messages and (read is None or offset != read + 1):
+                    log.info("%s[%d]: records handed over from %d (read %s, generation %d)",
+                             tp.topic, tp.partition, offset, read, generation)  # fmt: skip
                 messages.append(Arrival(tp, record, generation))
                 read = offset
             self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
