@@ -151,14 +151,27 @@ STORY = (
 )  # fmt: skip
 
 
-def consumer_story(workers: list[WorkerProcess], limit: int = 600) -> str:
+TITLES = ("Topic Partition Set", "Highwater", "Reading Starts")
+
+
+def consumer_story(workers: list[WorkerProcess], limit: int = 2000) -> str:
+    """The lines of STORY, and the rows of Faust's tables (assignments, changelog highwaters
+    and offsets to restore from) of the tables whose state a wrong score comes from."""
     lines = []
     for n, worker in enumerate(workers):
-        if worker.log_file.exists():
-            for line in worker.log_file.read_text(errors="replace").splitlines():
-                if line.startswith("[") and any(mark in line for mark in STORY):
-                    lines.append(f"{line[1:24]} w{n} {line[25:][:400]}")
-    return "\n".join(sorted(lines)[:limit])
+        if not worker.log_file.exists():
+            continue
+        at = ""
+        for line in worker.log_file.read_text(errors="replace").splitlines():
+            if line.startswith("["):
+                at = line[1:24]
+                if any(mark in line for mark in STORY):
+                    lines.append(f"{at} w{n} {line[25:][:400]}")
+            elif line.startswith("|") and ("contacts" in line or "outbox" in line):
+                lines.append(f"{at} w{n}   {' '.join(line.split())}")
+            elif line.startswith("+") and any(title in line for title in TITLES):
+                lines.append(f"{at} w{n}  {line.strip('+-')}")
+    return "\n".join(sorted(lines, key=lambda line: line[:23])[:limit])  # stable: tables stay whole
 
 
 @pytest.mark.timeout(600)
