@@ -110,6 +110,40 @@ def test_a_restart_anywhere_ends_at_the_last_value_of_every_key(
     assert recovery.signal_recovery_end.is_set()
 
 
+def test_a_recovery_waits_for_its_own_actives_not_for_the_end_of_the_one_before(
+    tmp_path: Path,
+) -> None:
+    """The end of a recovery stays signalled until Faust's idle changelog loop next wakes (up
+    to 5 s): the next recovery, after a rebalance within them, must not take it for its own."""
+    app, table = app_with_table(tmp_path, "memory://")
+    first, then = TP(CHANGELOG, 0), TP(CHANGELOG, 1)
+    recovery = recovering(app, table, first, None)
+    recovery.active_highwaters[first] = 0
+    recovery.apply_fetched(first, changelog([("a", 1)]))
+    assert recovery.signal_recovery_end.is_set()  # the first recovery ends
+    recovery.add_active(table, then)  # a rebalance gives this worker another partition
+    recovery.active_offsets[then] = -1
+    recovery.active_highwaters[then] = 1
+    recovery._set_recovery_started()
+    assert recovery.need_recovery()
+    assert not recovery.signal_recovery_end.is_set()  # it waits for its own restore
+    recovery.apply_fetched(then, changelog([("b", 1)]))
+    assert not recovery.signal_recovery_end.is_set()
+    recovery.apply_fetched(then, changelog([("b", 1), ("c", 2)])[1:])
+    assert recovery.signal_recovery_end.is_set()
+    assert dict(table.data.data) == {"a": {"v": 1}, "b": {"v": 1}, "c": {"v": 2}}
+
+
+def test_faust_starts_a_recovery_before_it_waits_for_its_end() -> None:
+    """A canary for the override above: Faust marks a recovery started right before it waits
+    for the actives, and clears the end only in its changelog loop."""
+    restart = inspect.getsource(Recovery._restart_recovery.fun)  # a mode ServiceTask
+    started = restart.index("self._set_recovery_started()", restart.index("need_recovery()"))
+    assert started < restart.index("signal_recovery_end.wait()")
+    assert "signal_recovery_end.clear()" not in restart
+    assert "signal_recovery_end.clear()" in inspect.getsource(Recovery._slurp_changelogs.fun)
+
+
 def test_rocksdict_keeps_the_offset_in_the_same_write(tmp_path: Path) -> None:
     ops: list[tuple[str, int | None]] = [("a", 1), ("b", 2), ("a", None), ("c", 3), ("b", 4)]
     records = changelog(ops)

@@ -92,6 +92,18 @@ class SeekFirstRecovery(Recovery):
         self._signal_progress()
         return True
 
+    def _set_recovery_started(self) -> None:
+        """A recovery starts (Faust calls this again just before it waits for the actives):
+        its end is this recovery's to signal. Faust clears the signal in its changelog loop,
+        each time that loop wakes; with the fetches written here the loop idles, and wakes
+        every 5 s. A rebalance within those 5 s after a recovery ended started the next one
+        with the signal still set: it ended at once, and the worker went on with partitions
+        it had just been given unrestored (their changelog then landed under records already
+        processed, older values over newer ones: a CI run lost the engagements of a partition
+        after three kill -9s)."""
+        super()._set_recovery_started()
+        self.signal_recovery_end.clear()
+
     def _signal_progress(self) -> None:
         """What Faust's `_slurp_changelogs` does after each record, once per fetch."""
         if self.in_recovery and not self.need_recovery():
