@@ -134,6 +134,21 @@ def test_a_recovery_waits_for_its_own_actives_not_for_the_end_of_the_one_before(
     assert dict(table.data.data) == {"a": {"v": 1}, "b": {"v": 1}, "c": {"v": 2}}
 
 
+def test_an_active_partitions_records_after_its_recovery_are_not_written(tmp_path: Path) -> None:
+    """Once restored, an active partition's store is the engine's: its changelog after that
+    holds the engine's own writes, and a late fetch of them must not put an older value back
+    over a newer one the engine wrote since."""
+    app, table = app_with_table(tmp_path, "memory://")
+    tp = TP(CHANGELOG, 0)
+    recovery = recovering(app, table, tp, None)
+    recovery.active_highwaters[tp] = 0
+    recovery.apply_fetched(tp, changelog([("a", 1)]))
+    assert not recovery.in_recovery
+    table.data.data["a"] = {"v": 3}  # the engine's write since (its changelog: a=2, then a=3)
+    assert recovery.apply_fetched(tp, changelog([("a", 1), ("a", 2)])[1:])  # a late fetch
+    assert dict(table.data.data) == {"a": {"v": 3}}
+
+
 def test_faust_starts_a_recovery_before_it_waits_for_its_end() -> None:
     """A canary for the override above: Faust marks a recovery started right before it waits
     for the actives, and clears the end only in its changelog loop."""

@@ -66,6 +66,11 @@ class SeekFirstRecovery(Recovery):
     def apply_fetched(self, tp: Any, records: Sequence[ChangelogRecord]) -> bool:
         """Restore one partition's fetched changelog records; False: leave them to Faust."""
         if tp in self.active_tps:
+            if not self.in_recovery:
+                # restored: what the changelog holds after that is the engine's own writes,
+                # already in the store; a fetch that arrives late must not put an older value
+                # back over a newer one (a new recovery seeks to the persisted offset anyway)
+                return True
             offsets, role = self.active_offsets, "active"
         elif tp in self.standby_tps:
             offsets, role = self.standby_offsets, "standby"
