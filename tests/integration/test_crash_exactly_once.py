@@ -10,6 +10,10 @@ and internal topic. Then:
 - every sales-ready contact is routed once.
 
 The same runs with the memory store.
+
+A second test makes certain a race the first one meets by chance: each worker's partitions go
+to the next one the moment the next one's first recovery ends, and every final score is
+checked again.
 """
 
 from __future__ import annotations
