@@ -150,8 +150,8 @@ def test_an_active_partitions_records_after_its_recovery_are_not_written(tmp_pat
 
 
 def test_faust_starts_a_recovery_before_it_waits_for_its_end() -> None:
-    """A canary for the override above: Faust marks a recovery started right before it waits
-    for the actives, and clears the end only in its changelog loop."""
+    """A canary for `SeekFirstRecovery._set_recovery_started`: Faust marks a recovery started
+    right before it waits for the actives, and clears the end only in its changelog loop."""
     restart = inspect.getsource(Recovery._restart_recovery.fun)  # a mode ServiceTask
     started = restart.index("self._set_recovery_started()", restart.index("need_recovery()"))
     assert started < restart.index("signal_recovery_end.wait()")
