@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import random
 import signal
 import threading
@@ -34,6 +35,7 @@ import pytest
 
 from schemas.records import ContactUpserted, EngagementRecorded
 from tests.integration.kafka_io import caught_up, consume, produce_many
+from tests.integration.waits import eventually
 from tests.integration.worker_process import WorkerProcess
 from workers.devstack import LocalStack
 from workers.engine.records import OUTPUT_ID_HEADER
@@ -121,6 +123,23 @@ def expected_totals(records: list[tuple[str, bytes, bytes]]) -> dict[str, float]
             state = apply_contact(state, event) or state
         states[contact] = state
     return {c: scorer.snapshot(s, time.time()).total / 100 for c, s in states.items()}
+
+
+def recovered(worker: WorkerProcess) -> bool:
+    """Whether the worker's log says a recovery of its tables ended."""
+    return "Recovery complete" in worker.log_file.read_text(errors="replace")
+
+
+def wrong_scores(
+    scores: list[Any], expected: dict[str, float]
+) -> dict[str, tuple[float | None, float]]:
+    """Contacts whose last published total is not the `expected` one (`expected_totals`):
+    (published, expected)."""
+    latest: dict[str, float] = {}
+    for m in scores:
+        body = orjson.loads(m.value)
+        latest[body["contact_id"]] = body["total"]
+    return {c: (latest.get(c), t) for c, t in expected.items() if latest.get(c) != t}
 
 
 def diagnose(
@@ -248,13 +267,9 @@ def test_three_kill_9s_lose_nothing_and_repeat_nothing(
         assert ids, topic
         assert max(ids.values()) == 1, (topic, [i for i, n in ids.items() if n > 1][:10])
 
-    latest: dict[str, float] = {}
     scores = read("crm.lead-scores")
-    for m in scores:
-        body = orjson.loads(m.value)
-        latest[body["contact_id"]] = body["total"]
     expected = expected_totals(records)
-    wrong = {c: (latest.get(c), t) for c, t in expected.items() if latest.get(c) != t}
+    wrong = wrong_scores(scores, expected)
     if wrong:  # what a reader needs to find the cause: each wrong contact's inputs and scores
         dump = tmp_path / "wrong-scores.json"
         dump.write_bytes(orjson.dumps(diagnose(sorted(wrong)[:20], records, scores)))
@@ -326,10 +341,12 @@ def test_a_partition_handed_over_right_after_a_recovery_is_restored_before_it_is
     caught_up(boot, settings, timeout=180)
     for name in ("w1", "w2", "w3"):
         current = worker(name)
-        deadline = time.monotonic() + 90
-        while "Recovery complete" not in current.log_file.read_text(errors="replace"):
-            assert time.monotonic() < deadline, current.tail()
-            time.sleep(0.02)
+        eventually(
+            functools.partial(recovered, current),
+            f"{name}'s first recovery",
+            timeout=90,
+            every=0.02,
+        )
         assert previous.proc is not None
         previous.proc.send_signal(signal.SIGTERM)  # leaves the group: a rebalance at once
         current.wait_ready(90)
@@ -337,12 +354,8 @@ def test_a_partition_handed_over_right_after_a_recovery_is_restored_before_it_is
         previous = current
     produce_many(boot, rest[40_000:])
     caught_up(boot, settings, timeout=180)
-    latest: dict[str, float] = {}
-    for m in consume(boot, settings.topic("crm.lead-scores"), idle=3.0, timeout=120.0):
-        body = orjson.loads(m.value)
-        latest[body["contact_id"]] = body["total"]
-    expected = expected_totals(records)
-    wrong = {c: (latest.get(c), t) for c, t in expected.items() if latest.get(c) != t}
+    scores = consume(boot, settings.topic("crm.lead-scores"), idle=3.0, timeout=120.0)
+    wrong = wrong_scores(scores, expected_totals(records))
     if wrong:
         print(consumer_story(workers))
     assert not wrong, (f"{len(wrong)} wrong", list(wrong.items())[:10])
