@@ -216,7 +216,7 @@ class Engine:
         recovering from their changelog already, which the batch's local writes would race (an
         older changelog value written over a newer one); the inputs come again from the
         committed offset."""
-        self._check(partitions, epoch)
+        self._check(partitions, epoch, "before its outputs")
         outputs, suppressed = self._outbox(tx)
         delivered = await self._send(outputs, partitions)
         for tp, offset in delivered.items():
@@ -227,12 +227,12 @@ class Engine:
             for key, value in items.items():
                 k, v = store.encode(key, value)
                 changelog.append(Record(store.changelog_topic, partition, k, v))
-        self._check(partitions, epoch)
+        self._check(partitions, epoch, "after its outputs")
         written = await self._send(changelog, partitions)
         checkpoint, applied = self._checkpoints(tx)
-        self._check(partitions, epoch)
+        self._check(partitions, epoch, "after its state")
         written |= await self._send(self._encoded(checkpoint), partitions)
-        self._check(partitions, epoch)  # no await from here to the end: one step
+        self._check(partitions, epoch, "after its checkpoint")  # no await from here on: one step
         for (table, partition), items in [*tx.writes.items(), *checkpoint.items()]:
             store = self.io.stores[table]
             store.apply(partition, items, written.get(tp_name(store.changelog_topic, partition)))
@@ -243,10 +243,10 @@ class Engine:
         self, tx: Transaction, partitions: set[int], started: float, epoch: int
     ) -> BatchStats:
         """The outputs, then the stores: what `_commit` does where nothing is made durable."""
-        self._check(partitions, epoch)
+        self._check(partitions, epoch, "before its outputs")
         outputs, suppressed = self._outbox(tx)
         await self._send(outputs, partitions)
-        self._check(partitions, epoch)
+        self._check(partitions, epoch, "after its outputs")
         for (table, partition), items in tx.writes.items():
             self.io.stores[table].apply(partition, items, None)
         for (topic, source), offset in tx.inputs.items():
@@ -328,17 +328,23 @@ class Engine:
             await self.io.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    def _check(self, partitions: Collection[int], epoch: int) -> None:
+    def _check(self, partitions: Collection[int], epoch: int, step: str) -> None:
+        """`step`, in the log when the batch is given up: what of it the broker has."""
         if self.io.epoch() != epoch:
             self.reset(list(partitions))
-            raise PartitionMoved(f"{self.name}: a rebalance during the batch; it is given up")
-        self._still_owned(partitions, None)
+            raise PartitionMoved(
+                f"{self.name}: a rebalance during the batch of partitions {sorted(partitions)}; "
+                f"it is given up {step}"
+            )
+        self._still_owned(partitions, None, step)
 
-    def _still_owned(self, partitions: Collection[int], error: BaseException | None) -> None:
+    def _still_owned(
+        self, partitions: Collection[int], error: BaseException | None, step: str = "sending"
+    ) -> None:
         gone = sorted(p for p in partitions if not self.io.owns(p))
         if gone:
             self.reset(gone)
-            raise PartitionMoved(f"{self.name}: partitions {gone} moved ({error})")
+            raise PartitionMoved(f"{self.name}: partitions {gone} moved {step} ({error})")
 
 
 def _is_infrastructure(error: BaseException) -> bool:
