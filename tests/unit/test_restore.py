@@ -4,6 +4,7 @@ does the same with a real broker and kill -9)."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from pathlib import Path
 from typing import Any, NamedTuple, cast
@@ -12,6 +13,7 @@ import faust
 import orjson
 from faust.stores.rocksdb import Store as RocksStore
 from faust.tables.recovery import Recovery
+from faust.transport.drivers.aiokafka import ConsumerRebalanceListener
 from faust.types import TP
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -64,11 +66,37 @@ def recovery_of(app: faust.App) -> SeekFirstRecovery:
     return recovery
 
 
+class Positions:
+    """What Faust's recovery asks of the consumer to place changelog partitions."""
+
+    def __init__(self, earliest: int = 0) -> None:
+        self.earliest = earliest
+        self.sought: dict[TP, int] = {}
+
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        return {tp: self.earliest for tp in tps}
+
+    async def seek_wait(self, offsets: dict[TP, int]) -> None:
+        self.sought.update(offsets)
+
+
+def seek(recovery: SeekFirstRecovery, role: str, *tps: TP, build: bool = False) -> Positions:
+    """Faust's seek of `role`'s changelog partitions (`tps`) to the offsets it has applied;
+    `build`: their offsets built first, as a recovery does (from the earliest, 0 here)."""
+    positions = Positions()
+    offsets = recovery.active_offsets if role == "active" else recovery.standby_offsets
+    if build:
+        asyncio.run(recovery._build_offsets(cast(Any, positions), set(tps), offsets, role))
+    asyncio.run(recovery._seek_offsets(positions, set(tps), offsets, role))
+    return positions
+
+
 def recovering(app: faust.App, table: Any, tp: TP, persisted: int | None) -> SeekFirstRecovery:
     recovery = recovery_of(app)
     recovery.add_active(table, tp)
     recovery.active_offsets[tp] = -1 if persisted is None else persisted
     recovery._set_recovery_started()
+    seek(recovery, "active", tp)
     return recovery
 
 
@@ -149,6 +177,113 @@ def test_an_active_partitions_records_after_its_recovery_are_not_written(tmp_pat
     assert dict(table.data.data) == {"a": {"v": 3}}
 
 
+def test_a_fetch_taken_before_the_seek_of_its_role_is_not_written(tmp_path: Path) -> None:
+    """The roles are handed out again and this worker's standby becomes active. A fetch the
+    standby took before Faust builds and seeks the active offsets must not be written: with
+    no offset of the memory store's own, it set the partition's offset to its end, Faust then
+    sought there, and the records before it were never restored (Faust's memory store deletes
+    a standby's keys each time a recovery completes)."""
+    app, table = app_with_table(tmp_path, "memory://")
+    tp = TP(CHANGELOG, 0)
+    records = changelog([("a", 1), ("b", 2), ("c", 3), ("a", 4), ("d", 5), ("b", 6), ("e", 7)])
+    recovery = recovery_of(app)
+    recovery.add_standby(table, tp)
+    seek(recovery, "standby", tp, build=True)
+    assert recovery.apply_fetched(tp, records[:3])
+    asyncio.run(table.data.on_recovery_completed(set(), {tp}))  # Faust: standby keys deleted
+    assert recovery.apply_fetched(tp, records[3:5])  # the standby reads on
+    asyncio.run(recovery.on_rebalance(set(), set(), set(), 0))  # the roles handed out again
+    recovery.add_active(table, tp)  # active here now
+    recovery._set_recovery_started()
+    assert recovery.apply_fetched(tp, records[5:])  # fetched as a standby, handed over now
+    assert recovery.active_offsets[tp] is None  # not written: the seek reads it again
+    start = seek(recovery, "active", tp, build=True).sought[tp]
+    recovery.active_highwaters[tp] = len(records) - 1
+    assert recovery.apply_fetched(tp, records[start:])
+    assert dict(table.data.data) == last_values([("a", 4), ("b", 6), ("c", 3), ("d", 5),
+                                                 ("e", 7)])  # fmt: skip
+    assert not recovery.in_recovery
+
+
+def test_a_seek_for_roles_since_replaced_leaves_the_new_roles_unsought(tmp_path: Path) -> None:
+    """A seek still running when the roles change was for the old ones."""
+    app, table = app_with_table(tmp_path, "memory://")
+    tp = TP(CHANGELOG, 0)
+    recovery = recovery_of(app)
+
+    async def seek_across_a_rebalance() -> None:
+        class Slow(Positions):
+            async def seek_wait(self, offsets: dict[TP, int]) -> None:
+                await recovery.on_rebalance(set(), set(), set(), 0)  # meanwhile
+
+        await recovery._seek_offsets(Slow(), {tp}, recovery.active_offsets, "active")
+
+    recovery.add_active(table, tp)
+    recovery.active_offsets[tp] = -1
+    asyncio.run(seek_across_a_rebalance())
+    recovery.add_active(table, tp)
+    recovery._set_recovery_started()
+    assert recovery.apply_fetched(tp, changelog([("a", 1)]))
+    assert dict(table.data.data) == {}
+
+
+class Flow:
+    """The consumer as a recovery's end sees it; `seeking` runs while the seek waits."""
+
+    def __init__(self, seeking: Any = None) -> None:
+        self.seeking = seeking
+        self.flowing = False
+
+    def assignment(self) -> set[TP]:
+        return {TP("crm.contacts", 0)}
+
+    async def perform_seek(self) -> None:
+        if self.seeking is not None:
+            self.seeking()
+
+    def resume_partitions(self, tps: set[TP]) -> None:
+        pass
+
+    def resume_flow(self) -> None:
+        self.flowing = True
+
+
+def flows_after_recovery(tmp_path: Path, seeking: Any = None) -> bool:
+    app, _ = app_with_table(tmp_path, "memory://")
+    recovery = recovery_of(app)
+    flow = Flow(seeking and (lambda: seeking(app)))
+
+    class Fetcher:
+        async def maybe_start(self) -> None:
+            pass
+
+    async def end() -> None:
+        cast(Any, recovery)._stopped.clear()
+        app.consumer = cast(Any, flow)
+        cast(Any, app)._fetcher = Fetcher()
+        await recovery.on_rebalance(set(), set(), set(), 0)  # the roles: this recovery's
+        recovery.signal_recovery_start.clear()  # as Faust's recovery loop takes it
+        recovery._set_recovery_started()
+        await recovery.on_recovery_completed(app.consumer_generation_id)
+
+    recovery.loop.run_until_complete(end())  # mode's waits run on the service's own loop
+    return flow.flowing
+
+
+def test_a_recovery_ending_as_the_next_rebalance_begins_leaves_the_flow_stopped(
+    tmp_path: Path,
+) -> None:
+    """The seek to the committed offsets waits for the next rebalance's join (seconds, until
+    the group is complete) once its revocation has stopped the flow; resumed then, the flow
+    delivered fetches under roles about to change. That rebalance's recovery resumes it."""
+    assert flows_after_recovery(tmp_path / "a")
+
+    def revoked(app: faust.App) -> None:
+        app.rebalancing_count += 1  # what Faust's rebalance listener does as it revokes
+
+    assert not flows_after_recovery(tmp_path / "b", revoked)
+
+
 def test_faust_starts_a_recovery_before_it_waits_for_its_end() -> None:
     """A canary for `SeekFirstRecovery._set_recovery_started`: Faust marks a recovery started
     right before it waits for the actives, and clears the end only in its changelog loop."""
@@ -183,6 +318,7 @@ def test_standby_records_take_the_same_path_and_report_ready(tmp_path: Path) -> 
     recovery.add_standby(table, tp)
     recovery.standby_offsets[tp] = -1
     recovery.standby_highwaters[tp] = 1
+    seek(recovery, "standby", tp)
     cast(Any, app.tables)._standbys_ready = False
     records = changelog([("x", 1), ("y", 2)])
     tables: Any = app.tables  # mypy narrows the property to False after the first assert
@@ -236,3 +372,12 @@ def test_faust_recovery_still_works_the_way_the_fast_path_assumes() -> None:
         assert name in slurp, name
     assert RocksStore.offset_key == b"__faust\0offset__"
     assert "persisted_offset" in inspect.getsource(Recovery._add)  # where a restart resumes
+    # the roles change in `on_rebalance`; each role's partitions are placed by `_seek_offsets`
+    restart = " ".join(inspect.getsource(Recovery._restart_recovery.fun).split())
+    assert '_seek_offsets)( consumer, assigned_active_tps, active_offsets, "active" )' in restart
+    assert '_seek_offsets)( consumer, standby_tps, standby_offsets, "standby" )' in restart
+    assert "self.active_tps.clear()" in inspect.getsource(Recovery.on_rebalance)
+    # a revocation counts a rebalance as it begins (`on_recovery_completed` compares counts)
+    listener = inspect.getsource(ConsumerRebalanceListener.on_partitions_revoked)
+    assert "app.on_rebalance_start()" in listener
+    assert "self.rebalancing_count += 1" in inspect.getsource(faust.App.on_rebalance_start)

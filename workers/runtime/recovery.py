@@ -52,6 +52,36 @@ class SeekFirstRecovery(Recovery):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.rate = RestoreRate()
+        self._roles = 0  # how many times the roles (active, standby) were handed out
+        self._sought: set[str] = set()  # roles whose changelogs were sought since then
+        self._rebalances = 0  # the app's count of rebalances begun, as the roles came
+
+    # --- the roles, and where their records start -------------------------------------------
+    async def on_rebalance(self, *args: Any, **kwargs: Any) -> None:
+        """The roles are handed out again: no record of either role is written until Faust
+        has sought that role's changelog partitions to the offsets this worker has applied
+        (`_seek_offsets`); what is fetched before then is read again from there.
+
+        Such a fetch comes from wherever the partition was read last (as a standby here, or
+        before a revocation). Written under the new roles, it set the partition's offset to
+        the fetch's end; Faust's `_build_offsets` keeps the larger offset and seeks there, so
+        the records between the store's content and that fetch were never restored. With the
+        memory store, which holds no offset of its own and drops a standby's keys whenever a
+        recovery completes, contacts came back older than the checkpoint beside them: their
+        inputs were skipped as applied, and their next scores took ids already published (a
+        CI run of the three-kill test published scores twice). The flow that delivered such
+        fetches was resumed by the end of a recovery overlapping the next rebalance
+        (`on_recovery_completed`)."""
+        self._roles += 1
+        self._sought = set()
+        self._rebalances = self.app.rebalancing_count  # counted as its revocation began
+        await super().on_rebalance(*args, **kwargs)
+
+    async def _seek_offsets(self, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
+        roles = self._roles
+        await super()._seek_offsets(consumer, tps, offsets, title)
+        if roles == self._roles:  # a seek for roles since replaced leaves the new ones unsought
+            self._sought.add(title)
 
     @property
     def restored_total(self) -> int:
@@ -66,13 +96,16 @@ class SeekFirstRecovery(Recovery):
     def apply_fetched(self, tp: Any, records: Sequence[ChangelogRecord]) -> bool:
         """Restore one partition's fetched changelog records; False: leave them to Faust."""
         if tp in self.active_tps:
-            if not self.in_recovery:
+            if not self.in_recovery or "active" not in self._sought:
                 # restored: what the changelog holds after that is the engine's own writes,
                 # already in the store; a fetch that arrives late must not put an older value
-                # back over a newer one (a new recovery seeks to the persisted offset anyway)
+                # back over a newer one (a new recovery seeks to the persisted offset anyway).
+                # Not sought yet: fetched from where it was read before; read again from there.
                 return True
             offsets, role = self.active_offsets, "active"
         elif tp in self.standby_tps:
+            if "standby" not in self._sought:
+                return True  # read before the standbys were sought: read again from there
             offsets, role = self.standby_offsets, "standby"
         else:  # neither (revoked meanwhile): Faust drops these too
             log.debug("changelog %s is neither active nor standby here: skipped", tp)
@@ -170,6 +203,12 @@ class SeekFirstRecovery(Recovery):
         if assignment:
             self.log.info("Seek stream partitions to committed offsets.")
             await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
+        if self.app.rebalancing_count != self._rebalances:
+            # a rebalance began meanwhile: its revocation stopped the flow, and the seek above
+            # waited for its join (seconds, until the group is complete). Resumed now, the flow
+            # would read on under roles about to change; the next recovery resumes it.
+            self.log.info("A rebalance began as the recovery ended: the next one resumes")
+            return
         consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
         self.completed.set()
         self.app.flow_control.resume()
