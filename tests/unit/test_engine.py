@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.doubles import Crash, DictStore, RecordingLog
-from workers.engine.engine import Engine, EngineIO
+from workers.engine.engine import Engine, EngineIO, settle
 from workers.engine.errors import PartitionMoved, UnknownTable
 from workers.engine.transaction import Transaction
 
@@ -199,6 +199,37 @@ def test_a_rebalance_during_the_batch_gives_it_up_before_its_next_step() -> None
     assert log.sends == sends + 1  # the outputs only: no state, no checkpoint
     assert stores["totals"].get(0, "a")["offset"] == 0  # nothing applied locally
     assert 0 not in engine.verified  # read back again before its next batch
+
+
+def test_settling_waits_for_a_running_batch_to_give_itself_up() -> None:
+    """Partitions about to be revoked (or the worker stopping): nothing is owned any more, and
+    `settle` returns once the batch has given itself up at its next step, after the broker
+    confirmed the send it was waiting for: none of its records is in flight any longer."""
+    log, stores = RecordingLog(), new_stores()
+    owned = {0: True}
+    engine = make_engine(log, stores, owns=lambda p: owned.get(p, False))
+    run(engine.run({0}, running_total([(0, 0, "a", 1)])))  # verified once
+    release = asyncio.Event()
+
+    async def slow(records: Any) -> Any:
+        await release.wait()  # the outputs are on their way
+        return await RecordingLog.send(log, records)
+
+    async def scenario() -> BaseException | None:
+        log.send = slow  # type: ignore[method-assign]
+        batch = asyncio.create_task(engine.run({0}, running_total([(0, 1, "a", 2)])))
+        await asyncio.sleep(0)  # the batch is sending its outputs
+        owned[0] = False  # revoked
+        settling = asyncio.create_task(settle([engine]))
+        await asyncio.sleep(0.01)
+        assert not settling.done()  # the send is not confirmed yet
+        release.set()
+        await asyncio.wait_for(settling, 5.0)
+        return batch.exception()
+
+    assert isinstance(run(scenario()), PartitionMoved)
+    assert [r.output_id for r in log.records_of(OUT)] == ["a:1", "a:2"]  # delivered once
+    assert stores["totals"].get(0, "a")["offset"] == 0  # then given up: no state
 
 
 def replay(events: list[Event], batches: list[int], crash_after: int | None, wiped: bool) -> Any:

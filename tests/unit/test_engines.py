@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 import faust
@@ -86,3 +87,49 @@ def test_outputs_of_every_batch_are_counted_whoever_runs_it(tmp_path: Any) -> No
     asyncio.run(engine.run({0}, work))
     counted = found.ctx.metrics.engine_outputs.labels("g")._value.get()
     assert counted == 2
+
+
+def test_before_faust_waits_for_its_agents_nothing_is_owned_and_running_batches_end(
+    tmp_path: Any,
+) -> None:
+    """As partitions are revoked (and as the worker stops) Faust waits for the messages its
+    agents started, then flushes the producer and rejoins or leaves the group. The consumer's
+    wait first settles the engines: nothing is owned any more, and a batch still sending gives
+    itself up at its next step, before any of that."""
+    found = engines(tmp_path)
+    found.assigned = {("in", 0)}
+    engine = found.engine("g")
+    order: list[str] = []
+
+    async def run() -> None:
+        await engine.lock.acquire()  # a batch is running
+
+        async def batch_ends() -> None:
+            await asyncio.sleep(0.05)
+            order.append("batch given up")
+            engine.lock.release()
+
+        ending = asyncio.ensure_future(batch_ends())
+        consumer = found.ctx.app.transport.Consumer
+        source = inspect.getsource(consumer.wait_empty)
+        assert source.index("await feeds.settle()") < source.index("super().wait_empty()")
+        await found.feeds.settle()
+        order.append("settled")
+        await ending
+
+    asyncio.run(run())
+    assert order == ["batch given up", "settled"]
+    assert found.assigned == set()
+
+
+def test_faust_waits_for_its_agents_before_it_flushes_and_rejoins_or_leaves() -> None:
+    """A canary for `Engines._settle`, reached through the consumer's `wait_empty`."""
+    revoked = inspect.getsource(faust.App._on_partitions_revoked)
+    waits = revoked.index("self._consumer_wait_empty")
+    assert (
+        waits < revoked.index("self._producer_flush") < revoked.index("on_partitions_revoked.send")
+    )
+    assert "consumer.wait_empty()" in inspect.getsource(faust.App._consumer_wait_empty)
+    stop = inspect.getsource(faust.App.on_stop)
+    assert stop.index("self._stop_consumer()") < stop.index("self._producer_flush")
+    assert "self._consumer_wait_empty" in inspect.getsource(faust.App._stop_consumer)

@@ -24,7 +24,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -345,6 +345,18 @@ class Engine:
         if gone:
             self.reset(gone)
             raise PartitionMoved(f"{self.name}: partitions {gone} moved {step} ({error})")
+
+
+async def settle(engines: Iterable[Engine]) -> None:
+    """Wait until none of `engines` runs a batch (`Engine.lock.locked()` names those still
+    running when the caller's timeout ends it). Called once the worker owns nothing any more
+    (partitions about to be revoked, or the worker stopping): a running batch gives itself
+    up at its next step, so this waits at most for the broker to confirm what the batch was
+    sending. Until then, its records could land after another worker had restored and
+    verified the batch's partitions."""
+    for engine in engines:
+        async with engine.lock:
+            pass
 
 
 def _is_infrastructure(error: BaseException) -> bool:

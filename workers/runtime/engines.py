@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from workers.engine.engine import BatchStats, Engine, EngineIO, Work
+from workers.engine.engine import BatchStats, Engine, EngineIO, Work, settle
 from workers.engine.errors import PartitionMoved
 from workers.ingest.partitioning import expected_partition
 from workers.runtime.context import AppContext
@@ -30,6 +30,7 @@ BatchHandler = Callable[[list[Any]], Work]  # a batch of Faust events -> the eng
 
 OUTBOX = "outbox"
 MAX_BATCH = 2000
+SETTLE_TIMEOUT = 10.0  # seconds a rebalance or a stop waits for a running batch
 
 
 class Engines:
@@ -37,7 +38,7 @@ class Engines:
         self.ctx = ctx
         self.outbox = json_table(ctx.app, ctx.settings, OUTBOX, "Engine checkpoints per partition")
         self.sender = KafkaSender(ctx.app)
-        self.feeds = Feeds()
+        self.feeds = Feeds(settle=self._settle)
         self.stop_worker: Callable[[], None] = lambda: os.kill(os.getpid(), signal.SIGTERM)
         ctx.app.transport.Consumer = batching_consumer(self.feeds)
         self.output_log = KafkaOutputLog(ctx.settings)
@@ -147,6 +148,22 @@ class Engines:
     async def _revoked(self, sender: Any, revoked: set[Any], **_: Any) -> None:
         self.assigned -= {(tp.topic, tp.partition) for tp in revoked}
         self._reset_engines({tp.partition for tp in revoked})
+
+    async def _settle(self) -> None:
+        """Partitions are about to be revoked, or the worker stops: nothing is this worker's
+        from here on, so a running batch gives itself up at its next step, and Faust goes on
+        (flushes the producer, rejoins or leaves the group) once it has. Without the wait, a
+        batch whose send the broker had not confirmed yet could see its records land after
+        another worker had restored and verified the same partitions."""
+        self.assigned = set()
+        engines = list(self.groups.values())
+        try:
+            async with asyncio.timeout(SETTLE_TIMEOUT):
+                await settle(engines)
+        except TimeoutError:
+            late = [engine.name for engine in engines if engine.lock.locked()]
+            log.warning("%s: a batch still running after %.0f s; the rebalance goes on",
+                        ", ".join(late), SETTLE_TIMEOUT)  # fmt: skip
 
     def _reset_engines(self, partitions: set[int]) -> None:
         for engine in self.groups.values():

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence, Set
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence, Set
 from typing import Any, cast
 
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaFaustConsumer
@@ -110,11 +110,20 @@ class Feed:
         await self._ready.wait()
 
 
-class Feeds:
-    """The topics whose polls go to feeds (registered before the consumer starts)."""
+async def _nothing_to_settle() -> None:
+    return None
 
-    def __init__(self) -> None:
+
+class Feeds:
+    """The topics whose polls go to feeds (registered before the consumer starts).
+
+    `settle` is awaited where Faust waits for its agents' messages to be acknowledged (as
+    partitions are revoked, and as the worker stops), before it flushes the producer and
+    rejoins or leaves the group: the feeds' batches are not Faust's messages."""
+
+    def __init__(self, settle: Callable[[], Awaitable[None]] = _nothing_to_settle) -> None:
         self.by_topic: dict[str, Feed] = {}
+        self.settle = settle
 
     def register(self, topic: str) -> Feed:
         if topic in self.by_topic:
@@ -239,6 +248,11 @@ def batching_consumer(feeds: Feeds) -> type[AIOKafkaFaustConsumer]:
                 except Exception as error:  # revoked meanwhile: the stall guard backs this up
                     log.warning("could not seek %s to its first record: %r", tp, error)
             return committed
+
+        async def wait_empty(self) -> None:
+            """Faust's wait for the messages its agents started, after the feeds' batches."""
+            await feeds.settle()
+            await super().wait_empty()
 
         async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Kafka
             try:
