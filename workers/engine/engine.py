@@ -344,7 +344,11 @@ class Engine:
         gone = sorted(p for p in partitions if not self.io.owns(p))
         if gone:
             self.reset(gone)
-            raise PartitionMoved(f"{self.name}: partitions {gone} moved {step} ({error})")
+            cause = f" ({error})" if error is not None else ""
+            raise PartitionMoved(
+                f"{self.name}: partitions {gone} are no longer this worker's (a rebalance or a "
+                f"stop); the batch is given up {step}{cause}"
+            )
 
 
 async def settle(engines: Iterable[Engine]) -> None:
