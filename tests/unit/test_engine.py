@@ -232,6 +232,23 @@ def test_settling_waits_for_a_running_batch_to_give_itself_up() -> None:
     assert stores["totals"].get(0, "a")["offset"] == 0  # then given up: no state
 
 
+def test_a_partition_revoked_or_assigned_during_its_read_back_is_not_left_verified() -> None:
+    """A tick that touches nothing of its partition commits nothing to check: had the
+    partition changed hands while its outputs were read back, it stayed verified on what the
+    owner before had written, and the next owner's first batch skipped its own read-back."""
+    log, stores = RecordingLog(), new_stores()
+    engine = make_engine(log, stores)
+
+    async def slow_read_back(starts: Any, topics: Any, source: str) -> Any:
+        engine.reset({0})  # the partition is revoked (or assigned) meanwhile
+        return await RecordingLog.ids_since(log, starts, topics, source)
+
+    log.ids_since = slow_read_back  # type: ignore[method-assign]
+    with pytest.raises(PartitionMoved, match="during its read-back"):
+        run(engine.run({0}, lambda tx: None))
+    assert 0 not in engine.verified
+
+
 def replay(events: list[Event], batches: list[int], crash_after: int | None, wiped: bool) -> Any:
     """Process `events` in batches, crash after `crash_after` sends (kill -9), restart a new
     engine from the committed offsets (the local store kept, or wiped and restored from the

@@ -92,11 +92,13 @@ class Engine:
         self.high: dict[str, int] = {}  # last offset per output partition, delivered or seen
         self.applied: dict[int, dict[str, int]] = {}  # partition -> input tp -> last offset
         self._sources: dict[int, str] = {}
+        self._resets: dict[int, int] = {}  # partition -> how many times it was reset
 
     # --- assignment -------------------------------------------------------------------------
     def reset(self, partitions: Collection[int]) -> None:
         """Partitions revoked or (re)assigned: read back their outputs before their next batch."""
         for partition in partitions:
+            self._resets[partition] = self._resets.get(partition, 0) + 1
             self.verified.discard(partition)
             self.sent.pop(partition, None)
             self.applied.pop(partition, None)
@@ -125,12 +127,17 @@ class Engine:
         outputs = {str(k): int(v) for k, v in (saved.get("outputs") or {}).items()}
         carry = {str(k): float(v) for k, v in (saved.get("carry") or {}).items()}
         starts = {tp: offset + 1 for tp, offset in outputs.items()}
+        resets = self._resets.get(partition, 0)
         seen = await self._retrying(
             lambda: self.io.output_log.ids_since(
                 starts, self.output_topics, self.source(partition)
             ),
             {partition},
         )
+        if self._resets.get(partition, 0) != resets:
+            # revoked or assigned while it was read back: what was read is of the owner before
+            # (a batch that touches nothing of it would otherwise leave it verified on that)
+            raise PartitionMoved(f"{self.name}: partition {partition} moved during its read-back")
         now = self.io.clock()
         self.sent[partition] = carry | {output_id: now for output_id in seen.ids}
         inputs = saved.get("inputs") or {}
