@@ -13,7 +13,7 @@ The same runs with the memory store.
 
 A second test makes certain a race the first one meets by chance: each worker's partitions go
 to the next one the moment the next one's first recovery ends, and every final score is
-checked again.
+checked again, with either store.
 """
 
 from __future__ import annotations
@@ -321,11 +321,13 @@ def test_three_kill_9s_lose_nothing_and_repeat_nothing(
 
 
 @pytest.mark.timeout(420)
+@pytest.mark.parametrize("store", ["rocksdict", "memory"])
 def test_a_partition_handed_over_right_after_a_recovery_is_restored_before_it_is_processed(
     stack: LocalStack,
     worker_env: dict[str, str],
     workers: list[WorkerProcess],
     tmp_path: Path,
+    store: str,
 ) -> None:
     """Each worker hands its partitions to the next one as soon as the next one's first
     recovery ends (SIGTERM: it leaves the group at once). The next rebalance gives the new
@@ -335,7 +337,7 @@ def test_a_partition_handed_over_right_after_a_recovery_is_restored_before_it_is
     changelog it read afterwards put older states over newer ones.)"""
     (tmp_path / "rules.yaml").write_text(RULES)
     env = {**worker_env, "DEALSTREAM_RULES_FILE": str(tmp_path / "rules.yaml"),
-           "DEALSTREAM_STORE": "rocksdict"}  # fmt: skip
+           "DEALSTREAM_STORE": store}  # fmt: skip
     settings = Settings.from_env(env)
     asyncio.run(create_topics(settings))
     boot = stack.kafka.bootstrap
