@@ -68,8 +68,9 @@ class SeekFirstRecovery(Recovery):
         the records between the store's content and that fetch were never restored. With the
         memory store, which holds no offset of its own and drops a standby's keys whenever a
         recovery completes, contacts came back older than the checkpoint beside them: their
-        inputs were skipped as applied, and their next scores took ids already published (a
-        CI run of the three-kill test published scores twice). The flow that delivered such
+        inputs were skipped as applied, and their next scores took ids already published. That
+        is the one path found to a CI run of the three-kill test that published scores twice
+        (memory store; not reproduced in reruns since). The flow that could deliver such
         fetches was resumed by the end of a recovery overlapping the next rebalance
         (`on_recovery_completed`)."""
         self._roles += 1
