@@ -112,8 +112,8 @@ def test_before_faust_waits_for_its_agents_nothing_is_owned_and_running_batches_
         ending = asyncio.ensure_future(batch_ends())
         consumer = found.ctx.app.transport.Consumer
         source = inspect.getsource(consumer.wait_empty)
-        assert source.index("await feeds.settle()") < source.index("super().wait_empty()")
-        await found.feeds.settle()
+        assert source.index("await settle()") < source.index("super().wait_empty()")
+        await found._settle()
         order.append("settled")
         await ending
 

@@ -38,9 +38,9 @@ class Engines:
         self.ctx = ctx
         self.outbox = json_table(ctx.app, ctx.settings, OUTBOX, "Engine checkpoints per partition")
         self.sender = KafkaSender(ctx.app)
-        self.feeds = Feeds(settle=self._settle)
+        self.feeds = Feeds()
         self.stop_worker: Callable[[], None] = lambda: os.kill(os.getpid(), signal.SIGTERM)
-        ctx.app.transport.Consumer = batching_consumer(self.feeds)
+        ctx.app.transport.Consumer = batching_consumer(self.feeds, self._settle)
         self.output_log = KafkaOutputLog(ctx.settings)
         self.groups: dict[str, Engine] = {}
         self.inputs: dict[str, set[str]] = {}

@@ -110,20 +110,11 @@ class Feed:
         await self._ready.wait()
 
 
-async def _nothing_to_settle() -> None:
-    return None
-
-
 class Feeds:
-    """The topics whose polls go to feeds (registered before the consumer starts).
+    """The topics whose polls go to feeds (registered before the consumer starts)."""
 
-    `settle` is awaited where Faust waits for its agents' messages to be acknowledged (as
-    partitions are revoked, and as the worker stops), before it flushes the producer and
-    rejoins or leaves the group: the feeds' batches are not Faust's messages."""
-
-    def __init__(self, settle: Callable[[], Awaitable[None]] = _nothing_to_settle) -> None:
+    def __init__(self) -> None:
         self.by_topic: dict[str, Feed] = {}
-        self.settle = settle
 
     def register(self, topic: str) -> Feed:
         if topic in self.by_topic:
@@ -227,8 +218,14 @@ def never_committed(committed: Mapping[Any, int | None], changelogs: Set[str]) -
     )  # fmt: skip
 
 
-def batching_consumer(feeds: Feeds) -> type[AIOKafkaFaustConsumer]:
-    """Faust's aiokafka consumer, whose fetch loop hands whole polls of `feeds`' topics over."""
+def batching_consumer(
+    feeds: Feeds, settle: Callable[[], Awaitable[None]]
+) -> type[AIOKafkaFaustConsumer]:
+    """Faust's aiokafka consumer, whose fetch loop hands whole polls of `feeds`' topics over.
+
+    `settle` is awaited where Faust waits for its agents' messages to be acknowledged (as
+    partitions are revoked, and as the worker stops), before it flushes the producer and
+    rejoins or leaves the group: the feeds' batches are not Faust's messages."""
 
     class BatchingConsumer(AIOKafkaFaustConsumer):
         async def seek_to_committed(self) -> Mapping[Any, int]:  # pragma: no cover - Kafka
@@ -251,7 +248,7 @@ def batching_consumer(feeds: Feeds) -> type[AIOKafkaFaustConsumer]:
 
         async def wait_empty(self) -> None:
             """Faust's wait for the messages its agents started, after the feeds' batches."""
-            await feeds.settle()
+            await settle()
             await super().wait_empty()
 
         async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Kafka
