@@ -214,6 +214,43 @@ def test_nothing_leaves_the_process(tmp_path: Any) -> None:
         assert engine.io.output_log is shadow.log
 
 
+def test_scores_taken_unrendered_are_the_scores_a_worker_sends(tmp_path: Any) -> None:
+    """A replay's shadows hand published scores to `on_score` as the function that makes each
+    one: made, they are what the same shadow sends through its outputs without it, in order,
+    byte for byte, and nothing else changes."""
+    s = settings(tmp_path)
+    script = Script(s)
+    for i, status in enumerate(["Hot", "Warm", "Hot"]):
+        script.contact(f"c{i}", status, T0)
+        for j in range(4):
+            script.engagement(f"c{i}", ["demo_request", "page_view"][j % 2],
+                              T0 + dt.timedelta(hours=i, minutes=j))  # fmt: skip
+    records = [record for _, record in script.records]
+    clock = _Clock()
+
+    def run(taken: bool) -> tuple[list[tuple[bytes | None, bytes]], list[tuple[str, bytes]]]:
+        scores: list[tuple[bytes | None, bytes]] = []
+        others: list[tuple[str, bytes]] = []
+
+        def output(topic: str, key: bytes | None, value: bytes) -> None:
+            if topic == "crm.lead-scores":
+                scores.append((key, value))
+            else:
+                others.append((topic, value))
+
+        def score(contact: str, made: Any) -> None:
+            scores.append((contact.encode(), made()))
+
+        topics = ["crm.lead-scores", "dealstream.sales-ready"]
+        shadow = ShadowWorker(s, rules("a"), clock, output, topics, score if taken else None)
+        asyncio.run(shadow.feed(records))
+        return scores, others
+
+    taken, sent = run(True), run(False)
+    assert (len(sent[0]), len(sent[1])) == (15, 3)  # a score per event; three sales-ready
+    assert taken == sent
+
+
 def test_the_page_is_one_self_contained_file(tmp_path: Any) -> None:
     s = settings(tmp_path)
     script = Script(s)

@@ -21,7 +21,7 @@ from schemas.catalog import INPUT_TOPICS
 from workers.backtest import collector
 from workers.backtest.errors import BacktestError
 from workers.backtest.shadow import ShadowWorker, SimClock
-from workers.backtest.tally import SCORES, TOPICS, Tally
+from workers.backtest.tally import TOPICS, Tally
 from workers.clock import parse_instant
 from workers.engine.records import Record
 from workers.ingest.decoder import Decoded, Decoder
@@ -70,7 +70,9 @@ class Replay:
         )
         self.tallies = {name: Tally() for name in rule_sets}
         self.shadows = {
-            name: ShadowWorker(settings, rules, self.clock, self._recorder(name), TOPICS)
+            name: ShadowWorker(
+                settings, rules, self.clock, self._recorder(name), TOPICS, self._scores(name)
+            )
             for name, rules in rule_sets.items()
         }
         self.decoders = {
@@ -83,14 +85,21 @@ class Replay:
         # need ticks that long after it (the workers run on past it too)
         self.settle = max((s.wiring.triggers.lateness for s in self.shadows.values()), default=0.0)
 
+    def _scores(self, name: str) -> Callable[[str, Callable[[], bytes]], None]:
+        """Most outputs are scores: counted as they go out, and only each contact's last one
+        is made and read, at the end."""
+        tally, clock, window = self.tallies[name], self.clock, self.window
+
+        def score(contact: str, made: Callable[[], bytes]) -> None:
+            if window.holds(clock.current):
+                tally.add_score(contact, made, clock.current)
+
+        return score
+
     def _recorder(self, name: str) -> Callable[[str, bytes | None, bytes], None]:
         tally, clock, window = self.tallies[name], self.clock, self.window
 
         def record(topic: str, key: bytes | None, value: bytes) -> None:
-            if topic == SCORES and key is not None:  # most outputs: read at the end, the last
-                if window.holds(clock.current):
-                    tally.add_score(key.decode(), value, clock.current)
-                return
             try:
                 body = orjson.loads(value)
             except orjson.JSONDecodeError:

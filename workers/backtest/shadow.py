@@ -31,6 +31,7 @@ from workers.runtime.router_inputs import RouterMessage
 from workers.settings import Settings
 
 OnOutput = Callable[[str, bytes | None, bytes], None]  # (contract topic, key, value)
+OnScore = Callable[[str, Callable[[], bytes]], None]  # (contact, its score's JSON on demand)
 _TICK = msgspec.json.encode(RouterMessage(kind="tick"))
 PROFILES = 1 << 18  # contacts whose profile lines a shadow remembers (its tables hold them)
 _decode = msgspec.json.decode
@@ -130,7 +131,11 @@ class ShadowWorker:
         clock: SimClock,
         on_output: OnOutput,
         output_topics: Sequence[str],
+        on_score: OnScore | None = None,
     ) -> None:
+        """`on_score`: where published scores go instead of `on_output`, each as the function
+        that makes its JSON (a tally reads each contact's last one only: the others are never
+        made, which was a tenth of a replay's time)."""
         self.settings, self.clock = settings, clock
         app = faust.App(settings.app_id, **{**faust_options(settings), "web_enabled": False})
         self.ctx = AppContext(settings, rules, clock, UnobservedMetrics(), app)
@@ -154,6 +159,7 @@ class ShadowWorker:
         self.ctx.view = None  # nothing goes to Redis: no router dashboard,
         self.wiring.scoring.view = None  # no lead view
         self.wiring.scoring.keep_profiles(PROFILES)
+        self.wiring.scoring.score_sink = on_score
         self.router_topic = self.wiring.router.topic_name
         self._positions: dict[tuple[str, int], int] = {}
 

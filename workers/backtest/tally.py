@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,8 @@ class Tally:
     contacts: dict[str, ContactOutcome] = field(default_factory=dict)
     _queued: set[str] = field(default_factory=set)
     _ready_at: dict[str, float] = field(default_factory=dict)  # lead -> when it became ready
-    _last_scores: dict[str, bytes] = field(default_factory=dict)  # contact -> last score, raw
+    # contact -> last score: as sent, or the function that makes it
+    _last_scores: dict[str, bytes | Callable[[], bytes]] = field(default_factory=dict)
 
     def add(self, topic: str, record: dict[str, Any], at: dt.datetime) -> None:
         handler = _HANDLERS.get(topic)
@@ -46,8 +48,9 @@ class Tally:
             day, counts = self._day(at)
             handler(self, counts, record, at.timestamp(), day)
 
-    def add_score(self, contact: str, value: bytes, at: dt.datetime) -> None:
-        """A published score, kept as sent: only each contact's last one is read (`settle`)."""
+    def add_score(self, contact: str, value: bytes | Callable[[], bytes], at: dt.datetime) -> None:
+        """A published score, kept as sent or as what makes it: only each contact's last one is
+        read (`settle`)."""
         self._day(at)[1][("scores", "")] += 1
         self._last_scores[contact] = value
 
@@ -61,7 +64,7 @@ class Tally:
     def settle(self) -> None:
         """Read the last score kept of each contact into its outcome."""
         for value in self._last_scores.values():
-            body = orjson.loads(value)
+            body = orjson.loads(value if isinstance(value, bytes) else value())
             if isinstance(body, dict):
                 self._last(body)
         self._last_scores.clear()

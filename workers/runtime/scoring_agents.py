@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -66,8 +67,11 @@ LEAD_SCORES = "crm.lead-scores"
 SCAN_CHUNK = 1000  # due contacts re-scored per tick and partition
 RESYNC_BACKLOG = 5000  # documents a Redis resync leaves pending before it waits
 _encode = msgspec.json.Encoder().encode
-# a re-score committed: (contact, state, score published or None, became ready, next due)
-Committed = tuple[str, ContactState, LeadScore | None, bool, float | None]
+# a re-score committed: (contact, state, score published, its record (None: not published, or
+# taken by a score sink), became ready, next due)
+Committed = tuple[str, ContactState, bool, LeadScore | None, bool, float | None]
+# (contact, its score's JSON made on demand): where a backtest's shadow takes published scores
+ScoreSink = Callable[[str, Callable[[], bytes]], None]
 
 
 class ScoringRuntime:
@@ -93,6 +97,9 @@ class ScoringRuntime:
         self.resync: set[int] = set()  # partitions whose contacts the Redis view needs again
         self.resyncing: dict[int, asyncio.Future[None]] = {}
         self.view = view
+        # None: scores go out through the transaction (a worker). A backtest's shadow counts
+        # scores and reads only each contact's last one: it takes them here, unrendered.
+        self.score_sink: ScoreSink | None = None
         if view is not None:
             view.on_lost = self._view_lost
         org_fields = raw_topic(app, settings, ORG_FIELDS)
@@ -174,20 +181,25 @@ class ScoringRuntime:
         new = result.state
         record: LeadScore | None = None
         if result.changed:
-            record = score_record(new, result.snapshot, named, now)
-            output_id = f"score:{key}:{new.scores}"
-            tx.emit(partition, self.scores_topic, key.encode(), _encode(record), output_id)
+            if self.score_sink is not None:  # the same record, made if it is read
+                made = functools.partial(score_json, new, result.snapshot, named, now)
+                self.score_sink(key, made)
+            else:
+                record = score_record(new, result.snapshot, named, now)
+                output_id = f"score:{key}:{new.scores}"
+                tx.emit(partition, self.scores_topic, key.encode(), _encode(record), output_id)
         if result.became_ready:
             signal = self._signal(new, result.snapshot, named, now)
             tx.emit(partition, self.ready_topic, key.encode(), _encode(signal), signal.signal_id)
         tx.put(self.table, partition, key, new)  # encoded once, at the commit
-        tx.after_commit_each(self._committed, (key, new, record, result.became_ready, result.due))
+        committed = (key, new, result.changed, record, result.became_ready, result.due)
+        tx.after_commit_each(self._committed, committed)
 
     def _committed(self, rescored: list[Committed]) -> None:
         """The batch's re-scores are committed: metrics, the Redis view, the due indexes."""
         metrics, view, indexes, stale = self.ctx.metrics, self.view, self.indexes, self.stale
         scores = entries = 0
-        for key, state, record, became_ready, due in rescored:
+        for key, state, published, record, became_ready, due in rescored:
             index = indexes.get(state.partition)
             if index is not None:
                 index.set(key, due)
@@ -196,13 +208,13 @@ class ScoringRuntime:
                 older.discard(key)
             if became_ready:
                 entries += 1
-            if record is not None:
+            if published:
                 scores += 1
-                if view is not None:
-                    try:  # one document that fails stops neither the others nor the indexes
-                        view.submit(state.contact_id, self._document(state, record))
-                    except Exception:
-                        log.exception("lead view: contact %s not submitted", key)
+            if record is not None and view is not None:
+                try:  # one document that fails stops neither the others nor the indexes
+                    view.submit(state.contact_id, self._document(state, record))
+                except Exception:
+                    log.exception("lead view: contact %s not submitted", key)
         if scores:
             metrics.lead_scores.inc(scores)
         if entries:
@@ -357,6 +369,11 @@ def score_record(state: ContactState, snap: Snapshot, event_id: str, now: dt.dat
         owner_id=state.owner_id,
         product_line=state.product_line,
     )
+
+
+def score_json(state: ContactState, snap: Snapshot, event_id: str, now: dt.datetime) -> bytes:
+    """The published score's JSON, as a worker sends it."""
+    return _encode(score_record(state, snap, event_id, now))
 
 
 def _stored(raw: Any, partition: int) -> ContactState | None:
