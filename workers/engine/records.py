@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import msgspec
 
 OUTPUT_ID_HEADER = "dealstream-output-id"
 OUTPUT_SOURCE_HEADER = "dealstream-source"  # "<engine>:<partition>" whose state it belongs to
 
 
-class Record(NamedTuple):
+class Record(msgspec.Struct, frozen=True, order=True, gc=False):
     """A record for `topic[partition]` (the partition is always chosen before sending). A
-    named tuple: the engine makes one per output and per changelog record."""
+    frozen struct: the engine makes one per output and per changelog record, and a struct is
+    made in C (a named tuple's constructor is Python: four times as long)."""
 
     topic: str
     partition: int

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 import orjson
@@ -30,7 +30,7 @@ _AT = re.compile(r" - at `(?P<path>[^`]+)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
 
 
-class Decoded(NamedTuple):  # a named tuple: one is made per input (a frozen dataclass: 2x)
+class Decoded(msgspec.Struct, frozen=True, gc=False):  # one is made per input: made in C
     event: InputEvent
     key: str
 

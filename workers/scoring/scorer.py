@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import NamedTuple
 
 import msgspec
 
@@ -24,7 +23,7 @@ Fields = dict[str, Scalar]
 Fit = tuple[list[tuple[str, int]], int]  # the profile's lines, and their sum
 
 
-class Rescore(NamedTuple):  # a named tuple: one is made per re-score
+class Rescore(msgspec.Struct, frozen=True, gc=False):  # one is made per re-score: made in C
     state: ContactState
     snapshot: Snapshot
     changed: bool  # the published score differs from the last one
