@@ -17,6 +17,7 @@ import orjson
 from workers.topics.internal import SALES_READY
 
 SALES_READY_LEADS = "sales_ready"
+_SCORES = ("scores", "")
 Key = tuple[str, str]  # (metric, label); label "" when the metric has none
 
 
@@ -41,6 +42,8 @@ class Tally:
     _ready_at: dict[str, float] = field(default_factory=dict)  # lead -> when it became ready
     # contact -> last score: as sent, or the function that makes it
     _last_scores: dict[str, bytes | Callable[[], bytes]] = field(default_factory=dict)
+    # the last day counted: its bounds, name, counts, and the time zone it is a day of
+    _span: tuple[dt.datetime, dt.datetime, str, Counter[Key], dt.tzinfo | None] | None = None
 
     def add(self, topic: str, record: dict[str, Any], at: dt.datetime) -> None:
         handler = _HANDLERS.get(topic)
@@ -51,14 +54,21 @@ class Tally:
     def add_score(self, contact: str, value: bytes | Callable[[], bytes], at: dt.datetime) -> None:
         """A published score, kept as sent or as what makes it: only each contact's last one is
         read (`settle`)."""
-        self._day(at)[1][("scores", "")] += 1
+        self._day(at)[1][_SCORES] += 1
         self._last_scores[contact] = value
 
     def _day(self, at: dt.datetime) -> tuple[str, Counter[Key]]:
+        """The day of `at` (in its own offset, UTC for the replay's clock) and its counts; the
+        last day's bounds are kept, as outputs come in order of time."""
+        span = self._span
+        if span is not None and span[4] is at.tzinfo and span[0] <= at < span[1]:
+            return span[2], span[3]
         day = at.date().isoformat()
         counts = self.counts.get(day)
         if counts is None:
             counts = self.counts[day] = Counter()
+        start = dt.datetime.combine(at.date(), dt.time(), at.tzinfo)
+        self._span = (start, start + dt.timedelta(days=1), day, counts, at.tzinfo)
         return day, counts
 
     def settle(self) -> None:
