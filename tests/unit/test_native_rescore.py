@@ -16,6 +16,7 @@ from workers.scoring.contact import (
     apply_contact,
     apply_engagement,
     engagement_interaction,
+    interest,
     new_state,
 )
 from workers.scoring.scorer import Scorer
@@ -137,3 +138,30 @@ def test_the_native_rescore_equals_its_reference(
         assert result.state.cause_event_id == state.cause_event_id  # no cause given: kept
         assert scorer.rescore(state, now, f"e-{n}").state.cause_event_id == f"e-{n}"
         state = result.state
+
+
+@settings(max_examples=200, deadline=None)
+@given(scorer=scorers, events=history, lines=st.lists(st.sampled_from([None, "crm", "ads"])))
+def test_an_engagement_applied_in_the_rescore_copy_is_the_same_state(
+    scorer: Scorer, events: list[tuple[str, int, int]], lines: list[str | None]
+) -> None:
+    """The contacts engine applies an engagement (its recorded ledger and its interest) in the
+    one copy of the state its re-score makes (`engaged`): the same re-score, the same state,
+    as `apply_engagement` and then `rescore`."""
+    state = new_state("c1", 0)
+    for n, (what, minutes, later) in enumerate(sorted(events, key=lambda e: e[1])):
+        at = T0 + dt.timedelta(minutes=minutes)
+        now = (at + dt.timedelta(minutes=later)).timestamp()
+        if what in ("deleted", "Hot", "Warm", "Cold"):
+            state = scorer.rescore(applied(state, what, at, n, scorer), now).state
+            continue
+        line = lines[n % len(lines)] if lines else None
+        e = EngagementRecorded(
+            event_id=f"g{n}", occurred_at=at, contact_id="c1", kind=what, product_line=line
+        )
+        ledger = scorer.record(state.ledger, engagement_interaction(e))
+        expected = scorer.rescore(apply_engagement(state, e, ledger), now, e.event_id)
+        engaged = (ledger, *interest(state, line, at.timestamp()))
+        got = scorer.rescore(state, now, e.event_id, engaged)
+        assert got == expected
+        state = got.state

@@ -46,15 +46,14 @@ from workers.scoring.contact import (
     ContactState,
     Snapshot,
     apply_contact,
-    apply_engagement,
     apply_form,
     apply_organization,
-    engagement_interaction,
     form_interaction,
     from_table,
+    interest,
     new_state,
 )
-from workers.scoring.scorer import Scorer
+from workers.scoring.scorer import Engaged, Scorer
 from workers.scoring.signals import OrgFields, OrgMembership, SalesReadySignal
 from workers.serving.redis_view import RedisLeadView
 from workers.topics.internal import ORG_FIELDS, ORG_MEMBERSHIP, SALES_READY
@@ -151,11 +150,16 @@ class ScoringRuntime:
         self._rescore(tx, decoded.key, new, form.event_id, partition)
 
     def on_engagement(self, tx: Transaction, decoded: Decoded, partition: int) -> None:
-        engagement: EngagementRecorded = decoded.event  # type: ignore[assignment]
+        """`apply_engagement` with its ledger `record`ed, then `_rescore`, in one copy of the
+        state (the re-score's): an engagement changes nothing else the score reads."""
+        e: EngagementRecorded = decoded.event  # type: ignore[assignment]
         state = self._load(tx, decoded.key, partition)
-        ledger = self.scorer.record(state.ledger, engagement_interaction(engagement))
-        new = apply_engagement(state, engagement, ledger)
-        self._rescore(tx, decoded.key, new, engagement.event_id, partition)
+        at = e.occurred_at.timestamp()
+        ledger = self.scorer.ledgers.record(
+            state.ledger, e.event_id, e.kind, at, e.source, None, e.product_line
+        )  # `engagement_interaction`'s fields, without making one
+        engaged = (ledger, *interest(state, e.product_line, at))
+        self._rescore(tx, decoded.key, state, e.event_id, partition, engaged)
 
     def _org_fields(self, events: list[Any]) -> Callable[[Transaction], None]:
         def work(tx: Transaction) -> None:
@@ -171,13 +175,19 @@ class ScoringRuntime:
         return work
 
     def _rescore(
-        self, tx: Transaction, key: str, state: ContactState, event_id: str | None, partition: int
+        self,
+        tx: Transaction,
+        key: str,
+        state: ContactState,
+        event_id: str | None,
+        partition: int,
+        engaged: Engaged = None,
     ) -> None:
         """Re-score after an input (`event_id`: it is the cause of what is published) or with
-        time (None: the last input applied is)."""
+        time (None: the last input applied is); `engaged`: as `Scorer.rescore`."""
         named = state.cause(event_id)  # before the re-score prunes the ledger
         now = self.ctx.clock.now()
-        result = self.scorer.rescore(state, now.timestamp(), event_id)
+        result = self.scorer.rescore(state, now.timestamp(), event_id, engaged)
         new = result.state
         record: LeadScore | None = None
         if result.changed:

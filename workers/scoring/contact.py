@@ -102,6 +102,21 @@ def apply_contact(
     )
 
 
+def interest(
+    state: ContactState, product_line: str | None, at: float
+) -> tuple[str | None, list[str], float]:
+    """(product line, product lines, interest at) after an interest in `product_line` at `at`
+    (`_interest`'s changes, as values: the state's own where they do not change)."""
+    if product_line is None:
+        return state.product_line, state.product_lines, state.interest_at
+    lines = state.product_lines
+    if product_line not in lines:
+        lines = [*lines, product_line]
+    if at >= state.interest_at:
+        return product_line, lines, at
+    return state.product_line, lines, state.interest_at
+
+
 def _interest(state: ContactState, product_line: str | None, at: float) -> dict[str, Any]:
     if product_line is None:
         return {}

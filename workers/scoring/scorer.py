@@ -21,6 +21,9 @@ MEMO_SIZE = 65536  # (published total, sales-ready) pairs a scorer remembers the
 FITS_SIZE = 4096
 Fields = dict[str, Scalar]
 Fit = tuple[list[tuple[str, int]], int]  # the profile's lines, and their sum
+# an engagement's changes to a contact: (its ledger recorded, product line, product lines,
+# interest at), as `record` and `interest` make them
+Engaged = tuple[Ledger, str | None, list[str], float] | None
 
 
 class Rescore(msgspec.Struct, frozen=True, gc=False):  # one is made per re-score: made in C
@@ -101,20 +104,27 @@ class Scorer:
         """The ledger with the interaction's points added (a replay adds nothing)."""
         return self.ledgers.record(ledger, *interaction)
 
-    def rescore(self, state: ContactState, now: float, cause: str | None = None) -> Rescore:
+    def rescore(
+        self, state: ContactState, now: float, cause: str | None = None, engaged: Engaged = None
+    ) -> Rescore:
         """The score now, and when decay may next change what is then published (as
         `next_rescore` with this re-score's snapshot): one native call (workers/native), whose
         reference is `snapshot` and `next_rescore`. `state.last` stays the last *published*
         score, so a slow decay publishes once it adds up to the resolution, not at every
         re-score; a new rules version that changes nothing worth publishing is recorded in it
         all the same. The new state counts a published score in `scores`, and names `cause`
-        (an input's event id) as what its scores come from, when one is given."""
+        (an input's event id) as what its scores come from, when one is given.
+
+        `engaged`: an engagement's changes to `state` (the ledger `record` made, and its
+        interest: `apply_engagement`), made in the one copy of the state the re-score makes,
+        as if they were made before it (an engagement changes nothing else the score reads)."""
         fit, fit_c = self._fit(state)
         last = state.last
         published = None if last is None else (last.total, last.stars, last.ready, last.grade)
         lines, eng_c, total, stars, grade, ready, changed, ledger, due = self.core.rescore(
-            state.ledger, fit_c, state.ready, published, now, state.deleted
-        )
+            state.ledger if engaged is None else engaged[0],
+            fit_c, state.ready, published, now, state.deleted,
+        )  # fmt: skip
         snap = Snapshot(
             fit=fit_c,
             engagement=eng_c,
@@ -128,14 +138,20 @@ class Scorer:
         became_ready = ready and not state.ready
         if not changed and last is not None and last.rules_version != snap.rules_version:
             last = msgspec.structs.replace(last, rules_version=snap.rules_version)
-        new = msgspec.structs.replace(
-            state,
-            last=snap if changed else last,
-            ledger=ledger,
-            ready_entries=state.ready_entries + 1 if became_ready else state.ready_entries,
-            scores=state.scores + 1 if changed else state.scores,
-            cause_event_id=state.cause_event_id if cause is None else cause,
-        )
+        entries = state.ready_entries + 1 if became_ready else state.ready_entries
+        scores = state.scores + 1 if changed else state.scores
+        cause = state.cause_event_id if cause is None else cause
+        if engaged is None:
+            new = msgspec.structs.replace(state, last=snap if changed else last, ledger=ledger,
+                                          ready_entries=entries, scores=scores,
+                                          cause_event_id=cause)  # fmt: skip
+        else:
+            _, line, lines_of_interest, interest_at = engaged
+            new = msgspec.structs.replace(state, last=snap if changed else last, ledger=ledger,
+                                          ready_entries=entries, scores=scores,
+                                          cause_event_id=cause, product_line=line,
+                                          product_lines=lines_of_interest,
+                                          interest_at=interest_at)  # fmt: skip
         return Rescore(new, snap, changed, became_ready, due)
 
     def next_rescore(
