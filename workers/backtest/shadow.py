@@ -18,6 +18,7 @@ from typing import Any
 import faust
 import msgspec
 
+from workers.engine.engine import BatchStats
 from workers.engine.memory_store import MemoryStore
 from workers.engine.records import Record
 from workers.interfaces import OutputsSeen, Sent
@@ -123,6 +124,10 @@ async def _no_sleep(_: float) -> None:
     return None
 
 
+def _unobserved(_: BatchStats) -> None:
+    return None
+
+
 class ShadowWorker:
     def __init__(
         self,
@@ -154,6 +159,7 @@ class ShadowWorker:
             io.sleep = _no_sleep
             io.changelog = False  # the stores are the memory itself: no changelog, no checkpoint
             io.clock = lambda: clock.now().timestamp()
+            io.on_committed = _unobserved  # its metrics are of a worker's batches
         # in a replay nothing is ever behind: deadlines are judged at the replay's clock
         self.wiring.triggers.inputs.horizon = lambda now: now  # type: ignore[method-assign]
         self.ctx.view = None  # nothing goes to Redis: no router dashboard,

@@ -21,12 +21,13 @@ send nothing twice. One lock per engine: a table has one writer, whatever agent 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
+
+import msgspec
 
 from workers.engine.errors import PartitionMoved
 from workers.engine.records import Record, tp_name
@@ -39,8 +40,7 @@ CARRY_TTL = 86400.0  # a delivered output no replay re-derived is forgotten afte
 Work = Callable[[Transaction], Awaitable[None] | None]
 
 
-@dataclass(frozen=True, slots=True)
-class BatchStats:
+class BatchStats(msgspec.Struct, frozen=True, gc=False):  # one a batch: a struct is made in C
     outputs: int  # sent
     suppressed: int  # delivered before (read back): not sent again
     writes: int  # changelog records of state
@@ -194,6 +194,8 @@ class Engine:
             return await self._run(partitions, work, epoch)
 
     async def _verify_each(self, partitions: Collection[int]) -> None:
+        if self.verified.issuperset(partitions):
+            return
         for partition in sorted(partitions):
             if partition not in self.verified:
                 await self._verify(partition)
@@ -203,7 +205,7 @@ class Engine:
         started = time.perf_counter()
         tx = Transaction(self.io.stores, self.io.place, self.source)
         done = work(tx)
-        if inspect.isawaitable(done):
+        if done is not None:  # an awaitable (`Work`)
             await done
         partitions = tx.partitions
         for partition in partitions - self.verified:  # wrote to a partition not verified
@@ -348,7 +350,13 @@ class Engine:
     def _still_owned(
         self, partitions: Collection[int], error: BaseException | None, step: str = "sending"
     ) -> None:
-        gone = sorted(p for p in partitions if not self.io.owns(p))
+        owns = self.io.owns
+        for partition in partitions:
+            if not owns(partition):
+                break
+        else:
+            return  # every one is still owned
+        gone = sorted(p for p in partitions if not owns(p))
         if gone:
             self.reset(gone)
             cause = f" ({error})" if error is not None else ""
