@@ -127,30 +127,32 @@ class Replay:
         batches: AsyncIterator[list[tuple[int, Record]]],
         progress: Progress | None = None,
     ) -> Stats:
-        stats, window = self.stats, self.window
+        stats, window, clock = self.stats, self.window, self.clock
+        start, end, cold = window.start, window.end, window.cold
         async for batch in batches:
             chunk: list[Record] = []
             decoded: list[Decoded | Rejection | None] = []
+            stats.records += len(batch)
             for _, record in batch:
-                stats.records += 1
                 value = self._decoded(record)
-                when = value.event.occurred_at if isinstance(value, Decoded) else None
-                if when is not None:
-                    if window.end is not None and when >= window.end:
+                if isinstance(value, Decoded):
+                    when = value.event.occurred_at
+                    if end is not None and when >= end:
                         continue  # after the window: read (for the extent) but not replayed
-                    if when < window.start and window.cold:
+                    if cold and when < start:
                         stats.skipped += 1
                         continue
-                    if self._next_tick is not None and when.timestamp() >= self._next_tick:
+                    at = when.timestamp()
+                    if self._next_tick is None:
+                        self._next_tick = at + self.tick
+                    elif at >= self._next_tick:
                         await self._feed(chunk, decoded)
                         chunk, decoded = [], []
-                        await self._ticks_until(when.timestamp())
-                    self.clock.move_to(when)
+                        await self._ticks_until(at)
+                    clock.move_to(when)
                     stats.first = stats.first or when
                     stats.last = when
-                    if self._next_tick is None:
-                        self._next_tick = when.timestamp() + self.tick
-                if self.clock.current < window.start:
+                if clock.current < start:
                     stats.warm += 1
                 chunk.append(record)
                 decoded.append(value)
