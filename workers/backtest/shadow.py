@@ -148,7 +148,7 @@ class ShadowWorker:
     ) -> None:
         """`on_score`: where published scores go instead of `on_output`, each as the function
         that makes its JSON (a tally reads each contact's last one only: the others are never
-        made, which was a tenth of a replay's time)."""
+        made, which was 14% of the instructions of a day's replay)."""
         self.settings, self.clock = settings, clock
         app = faust.App(settings.app_id, **{**faust_options(settings), "web_enabled": False})
         self.ctx = AppContext(settings, rules, clock, UnobservedMetrics(), app)
