@@ -40,8 +40,8 @@ class Tally:
     contacts: dict[str, ContactOutcome] = field(default_factory=dict)
     _queued: set[str] = field(default_factory=set)
     _ready_at: dict[str, float] = field(default_factory=dict)  # lead -> when it became ready
-    # contact -> last score: as sent, or the function that makes it
-    _last_scores: dict[str, bytes | Callable[[], bytes]] = field(default_factory=dict)
+    # contact -> the function that makes its last score (as a worker sends it)
+    _last_scores: dict[str, Callable[[], bytes]] = field(default_factory=dict)
     # the last day counted: its bounds, name, counts, and the time zone it is a day of
     _span: tuple[dt.datetime, dt.datetime, str, Counter[Key], dt.tzinfo | None] | None = None
 
@@ -51,11 +51,11 @@ class Tally:
             day, counts = self._day(at)
             handler(self, counts, record, at.timestamp(), day)
 
-    def add_score(self, contact: str, value: bytes | Callable[[], bytes], at: dt.datetime) -> None:
-        """A published score, kept as sent or as what makes it: only each contact's last one is
-        read (`settle`)."""
+    def add_score(self, contact: str, made: Callable[[], bytes], at: dt.datetime) -> None:
+        """A published score, as the function that makes it: only each contact's last one is
+        made and read (`settle`)."""
         self._day(at)[1][_SCORES] += 1
-        self._last_scores[contact] = value
+        self._last_scores[contact] = made
 
     def _day(self, at: dt.datetime) -> tuple[str, Counter[Key]]:
         """The day of `at` (in its own offset, UTC for the replay's clock) and its counts; the
@@ -73,8 +73,8 @@ class Tally:
 
     def settle(self) -> None:
         """Read the last score kept of each contact into its outcome."""
-        for value in self._last_scores.values():
-            body = orjson.loads(value if isinstance(value, bytes) else value())
+        for made in self._last_scores.values():
+            body = orjson.loads(made())
             if isinstance(body, dict):
                 self._last(body)
         self._last_scores.clear()

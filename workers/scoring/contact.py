@@ -120,15 +120,8 @@ def interest(
 def _interest(state: ContactState, product_line: str | None, at: float) -> dict[str, Any]:
     if product_line is None:
         return {}
-    lines = (
-        state.product_lines
-        if product_line in state.product_lines
-        else [*state.product_lines, product_line]
-    )
-    changes: dict[str, Any] = {"product_lines": lines}
-    if at >= state.interest_at:
-        changes |= {"product_line": product_line, "interest_at": at}
-    return changes
+    line, lines, interest_at = interest(state, product_line, at)
+    return {"product_lines": lines, "product_line": line, "interest_at": interest_at}
 
 
 def form_interaction(event: FormSubmitted) -> Interaction:

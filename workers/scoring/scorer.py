@@ -121,10 +121,15 @@ class Scorer:
         fit, fit_c = self._fit(state)
         last = state.last
         published = None if last is None else (last.total, last.stars, last.ready, last.grade)
+        if engaged is None:
+            recorded, line, of_interest, interest_at = (
+                state.ledger, state.product_line, state.product_lines, state.interest_at
+            )  # fmt: skip
+        else:
+            recorded, line, of_interest, interest_at = engaged
         lines, eng_c, total, stars, grade, ready, changed, ledger, due = self.core.rescore(
-            state.ledger if engaged is None else engaged[0],
-            fit_c, state.ready, published, now, state.deleted,
-        )  # fmt: skip
+            recorded, fit_c, state.ready, published, now, state.deleted
+        )
         snap = Snapshot(
             fit=fit_c,
             engagement=eng_c,
@@ -141,17 +146,10 @@ class Scorer:
         entries = state.ready_entries + 1 if became_ready else state.ready_entries
         scores = state.scores + 1 if changed else state.scores
         cause = state.cause_event_id if cause is None else cause
-        if engaged is None:
-            new = msgspec.structs.replace(state, last=snap if changed else last, ledger=ledger,
-                                          ready_entries=entries, scores=scores,
-                                          cause_event_id=cause)  # fmt: skip
-        else:
-            _, line, lines_of_interest, interest_at = engaged
-            new = msgspec.structs.replace(state, last=snap if changed else last, ledger=ledger,
-                                          ready_entries=entries, scores=scores,
-                                          cause_event_id=cause, product_line=line,
-                                          product_lines=lines_of_interest,
-                                          interest_at=interest_at)  # fmt: skip
+        new = msgspec.structs.replace(state, last=snap if changed else last, ledger=ledger,
+                                      ready_entries=entries, scores=scores, cause_event_id=cause,
+                                      product_line=line, product_lines=of_interest,
+                                      interest_at=interest_at)  # fmt: skip
         return Rescore(new, snap, changed, became_ready, due)
 
     def next_rescore(
