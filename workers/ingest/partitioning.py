@@ -5,7 +5,9 @@ the partition murmur2 selects for the joins between topics to meet."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from dealstream_core import expected_partition
+
+__all__ = ["expected_partition", "murmur2", "repartition_topic"]
 
 _M = 0x5BD1E995
 _SEED = 0x9747B28C
@@ -14,7 +16,9 @@ _MASK = 0xFFFFFFFF
 
 def murmur2(data: bytes) -> int:
     """Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), as an unsigned 32-bit int
-    (Java's int of the same bits; the partitioner keeps the low 31 bits either way)."""
+    (Java's int of the same bits; the partitioner keeps the low 31 bits either way). The
+    reference of the native `expected_partition` (workers/native/src/partition.rs), which
+    places every record: `(murmur2(key) & 0x7FFFFFFF) % partitions`."""
     length = len(data)
     h = (_SEED ^ length) & _MASK
     full = length - length % 4
@@ -36,11 +40,6 @@ def murmur2(data: bytes) -> int:
     h = (h * _M) & _MASK
     h ^= h >> 15
     return h
-
-
-@lru_cache(maxsize=65536)  # an entity's key comes again with each of its events
-def expected_partition(key: bytes, partitions: int) -> int:
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def repartition_topic(name: str) -> str:

@@ -86,3 +86,9 @@ class ScoreCore:
     ) -> tuple[
         list[tuple[str, int]], int, int, int, str | None, bool, bool, Ledger, float | None
     ]: ...
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 of `data`, unsigned 32-bit (workers/ingest/partitioning.py)."""
+
+def expected_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives `key` among `partitions` (>= 1)."""

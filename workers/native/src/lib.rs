@@ -3,10 +3,12 @@
 //! shared with the ledgers it grew from: `shared::Entries`); `EngagementCore` is the engagement
 //! rules' arithmetic over it (workers/scoring/engagement.py, `EngagementScorer`, is the
 //! reference: same results, bit for bit). `SeenWindow` is an entity key's recent event ids
-//! (workers/ingest/dedupe.py is its reference).
+//! (workers/ingest/dedupe.py is its reference). `expected_partition` is Kafka's default partitioner
+//! (workers/ingest/partitioning.py).
 
 mod engagement_py;
 mod ledger;
+mod partition;
 mod points;
 mod score;
 mod score_py;
@@ -151,12 +153,31 @@ impl Ledger {
     }
 }
 
+/// Kafka's murmur2 of `data`, as an unsigned 32-bit int (workers/ingest/partitioning.py).
+#[pyfunction]
+fn murmur2(data: &[u8]) -> u32 {
+    partition::murmur2(data)
+}
+
+/// The partition Kafka's default partitioner gives `key` among `partitions`.
+#[pyfunction]
+fn expected_partition(key: &[u8], partitions: u32) -> PyResult<u32> {
+    if partitions == 0 {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "partitions must be at least 1",
+        ));
+    }
+    Ok(partition::partition_of(key, partitions))
+}
+
 #[pymodule]
 fn dealstream_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Ledger>()?;
     m.add_class::<EngagementCore>()?;
     m.add_class::<ScoreCore>()?;
     m.add_class::<SeenWindow>()?;
+    m.add_function(wrap_pyfunction!(murmur2, m)?)?;
+    m.add_function(wrap_pyfunction!(expected_partition, m)?)?;
     m.add("MAX_LEDGER", ledger::MAX_LEDGER)?;
     Ok(())
 }
