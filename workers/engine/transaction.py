@@ -49,9 +49,12 @@ class Transaction:
     def put(self, table: str, partition: int, key: str, value: Any) -> None:
         """Set `key` of `table` in `partition` (None deletes it). Values are JSON data or
         msgspec structs (encoded once, at the commit); `get` returns them as put."""
-        if table not in self._stores:
-            raise UnknownTable(table, list(self._stores))
-        self.writes.setdefault((table, partition), {})[key] = value
+        pending = self.writes.get((table, partition))
+        if pending is None:  # not `setdefault`, which makes a dict at every put
+            if table not in self._stores:
+                raise UnknownTable(table, list(self._stores))
+            pending = self.writes[(table, partition)] = {}
+        pending[key] = value
 
     def emit(
         self,
