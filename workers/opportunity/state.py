@@ -158,7 +158,9 @@ def apply_activity(
     (their marks are dropped). None when it changes nothing (older than the last one)."""
     if at <= state.last_activity_at:
         return None
-    marks = {k: v for k, v in state.marks.items() if k not in inactivity_ids}
+    marks = state.marks
+    if marks and not inactivity_ids.isdisjoint(marks):  # most states have no such mark
+        marks = {k: v for k, v in marks.items() if k not in inactivity_ids}
     return msgspec.structs.replace(state, last_activity_at=at, marks=marks)
 
 
@@ -170,4 +172,6 @@ def to_table(state: OpportunityState) -> Any:
 def from_table(raw: Any) -> OpportunityState | None:
     """The state as stored (JSON data), or as a batch left it (the struct itself, which
     `msgspec.convert` hands back as it is)."""
-    return None if raw is None else msgspec.convert(raw, OpportunityState)
+    if raw is None or type(raw) is OpportunityState:  # a C call less for the usual case
+        return raw
+    return msgspec.convert(raw, OpportunityState)

@@ -103,6 +103,8 @@ class OwnerSyncRuntime:
         if raw is None:
             return ContactOwnership(contact_id=contact_id, partition=partition)
         # JSON data, or the struct a batch left (or a shadow's table keeps): convert hands it back
+        if type(raw) is ContactOwnership:  # a C call less for the usual case
+            return raw
         return msgspec.convert(raw, ContactOwnership)
 
     def open_opportunities(self, tx: Transaction, partition: int, contact_id: str) -> list[str]:

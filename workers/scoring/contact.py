@@ -180,8 +180,8 @@ def to_table(state: ContactState) -> Any:
 def from_table(raw: Any) -> ContactState | None:
     """The state as stored (JSON data), or as a batch left it (the struct itself, which
     `msgspec.convert` hands back as it is, as it does the native ledger)."""
-    if raw is None:
-        return None
+    if raw is None or type(raw) is ContactState:  # a C call less for the usual case
+        return raw
     if isinstance(raw, dict):
         raw = {**raw, "ledger": ledger_from_table(raw.get("ledger"), raw.get("decay"))}
     return msgspec.convert(raw, ContactState)
