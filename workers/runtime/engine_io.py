@@ -222,11 +222,18 @@ class KafkaOutputLog:
             self._reader = None
 
 
+# a decoder per kind: `decode(type=kind)` looks its decoder up at each call
+_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+
+
 def decoded(events: Sequence[Any], kind: type[T], what: str) -> Iterator[tuple[Any, T]]:
     """(event, value) of an internal topic's events; a value that does not decode (a bug on
     the sending side, not the CRM's input) is logged and skipped."""
+    decoder = _decoders.get(kind)
+    if decoder is None:
+        decoder = _decoders[kind] = msgspec.json.Decoder(kind)
     for event in events:
         try:
-            yield event, msgspec.json.decode(event.message.value, type=kind)
+            yield event, decoder.decode(event.message.value)
         except msgspec.DecodeError:
             log.exception("bad %s message", what)
