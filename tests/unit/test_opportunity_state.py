@@ -118,3 +118,36 @@ def test_due_index_pops_exactly_what_a_naive_model_would(
     assert sorted(popped) == sorted(k for k, d in model.items() if d <= now)
     assert len(index) == len([d for d in model.values() if d > now])
     assert index.next_due() == min((d for d in model.values() if d > now), default=None)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from("abcdefgh"),
+            st.none() | st.floats(0, 100, allow_nan=False) | st.just(float("nan")),
+            st.none() | st.tuples(st.floats(0, 100), st.none() | st.integers(0, 4)),
+        ),
+        max_size=300,
+    )
+)
+def test_due_index_interleaved_with_pops_is_the_naive_model(
+    ops: list[tuple[str, float | None, tuple[float, int | None] | None]],
+) -> None:
+    """Keys moved later, earlier, removed and popped in any order: each pop gives the keys due,
+    earliest first (ties by key), at most `limit`, as a sorted dict would."""
+    index, model = DueIndex(), {}
+    for key, due, pop in ops:
+        index.set(key, due)
+        if due is None or due != due:
+            model.pop(key, None)
+        else:
+            model[key] = due
+        if pop is not None:
+            now, limit = pop
+            expected = sorted((d, k) for k, d in model.items() if d <= now)[:limit]
+            assert index.pop_due(now, limit) == [k for _, k in expected]
+            for _, k in expected:
+                del model[k]
+        assert len(index) == len(model)
+        assert index.due_at(key) == model.get(key)
+        assert index.next_due() == min(model.values(), default=None)

@@ -3,6 +3,11 @@
 Built once per partition assignment from the table (the durable schedule) and kept current as
 states change, so a tick pops what is due in O(log n) each instead of scanning every
 opportunity.
+
+A key moved later is not pushed again: the heap keeps an entry for each key at or before its
+due time, and an entry found early is pushed again at the key's due time when it reaches the
+top. Most changes move a due time later (each engagement puts its contact's next decay
+re-score further off), and each push made the heap grow until it was rebuilt.
 """
 
 from __future__ import annotations
@@ -26,9 +31,12 @@ class DueIndex:
         if due is None or not math.isfinite(due):
             self._due.pop(key, None)
             return
-        if self._due.get(key) == due:
+        old = self._due.get(key)
+        if old == due:
             return
         self._due[key] = due
+        if old is not None and due > old:
+            return  # the entry at `old` (or before) stands for it
         heapq.heappush(self._heap, (due, key))
         if len(self._heap) > 2 * len(self._due) + 1024:
             self._compact()
@@ -39,18 +47,30 @@ class DueIndex:
     def pop_due(self, now: float, limit: int | None = None) -> list[str]:
         """Remove and return the keys due at `now`, earliest first."""
         out: list[str] = []
-        heap = self._heap
+        heap, dues = self._heap, self._due
         while heap and heap[0][0] <= now and (limit is None or len(out) < limit):
-            due, key = heapq.heappop(heap)
-            if self._due.get(key) == due:
-                del self._due[key]
+            entry = heapq.heappop(heap)
+            due, key = entry
+            current = dues.get(key)
+            if current == due:
+                del dues[key]
                 out.append(key)
+            elif current is not None and current > due:  # moved later: wait there
+                heapq.heappush(heap, (current, key))
         return out
 
     def next_due(self) -> float | None:
-        while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
+        heap, dues = self._heap, self._due
+        while heap:
+            due, key = heap[0]
+            current = dues.get(key)
+            if current == due:
+                return due
+            if current is not None and current > due:  # moved later: wait there
+                heapq.heapreplace(heap, (current, key))
+            else:  # gone, or an earlier entry of the key stands for it
+                heapq.heappop(heap)
+        return None
 
     def _compact(self) -> None:
         self._heap = [(due, key) for key, due in self._due.items()]
