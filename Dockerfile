@@ -14,6 +14,9 @@ RUN pip install --no-cache-dir --upgrade pip==25.3 \
  && pip wheel --no-cache-dir -c constraints.txt --wheel-dir /wheels . ./workers/native
 
 FROM python:3.11.7-slim-bookworm
+# jemalloc: a backtest's replay processes run on it, with huge pages (workers/backtest/allocator.py)
+RUN apt-get update && apt-get install -y --no-install-recommends libjemalloc2 \
+ && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 dealstream \
  && mkdir -p /var/lib/dealstream && chown dealstream /var/lib/dealstream
 COPY --from=build /wheels /wheels

@@ -16,11 +16,12 @@ export PATH := $(PATH):$(HOME)/.cargo/bin
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-system-deps: ## install the JDK, Maven, redis-server, openssl, setpriv and promtool from Debian when missing
+system-deps: ## install the JDK, Maven, redis-server, openssl, setpriv, jemalloc and promtool from Debian when missing
 	@command -v java >/dev/null && command -v mvn >/dev/null && command -v redis-server >/dev/null \
-	  && command -v openssl >/dev/null && command -v setpriv >/dev/null || \
+	  && command -v openssl >/dev/null && command -v setpriv >/dev/null \
+	  && /sbin/ldconfig -p | grep -q libjemalloc.so.2 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      default-jdk-headless maven redis-server openssl util-linux >/dev/null; }
+	      default-jdk-headless maven redis-server openssl util-linux libjemalloc2 >/dev/null; }
 	@# promtool only (the prometheus package's binary, unpacked; no server is installed or run)
 	@command -v promtool >/dev/null || test -x .cache/promtool/usr/bin/promtool || \
 	  { mkdir -p .cache/promtool && cd .cache/promtool && \

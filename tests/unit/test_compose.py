@@ -51,6 +51,8 @@ def test_addresses_point_at_services_and_ports_agree() -> None:
     # the native core is built (with Rust) and installed beside the workers
     assert "./workers/native" in dockerfile
     assert "dealstream dealstream-core" in dockerfile
+    # and the allocator a backtest's replay processes choose (`auto`: jemalloc, huge pages)
+    assert "libjemalloc2" in dockerfile.split("FROM ")[-1]
     assert "workers/native/target" in (ROOT / ".dockerignore").read_text()
     prometheus = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     targets = prometheus["scrape_configs"][0]["static_configs"][0]["targets"]

@@ -2,9 +2,10 @@
 per core, on the same fixed offsets (workers/backtest/history.py `Bounds`). A rule set's
 replay depends on nothing but the history and its rules (each has its own shadow worker and
 ticks when its own work is due), so running them apart gives what running them together
-gives, in a fraction of the time.
+gives, in a fraction of the time. The processes start with the allocator that
+workers/backtest/allocator.py chooses (huge pages: a replay's memory is read at random).
 
-With one core, or one rule set, they run together in this process.
+With one core (or `processes=1`) they run together in this process.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from workers.backtest import allocator
 from workers.backtest.errors import BacktestError
 from workers.backtest.history import Bounds, History
 from workers.backtest.replay import Replay, Stats, Window
@@ -69,7 +71,7 @@ def replay(
 ) -> Replayed:
     """Every rule set over the history within `bounds`."""
     job = _Job(settings, window, tick, bounds, source)
-    if min(len(rule_sets), processes or cores()) <= 1:
+    if (processes or cores()) <= 1:
         return _run_together(job, rule_sets, progress)
     return _apart(job, rule_sets, progress)
 
@@ -122,8 +124,12 @@ def _apart(job: _Job, rule_sets: Mapping[str, Rules], progress: Progress | None)
         )
         for name, rules in rule_sets.items()
     }
-    for child in children.values():
-        child.start()
+    variables = allocator.environment(
+        job.settings.backtest_allocator, os.environ, allocator.probe()
+    )
+    with allocator.applied(variables):  # what the processes start with
+        for child in children.values():
+            child.start()
     done: dict[str, tuple[Tally, Stats]] = {}
     read: dict[str, tuple[int, dt.datetime]] = {}
     gone: set[str] = set()  # ended without a result at the last empty poll

@@ -7,6 +7,7 @@ README and `dealstream config`.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -22,6 +23,7 @@ DEFAULT_RULES = Path(__file__).resolve().parent.parent / "rules" / "default_rule
 STORES = ("rocksdict", "memory")
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+ALLOCATORS = ("auto", "jemalloc", "mimalloc", "python")  # workers/backtest/allocator.py
 
 
 def _doc(text: str, **kw: Any) -> Any:
@@ -70,6 +72,11 @@ class Settings:
         "Clock: 'system', or 'accelerated:<factor>[@<anchor>]': days pass in seconds (demo, tests)",
         default="system",
     )
+    backtest_allocator: str = _doc(
+        "Memory allocator of a backtest's replay processes: auto (jemalloc with huge pages, "
+        "else mimalloc with huge pages, else Python's), jemalloc, mimalloc or python",
+        default="auto",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -113,6 +120,7 @@ class Settings:
         _one_of("DEALSTREAM_STORE", self.store, STORES)
         _one_of("DEALSTREAM_SECURITY_PROTOCOL", self.security_protocol, SECURITY_PROTOCOLS)
         _one_of("DEALSTREAM_SASL_MECHANISM", self.sasl_mechanism, SASL_MECHANISMS)
+        _one_of("DEALSTREAM_BACKTEST_ALLOCATOR", self.backtest_allocator, ALLOCATORS)
         for broker in self.broker_list:
             host, _, port = broker.rpartition(":")
             if not host or not port.isdigit():
@@ -204,7 +212,9 @@ def _positive(name: str, value: int) -> None:
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise SettingsError(name, value, f"expected one of {', '.join(allowed)}")
+        close = difflib.get_close_matches(value, allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise SettingsError(name, value, f"expected one of {', '.join(allowed)}{hint}")
 
 
 _PARSERS: dict[str, Callable[[str, str], Any]] = {
