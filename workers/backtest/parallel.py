@@ -69,7 +69,8 @@ def replay(
     processes: int | None = None,
     source: Source = kafka_history,
 ) -> Replayed:
-    """Every rule set over the history within `bounds`."""
+    """Every rule set over the history within `bounds`: each in a process of its own when
+    `processes` (by default, the cores) is more than one, else together in this process."""
     job = _Job(settings, window, tick, bounds, source)
     if (processes or cores()) <= 1:
         return _run_together(job, rule_sets, progress)

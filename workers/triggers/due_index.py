@@ -49,8 +49,7 @@ class DueIndex:
         out: list[str] = []
         heap, dues = self._heap, self._due
         while heap and heap[0][0] <= now and (limit is None or len(out) < limit):
-            entry = heapq.heappop(heap)
-            due, key = entry
+            due, key = heapq.heappop(heap)
             current = dues.get(key)
             if current == due:
                 del dues[key]
