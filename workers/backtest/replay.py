@@ -142,7 +142,7 @@ class Replay:
                     if cold and when < start:
                         stats.skipped += 1
                         continue
-                    at = when.timestamp()
+                    at = value.at
                     if self._next_tick is None:
                         self._next_tick = at + self.tick
                     elif at >= self._next_tick:

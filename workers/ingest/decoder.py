@@ -33,6 +33,7 @@ _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
 class Decoded(msgspec.Struct, frozen=True, gc=False):  # one is made per input: made in C
     event: InputEvent
     key: str
+    at: float  # `event.occurred_at` in epoch seconds: worked out once (0.15 µs each time)
 
 
 class Decoder:
@@ -113,7 +114,7 @@ class Decoder:
                 f"key {_clip(text)!r} differs from {self._key_field} {_clip(body_id)!r}",
                 path,
             )
-        return Decoded(event, text)
+        return Decoded(event, text, event.occurred_at.timestamp())
 
 
 def _classify(message: str, obj: dict[str, Any]) -> Rejection:

@@ -77,7 +77,7 @@ class MoveRuntime:
                 opportunity_id=opportunity_id,
                 contact_id=engagement.contact_id,
                 kind=engagement.kind,
-                at=engagement.occurred_at.timestamp(),
+                at=decoded.at,
                 event_id=engagement.event_id,
                 product_line=engagement.product_line,
                 source=engagement.source,

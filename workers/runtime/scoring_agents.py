@@ -154,7 +154,7 @@ class ScoringRuntime:
         state (the re-score's): an engagement changes nothing else the score reads."""
         e: EngagementRecorded = decoded.event  # type: ignore[assignment]
         state = self._load(tx, decoded.key, partition)
-        at = e.occurred_at.timestamp()
+        at = decoded.at
         ledger = self.scorer.ledgers.record(
             state.ledger, e.event_id, e.kind, at, e.source, None, e.product_line
         )  # `engagement_interaction`'s fields, without making one
