@@ -180,8 +180,9 @@ class Engine:
             work = handle(fresh)
 
             def applying(tx: Transaction) -> Awaitable[None] | None:
+                inputs = tx.inputs  # `tx.applied` of each, without a call each
                 for event in fresh:
-                    tx.applied(event.topic, event.partition, event.offset)
+                    inputs[(event.topic, event.partition)] = event.offset
                 return work(tx)
 
             return await self._run(partitions, applying, epoch), skipped
