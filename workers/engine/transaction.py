@@ -74,7 +74,8 @@ class Transaction:
 
     def applied(self, topic: str, partition: int, offset: int) -> None:
         """Record that the input at `offset` of `topic[partition]` is part of this batch
-        (inputs come in offset order per partition: the last one is the highest)."""
+        (inputs come in offset order per partition: the last one is the highest). The engine
+        marks a batch's inputs in `inputs` itself, without a call each."""
         self.inputs[(topic, partition)] = offset
 
     def after_commit(self, action: Callable[[], None]) -> None:

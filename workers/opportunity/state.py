@@ -170,8 +170,8 @@ def to_table(state: OpportunityState) -> Any:
 
 
 def from_table(raw: Any) -> OpportunityState | None:
-    """The state as stored (JSON data), or as a batch left it (the struct itself, which
-    `msgspec.convert` hands back as it is)."""
-    if raw is None or type(raw) is OpportunityState:  # a C call less for the usual case
+    """The state as stored (JSON data), or as a batch left it (the struct itself, handed back
+    as it is, without `msgspec.convert`'s call)."""
+    if raw is None or type(raw) is OpportunityState:
         return raw
     return msgspec.convert(raw, OpportunityState)

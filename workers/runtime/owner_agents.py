@@ -102,10 +102,9 @@ class OwnerSyncRuntime:
         raw = tx.get(self.owners, partition, contact_id)
         if raw is None:
             return ContactOwnership(contact_id=contact_id, partition=partition)
-        # JSON data, or the struct a batch left (or a shadow's table keeps): convert hands it back
-        if type(raw) is ContactOwnership:  # a C call less for the usual case
+        if type(raw) is ContactOwnership:  # the struct a batch left (or a shadow's table keeps)
             return raw
-        return msgspec.convert(raw, ContactOwnership)
+        return msgspec.convert(raw, ContactOwnership)  # JSON data, as a table stores it
 
     def open_opportunities(self, tx: Transaction, partition: int, contact_id: str) -> list[str]:
         """The contact's open opportunities (on the contact's partition)."""

@@ -178,9 +178,9 @@ def to_table(state: ContactState) -> Any:
 
 
 def from_table(raw: Any) -> ContactState | None:
-    """The state as stored (JSON data), or as a batch left it (the struct itself, which
-    `msgspec.convert` hands back as it is, as it does the native ledger)."""
-    if raw is None or type(raw) is ContactState:  # a C call less for the usual case
+    """The state as stored (JSON data, its ledger in the table form), or as a batch left it
+    (the struct itself, handed back as it is, without `msgspec.convert`'s call)."""
+    if raw is None or type(raw) is ContactState:
         return raw
     if isinstance(raw, dict):
         raw = {**raw, "ledger": ledger_from_table(raw.get("ledger"), raw.get("decay"))}
