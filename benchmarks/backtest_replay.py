@@ -34,6 +34,7 @@ import multiprocessing
 import os
 import pickle
 import pstats
+import queue
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -124,11 +125,20 @@ def _side_by_side(
     children = {}
     for name, variables in (("python", {}), ("backtest", _CHOSEN)):
         with allocator.applied(variables):  # what the process starts with
-            child = context.Process(target=_replay_in_child,
+            child = context.Process(target=_replay_in_child, daemon=True,
                                     args=(path, settings, rule_sets, queues[name]))  # fmt: skip
             child.start()
         children[name] = child
-    results = {name: queues[name].get() for name in children}
+    results: dict[str, tuple[float, float, Stats]] = {}
+    for name, child in children.items():
+        while name not in results:
+            ended = child.exitcode is not None  # then its result, if any, is in the queue
+            try:
+                results[name] = queues[name].get(timeout=5.0)
+            except queue.Empty:
+                if ended:
+                    raise SystemExit(f"the {name} replay process ended without a result "
+                                     f"(exit code {child.exitcode})") from None  # fmt: skip
     for child in children.values():
         child.join()
     return results
