@@ -52,7 +52,7 @@ class OrganizationRuntime:
     def on_organization(self, tx: Transaction, decoded: Decoded, partition: int) -> None:
         change: OrganizationUpserted | OrganizationDeleted = decoded.event  # type: ignore[assignment]
         org = self._organization(tx, partition, decoded.key)
-        at = change.occurred_at.timestamp()
+        at = decoded.at
         if at < org["updated_at"]:
             return
         fields = {} if isinstance(change, OrganizationDeleted) else dict(change.fields)

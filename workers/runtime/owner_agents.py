@@ -72,7 +72,7 @@ class OwnerSyncRuntime:
     # --- the opportunity's partition: link it to its contact -----------------------------------
     def on_opportunity(self, tx: Transaction, decoded: Decoded, partition: int) -> None:
         opp: OpportunityEvent = decoded.event  # type: ignore[assignment]
-        at = opp.occurred_at.timestamp()
+        at = decoded.at
         previous = tx.get(self.contact_of, partition, decoded.key)
         if previous is not None and at < previous["at"]:
             return
@@ -118,7 +118,7 @@ class OwnerSyncRuntime:
         change: ContactUpserted | ContactDeleted = decoded.event  # type: ignore[assignment]
         if isinstance(change, ContactDeleted):
             return
-        at = change.occurred_at.timestamp()
+        at = decoded.at
         state = self._load(tx, partition, decoded.key)
         if at < state.owner_at or change.owner_id == state.owner_id:
             if at > state.owner_at:

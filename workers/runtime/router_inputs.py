@@ -77,7 +77,7 @@ class RouterInputs:
         reply = Reply(
             event_id=e.event_id,
             contact_id=e.contact_id,
-            at=e.occurred_at.timestamp(),
+            at=decoded.at,
             rep_id=e.rep_id,
             owner_id=self.owner_of(tx, partition, e.contact_id),
             product_line=e.product_line,

@@ -133,7 +133,7 @@ class ScoringRuntime:
         if new is None:
             return
         if new.organization_id != state.organization_id or new.deleted != state.deleted:
-            at = change.occurred_at.timestamp()
+            at = decoded.at
             if state.organization_id:
                 self._membership(tx, partition, state.organization_id, decoded.key, False, at)
             if new.organization_id and not new.deleted:
