@@ -47,18 +47,17 @@ class DueIndex:
     def pop_due(self, now: float, limit: int | None = None) -> list[str]:
         """Remove and return the keys due at `now`, earliest first."""
         out: list[str] = []
-        heap, dues = self._heap, self._due
-        while heap and heap[0][0] <= now and (limit is None or len(out) < limit):
-            due, key = heapq.heappop(heap)
-            current = dues.get(key)
-            if current == due:
-                del dues[key]
-                out.append(key)
-            elif current is not None and current > due:  # moved later: wait there
-                heapq.heappush(heap, (current, key))
+        while limit is None or len(out) < limit:
+            due = self.next_due()  # the top entry is then the key's own
+            if due is None or due > now:
+                break
+            _, key = heapq.heappop(self._heap)
+            del self._due[key]
+            out.append(key)
         return out
 
     def next_due(self) -> float | None:
+        """The earliest due time; the entry at the top of the heap is then that key's."""
         heap, dues = self._heap, self._due
         while heap:
             due, key = heap[0]
