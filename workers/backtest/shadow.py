@@ -19,9 +19,11 @@ import faust
 import msgspec
 
 from workers.engine.engine import BatchStats
+from workers.engine.errors import UnknownTable
 from workers.engine.memory_store import MemoryStore
 from workers.engine.records import Record
-from workers.interfaces import OutputsSeen, Sent
+from workers.engine.transaction import Placement, Sources, Transaction
+from workers.interfaces import OutputsSeen, Sent, TableStore
 from workers.observability.unobserved import UnobservedMetrics
 from workers.rules import Rules
 from workers.runtime.app import Wiring, faust_options, wire
@@ -54,21 +56,61 @@ class SimClock:
 
 class ShadowStore(MemoryStore):
     """A table of a shadow worker: it has no changelog (its engine makes none), and values are
-    kept as put (no JSON round trip): what a handler reads back is what a transaction hands it
-    for a key touched twice in one batch, which every handler takes."""
+    kept as put (no JSON round trip), which every handler takes. Its batches write it as they
+    go (`WriteThrough`)."""
 
     def apply(self, partition: int, items: Mapping[str, Any], offset: int | None) -> None:
         data = self.data.get(partition)
         if data is None:
             data = self.data[partition] = {}
-        if None not in items.values():  # no key deleted: the batch's writes in one update
-            data.update(items)
-            return
         for key, value in items.items():
             if value is None:
                 data.pop(key, None)
             else:
                 data[key] = value
+
+
+class WriteThrough(Transaction):
+    """A shadow's batch: its writes go to the stores at once, where a worker's wait in the
+    transaction for the commit. Nothing in a shadow is given up (a batch that fails ends the
+    backtest), so no batch needs its writes kept apart, and reads see them all the same: one
+    dict write a put, where a worker's makes two (the transaction's, then the store's at the
+    commit), and one lookup a get. The engine then finds no writes to apply."""
+
+    def __init__(
+        self, stores: Mapping[str, TableStore], place: Placement, source: Sources = str
+    ) -> None:
+        super().__init__(stores, place, source)
+        self._data: dict[str, dict[int, dict[str, Any]]] = {}  # a table's stores' partitions
+        for name, store in stores.items():
+            if not isinstance(store, ShadowStore):
+                raise TypeError(f"{name}: a shadow's table is a ShadowStore, not {store!r}")
+            self._data[name] = store.data
+        self._touched: set[int] = set()
+
+    def get(self, table: str, partition: int, key: str) -> Any:
+        tables = self._data.get(table)
+        if tables is None:
+            raise UnknownTable(table, list(self._data))
+        data = tables.get(partition)
+        return None if data is None else data.get(key)
+
+    def put(self, table: str, partition: int, key: str, value: Any) -> None:
+        tables = self._data.get(table)
+        if tables is None:
+            raise UnknownTable(table, list(self._data))
+        data = tables.get(partition)
+        if data is None:
+            data = tables[partition] = {}
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+        self._touched.add(partition)
+
+    @property
+    def partitions(self) -> set[int]:
+        return self._touched | super().partitions
 
 
 class _Arrival(msgspec.Struct, gc=False):
@@ -166,6 +208,7 @@ class ShadowWorker:
             io.owns = lambda partition: True
             io.sleep = _no_sleep
             io.changelog = False  # the stores are the memory itself: no changelog, no checkpoint
+            io.transaction = WriteThrough
             io.clock = lambda: clock.now().timestamp()
             io.on_committed = _unobserved  # its metrics are of a worker's batches
         # in a replay nothing is ever behind: deadlines are judged at the replay's clock

@@ -31,7 +31,7 @@ import msgspec
 
 from workers.engine.errors import PartitionMoved
 from workers.engine.records import Record, tp_name
-from workers.engine.transaction import Placement, Transaction
+from workers.engine.transaction import Placement, Transaction, TransactionFactory
 from workers.interfaces import OutputLog, RecordSender, TableStore
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,8 @@ class EngineIO:
     # False where the stores are the memory itself and nothing restarts (a backtest's shadow):
     # a batch sends its outputs and writes its stores, and makes no changelog or checkpoint
     changelog: bool = True
+    # what a batch reads and writes through (a shadow's writes its stores as it goes)
+    transaction: TransactionFactory = Transaction
 
 
 class Engine:
@@ -204,7 +206,7 @@ class Engine:
     async def _run(self, partitions: Collection[int], work: Work, epoch: int) -> BatchStats:
         """Under the lock, every partition verified since `epoch` was read."""
         started = time.perf_counter()
-        tx = Transaction(self.io.stores, self.io.place, self.source)
+        tx = self.io.transaction(self.io.stores, self.io.place, self.source)
         done = work(tx)
         if done is not None:  # an awaitable (`Work`)
             await done

@@ -18,6 +18,7 @@ from workers.interfaces import TableStore
 log = logging.getLogger(__name__)
 
 Placement = Callable[[str, bytes | None], int]  # (topic, key) -> partition
+Sources = Callable[[int], str]  # partition -> the source header of its outputs
 
 
 class Transaction:
@@ -25,7 +26,7 @@ class Transaction:
         self,
         stores: Mapping[str, TableStore],
         place: Placement,
-        source: Callable[[int], str] = str,
+        source: Sources = str,
     ) -> None:
         self._stores = stores
         self._place = place
@@ -106,3 +107,6 @@ class Transaction:
     def partitions(self) -> set[int]:
         touched = {p for _, p in self.writes} | {p for p, _ in self.outputs}
         return touched | {p for _, p in self.inputs}
+
+
+TransactionFactory = Callable[[Mapping[str, TableStore], Placement, Sources], Transaction]

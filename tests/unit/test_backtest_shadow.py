@@ -1,0 +1,85 @@
+"""A shadow worker's batches write its tables as they go (`WriteThrough`): what a batch reads
+and what the table holds after it are what a worker's transaction and commit give."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from workers.backtest.shadow import ShadowStore, WriteThrough
+from workers.engine.engine import Engine, EngineIO
+from workers.engine.errors import UnknownTable
+from workers.engine.memory_store import MemoryStore
+from workers.engine.transaction import Transaction
+from workers.interfaces import OutputsSeen, Sent
+
+
+def _place(topic: str, key: bytes | None) -> int:
+    return 0
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    async def send(self, records: Any) -> Sent:
+        self.sent.extend(records)
+        return Sent({}, [])
+
+    async def ids_since(self, starts: Any, topics: Any, source: str) -> OutputsSeen:
+        return OutputsSeen(set(), {})
+
+
+def test_reads_see_the_batch_writes_and_the_table_holds_them_at_once() -> None:
+    store = ShadowStore("t")
+    store.data[1] = {"kept": {"n": 1}, "gone": 2}
+    tx = WriteThrough({"t": store}, _place)
+    value = object()
+    tx.put("t", 1, "new", value)
+    tx.put("t", 1, "gone", None)
+    tx.put("t", 3, "other", 5)
+    assert tx.get("t", 1, "new") is value  # as put: no JSON round trip
+    assert tx.get("t", 1, "gone") is None
+    assert tx.get("t", 2, "absent") is None
+    assert store.data == {1: {"kept": {"n": 1}, "new": value}, 3: {"other": 5}}
+    assert tx.writes == {}  # nothing left for the commit to apply
+    assert tx.partitions == {1, 3}
+
+
+def test_an_unknown_table_is_named_on_read_and_write() -> None:
+    tx = WriteThrough({"t": ShadowStore("t")}, _place)
+    with pytest.raises(UnknownTable):
+        tx.get("u", 0, "k")
+    with pytest.raises(UnknownTable):
+        tx.put("u", 0, "k", 1)
+
+
+def test_only_a_shadow_store_is_written_through() -> None:
+    with pytest.raises(TypeError, match="ShadowStore"):
+        WriteThrough({"t": MemoryStore("t")}, _place)
+
+
+@pytest.mark.parametrize("through", [False, True])
+def test_an_engine_batch_leaves_the_same_table_and_outputs(through: bool) -> None:
+    """The same batch on a worker's transaction and on a shadow's: the same rows after the
+    commit, the same outputs."""
+    store = ShadowStore("t")
+    log = _Log()
+    io = EngineIO({"t": store}, log, log, _place, lambda partition: True, changelog=False)
+    if through:
+        io.transaction = WriteThrough
+    engine = Engine("e", io, "t", ["out"])
+
+    def work(tx: Transaction) -> None:
+        for i in range(3):
+            count = tx.get("t", 0, "count") or 0
+            tx.put("t", 0, "count", count + 1)
+            tx.emit(0, "out", b"k", str(count).encode(), f"o:{i}")
+        tx.put("t", 0, "count-before", None)
+
+    store.data[0] = {"count-before": 7}
+    asyncio.run(engine.run({0}, work))
+    assert store.data == {0: {"count": 3}}
+    assert [r.value for r in log.sent] == [b"0", b"1", b"2"]
