@@ -151,3 +151,30 @@ def test_due_index_interleaved_with_pops_is_the_naive_model(
         assert len(index) == len(model)
         assert index.due_at(key) == model.get(key)
         assert index.next_due() == min(model.values(), default=None)
+
+
+def test_categorical_strings_are_one_object_per_value() -> None:
+    """States kept long share their statuses, stage and pipeline ids, owners, currencies and
+    product lines (workers/text.py): two decoded events' equal strings become one object."""
+    decode = msgspec.json.Decoder(OpportunityUpserted)
+    states = []
+    for n in range(2):
+        body = msgspec.json.encode(
+            event(
+                minutes=n,
+                opportunity_id=f"o{n}",
+                owner_id="rep-7",
+                currency="EUR",
+                product_line="pumps",
+                expected_close_date=dt.date(2027, 1, 31),
+            )
+        )
+        state = apply(None, decode.decode(body))
+        assert state is not None
+        states.append(state)
+    a, b = states
+    for name in (
+        "pipeline_id", "stage_id", "status", "owner_id", "currency", "product_line",
+        "expected_close_date",
+    ):  # fmt: skip
+        assert getattr(a, name) is getattr(b, name), name

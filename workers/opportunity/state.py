@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from schemas.records import OpportunityDeleted, OpportunityEvent
+from workers.text import shared
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +124,15 @@ def apply_event(
         opportunity_id=event.opportunity_id,
         partition=partition,
         contact_id=event.contact_id,
-        pipeline_id=event.pipeline_id,
-        stage_id=event.stage_id,
-        status=status,
-        owner_id=event.owner_id,
+        pipeline_id=shared(event.pipeline_id),
+        stage_id=shared(event.stage_id),
+        status=shared(status),
+        owner_id=shared(event.owner_id),
         amount=event.amount,
-        currency=event.currency,
-        product_line=event.product_line,
+        currency=shared(event.currency),
+        product_line=shared(event.product_line),
         probability=event.probability,
-        expected_close_date=event.expected_close_date.isoformat()
+        expected_close_date=shared(event.expected_close_date.isoformat())
         if event.expected_close_date
         else None,
         created_at=at if state is None else state.created_at,

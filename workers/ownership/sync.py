@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import msgspec
 
+from workers.text import shared
+
 
 class LinkedOpportunity(msgspec.Struct, kw_only=True):
     status: str
@@ -72,8 +74,8 @@ def link_opportunity(
     if old is not None and at < old.at:
         return state, False
     link = LinkedOpportunity(
-        status=status,
-        owner_id=owner_id,
+        status=shared(status),
+        owner_id=shared(owner_id),
         at=at,
         created=old is None,
         commanded=old.commanded if old is not None and old.commanded != owner_id else None,

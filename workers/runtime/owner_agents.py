@@ -32,6 +32,7 @@ from workers.runtime.context import AppContext
 from workers.runtime.engine_io import decoded
 from workers.runtime.engines import Engines
 from workers.runtime.tables import json_table, raw_topic
+from workers.text import shared
 from workers.topics.internal import LINKS
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class OwnerSyncRuntime:
                 state = msgspec.structs.replace(state, owner_at=at)
                 tx.put(self.owners, partition, decoded.key, state)  # encoded at the commit
             return
-        state = msgspec.structs.replace(state, owner_id=change.owner_id, owner_at=at)
+        state = msgspec.structs.replace(state, owner_id=shared(change.owner_id), owner_at=at)
         state, todo = commands(
             state,
             sync_open=self.rules.open,

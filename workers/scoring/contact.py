@@ -11,6 +11,7 @@ from workers.engine import table_form
 from workers.rules.model import Scalar
 from workers.scoring.engagement import FORM_SUBMITTED, Interaction
 from workers.scoring.native import Ledger
+from workers.text import shared
 
 EMPTY_LEDGER = Ledger()  # ledgers are immutable: one empty one serves every new contact
 
@@ -95,8 +96,8 @@ def apply_contact(
         state,
         crm_fields=dict(event.fields),
         crm_updated_at=at,
-        organization_id=event.organization_id,
-        owner_id=event.owner_id,
+        organization_id=shared(event.organization_id),
+        owner_id=shared(event.owner_id),
         deleted=False,
         known=True,
     )
@@ -109,6 +110,7 @@ def interest(
     (`_interest`'s changes, as values: the state's own where they do not change)."""
     if product_line is None:
         return state.product_line, state.product_lines, state.interest_at
+    product_line = shared(product_line)  # kept with the state: one object per product line
     lines = state.product_lines
     if product_line not in lines:
         lines = [*lines, product_line]
