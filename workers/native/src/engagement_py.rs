@@ -10,6 +10,7 @@ use pyo3::types::{PyList, PyString};
 use crate::ledger::{Decay, Interaction, Recorded, Rule, Rules};
 use crate::points::Pruned;
 use crate::shared::Entries;
+use crate::small::Name;
 use crate::Ledger;
 
 const CAP_ID: &str = "engagement_cap";
@@ -86,6 +87,7 @@ impl EngagementCore {
             .into_iter()
             .map(
                 |(id, kind, cents, source, form, product_line, cap_count, cap_window)| Rule {
+                    name: Name::new(&id),
                     id: Arc::from(id),
                     kind,
                     cents,

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::small::SmallStr;
+use crate::small::{Name, SmallStr};
 
 pub const MAX_LEDGER: usize = 500;
 pub const MAX_EXPONENT: f64 = 64.0;
@@ -13,7 +13,7 @@ pub const MAX_EXPONENT: f64 = 64.0;
 /// One scored interaction: rule id, hundredths of a point, epoch seconds, event id.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
-    pub rule: SmallStr,
+    pub rule: Name,
     pub cents: i64,
     pub at: f64,
     pub event: SmallStr,
@@ -26,14 +26,14 @@ pub struct Sums {
     pub period: f64,
     pub anchor: f64,
     pub size: usize,
-    pub sums: Vec<(SmallStr, f64)>, // plain data: a copy is a `memcpy`
+    pub sums: Vec<(Name, f64)>, // plain data: a copy is a `memcpy`
 }
 
 impl Sums {
-    fn add(&mut self, rule: &str, term: f64) {
-        match self.sums.iter_mut().find(|(id, _)| id.as_str() == rule) {
+    fn add(&mut self, rule: Name, term: f64) {
+        match self.sums.iter_mut().find(|(id, _)| *id == rule) {
             Some((_, sum)) => *sum += term,
-            None => self.sums.push((SmallStr::new(rule), 0.0 + term)),
+            None => self.sums.push((rule, 0.0 + term)),
         }
     }
 }
@@ -61,6 +61,7 @@ impl Decay {
 #[derive(Clone, Debug)]
 pub struct Rule {
     pub id: Arc<str>,
+    pub name: Name, // `id`, as entries hold it
     pub kind: String,
     pub cents: i64,
     pub source: Option<String>,
@@ -234,7 +235,7 @@ impl Rules {
                     continue;
                 }
                 added.push(Entry {
-                    rule: SmallStr::new(&rule.id),
+                    rule: rule.name,
                     cents: rule.cents,
                     at,
                     event: event.clone(),
@@ -281,7 +282,7 @@ impl Rules {
             sums: Vec::new(),
         };
         for e in ledger {
-            sums.add(&e.rule, power(2.0, (e.at - anchor) / self.period));
+            sums.add(e.rule, power(2.0, (e.at - anchor) / self.period));
         }
         Some(sums)
     }
@@ -309,7 +310,7 @@ fn capped(entries: &[Entry], rule: &Rule, at: f64) -> bool {
         if e.at <= lo {
             break;
         }
-        if e.at <= at && e.rule.as_str() == rule.id.as_ref() {
+        if e.at <= at && e.rule == rule.name {
             used += 1;
             if used >= limit {
                 return true;
@@ -339,10 +340,10 @@ fn moved(sums: &Sums, added: &[Entry], dropped: &[Entry], size: usize) -> Option
         sums: sums.sums.clone(),
     };
     for e in added {
-        new.add(&e.rule, power(2.0, (e.at - anchor) / period));
+        new.add(e.rule, power(2.0, (e.at - anchor) / period));
     }
     for e in dropped {
-        new.add(&e.rule, -power(2.0, (e.at - anchor) / period));
+        new.add(e.rule, -power(2.0, (e.at - anchor) / period));
     }
     Some(new)
 }

@@ -23,7 +23,7 @@ use engagement_py::EngagementCore;
 use ledger::{Entry, Sums};
 use score_py::ScoreCore;
 use shared::Entries;
-use small::SmallStr;
+use small::{Names, SmallStr};
 use window::SeenWindow;
 
 #[pyclass(frozen, module = "dealstream_core")]
@@ -40,11 +40,9 @@ fn sums_from(sums: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Sums>> {
     let by_rule = sums.get_item(3)?;
     let by_rule = by_rule.downcast::<PyDict>()?;
     let mut out = Vec::with_capacity(by_rule.len());
+    let mut names = Names::default();
     for (rule, sum) in by_rule.iter() {
-        out.push((
-            SmallStr::new(rule.extract::<&str>()?),
-            sum.extract::<f64>()?,
-        ));
+        out.push((names.of(rule.extract::<&str>()?), sum.extract::<f64>()?));
     }
     Ok(Some(Sums {
         period: sums.get_item(0)?.extract()?,
@@ -60,10 +58,11 @@ fn entries_from(entries: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Entry>> {
         return Ok(Vec::new());
     };
     let mut out = Vec::with_capacity(entries.len().unwrap_or(0));
+    let mut names = Names::default();
     for entry in entries.try_iter()? {
         let entry = entry?;
         out.push(Entry {
-            rule: SmallStr::new(entry.get_item(0)?.extract::<&str>()?),
+            rule: names.of(entry.get_item(0)?.extract::<&str>()?),
             cents: entry.get_item(1)?.extract()?,
             at: entry.get_item(2)?.extract()?,
             event: SmallStr::new(entry.get_item(3)?.extract::<&str>()?),
