@@ -4,32 +4,19 @@ and what the table holds after it are what a worker's transaction and commit giv
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
+from tests.doubles import RecordingLog
 from workers.backtest.shadow import ShadowStore, WriteThrough
 from workers.engine.engine import Engine, EngineIO
 from workers.engine.errors import UnknownTable
 from workers.engine.memory_store import MemoryStore
 from workers.engine.transaction import Transaction
-from workers.interfaces import OutputsSeen, Sent
 
 
 def _place(topic: str, key: bytes | None) -> int:
     return 0
-
-
-class _Log:
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    async def send(self, records: Any) -> Sent:
-        self.sent.extend(records)
-        return Sent({}, [])
-
-    async def ids_since(self, starts: Any, topics: Any, source: str) -> OutputsSeen:
-        return OutputsSeen(set(), {})
 
 
 def test_reads_see_the_batch_writes_and_the_table_holds_them_at_once() -> None:
@@ -66,7 +53,7 @@ def test_an_engine_batch_leaves_the_same_table_and_outputs(through: bool) -> Non
     """The same batch on a worker's transaction and on a shadow's: the same rows after the
     commit, the same outputs."""
     store = ShadowStore("t")
-    log = _Log()
+    log = RecordingLog()
     io = EngineIO({"t": store}, log, log, _place, lambda partition: True, changelog=False)
     if through:
         io.transaction = WriteThrough
@@ -82,4 +69,4 @@ def test_an_engine_batch_leaves_the_same_table_and_outputs(through: bool) -> Non
     store.data[0] = {"count-before": 7}
     asyncio.run(engine.run({0}, work))
     assert store.data == {0: {"count": 3}}
-    assert [r.value for r in log.sent] == [b"0", b"1", b"2"]
+    assert [r.value for r in log.records] == [b"0", b"1", b"2"]
