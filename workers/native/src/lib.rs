@@ -3,9 +3,11 @@
 //! shared with the ledgers it grew from: `shared::Entries`); `EngagementCore` is the engagement
 //! rules' arithmetic over it (workers/scoring/engagement.py, `EngagementScorer`, is the
 //! reference: same results, bit for bit). `SeenWindow` is an entity key's recent event ids
-//! (workers/ingest/dedupe.py is its reference). `expected_partition` is Kafka's default partitioner
+//! (workers/ingest/dedupe.py is its reference). `DueIndex` is which keys of a partition are due
+//! next (triggers, decay re-scores). `expected_partition` is Kafka's default partitioner
 //! (workers/ingest/partitioning.py).
 
+mod due;
 mod engagement_py;
 mod ledger;
 mod partition;
@@ -19,6 +21,7 @@ mod window;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
+use due::DueIndex;
 use engagement_py::EngagementCore;
 use ledger::{Entry, Sums};
 use score_py::ScoreCore;
@@ -175,6 +178,7 @@ fn dealstream_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<EngagementCore>()?;
     m.add_class::<ScoreCore>()?;
     m.add_class::<SeenWindow>()?;
+    m.add_class::<DueIndex>()?;
     m.add_function(wrap_pyfunction!(murmur2, m)?)?;
     m.add_function(wrap_pyfunction!(expected_partition, m)?)?;
     m.add("MAX_LEDGER", ledger::MAX_LEDGER)?;
