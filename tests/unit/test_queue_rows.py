@@ -6,24 +6,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.in_process import InProcessWorker
+from workers.engine import table_form
 from workers.routing import queue_rows
+from workers.routing.queue import Queue
 from workers.routing.queue_rows import is_queue_row, read_rows, row_key, rows_of
 
 LINES = st.sampled_from(["erp", "crm", "a:b", "queue+1:x", "#"])
 QUEUES = st.lists(st.text("abc", min_size=1, max_size=4), max_size=40, unique=True)
 
 
-@given(st.lists(st.tuples(LINES, QUEUES), max_size=12), st.integers(1, 7))
+@given(st.lists(st.tuples(LINES, QUEUES), max_size=12), st.integers(1, 7), st.booleans())
 def test_rows_written_read_back_as_the_queues(
-    changes: list[tuple[str, list[str]]], size: int
+    changes: list[tuple[str, list[str]]], size: int, as_queues: bool
 ) -> None:
     """Whatever the changes, the table's rows (as written, deletions applied) hold each line's
-    last queue, in order, in rows of at most `size` keys."""
+    last queue, in order, in rows of at most `size` keys; a `Queue`'s rows are made lists when
+    a table encodes them, and read back the same either way."""
     table: dict[str, Any] = {}
     counts: dict[str, int] = {}
     last: dict[str, list[str]] = {}
@@ -31,7 +35,8 @@ def test_rows_written_read_back_as_the_queues(
     queue_rows.ROW = size
     try:
         for line, queue in changes:
-            rows, counts[line] = rows_of(line, queue, counts.get(line, 1))
+            given_queue = Queue(queue) if as_queues else queue
+            rows, counts[line] = rows_of(line, given_queue, counts.get(line, 1))
             for key, value in rows.items():
                 if value is None:
                     table.pop(key, None)
@@ -44,6 +49,9 @@ def test_rows_written_read_back_as_the_queues(
     queues, rows_read = read_rows(table.items())
     assert queues == last
     assert rows_read == counts
+    stored = {key: msgspec.json.decode(table_form.encode(value)) for key, value in table.items()}
+    assert read_rows(stored.items()) == (queues, rows_read)
+    assert stored == table
 
 
 def test_a_queue_written_whole_by_an_earlier_build_is_read_as_it_was() -> None:
