@@ -164,6 +164,26 @@ def test_a_ledger_from_the_tables_form_keeps_its_sums() -> None:
     assert native != Ledger()
 
 
+@given(st.permutations(range(8)), st.integers(min_value=0, max_value=9))
+def test_a_ledger_out_of_order_keeps_each_event_id_with_its_entry_when_pruned(
+    order: list[int], cut: int
+) -> None:
+    """A stored ledger not oldest first is pruned entry by entry (not by its front): the
+    native ledger keeps the event ids beside the entries, and each must stay with its own."""
+    ref = scorer_of([("page_view", 2.0, None, None, None)], "expire", "3d", None)
+    core = native_core(ref)
+    day = 86400.0
+    stored: list[Entry] = [("r0", 200, n * day / 2, f"e{n}") for n in order]
+    native = ledger_from_table(stored, None)
+    assert native.entries() == stored
+    now = cut * day / 2 + 2 * day
+    kept, _ = ref.prune_summed(stored, None, now)
+    pruned = core.prune(native, now)
+    assert pruned.entries() == kept
+    assert pruned.last_event() == (kept[-1][3] if kept else None)
+    assert native.entries() == stored  # the ledger pruned from is as it was
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     specs=rules_strategy,

@@ -9,8 +9,8 @@ use pyo3::types::{PyList, PyString};
 
 use crate::ledger::{Decay, Interaction, Recorded, Rule, Rules};
 use crate::points::Pruned;
-use crate::shared::Entries;
-use crate::small::Name;
+use crate::shared::{Columns, Entries};
+use crate::small::{Name, SmallStr};
 use crate::Ledger;
 
 const CAP_ID: &str = "engagement_cap";
@@ -136,16 +136,18 @@ impl EngagementCore {
             product_line,
         };
         let rules = &self.rules;
-        let (change, moved) = l.entries.with(|old| {
-            let change = rules.record(old, &i);
+        let (change, moved) = l.entries.with_events(|old, events| {
+            let change = rules.record(old, events, &i);
             let current = rules.sums_of(&l.sums, old.len());
             let moved = current.and_then(|sums| change.moved_sums(old, sums));
             (change, moved)
         });
         let entries = match change {
             Recorded::Same => l.entries.view(),
-            Recorded::Appended { added, from } => l.entries.appended(from, &added),
-            Recorded::Rebuilt { entries, .. } => Entries::new(entries),
+            Recorded::Appended { added, from } => {
+                l.entries.appended(from, &added, &SmallStr::new(event_id))
+            }
+            Recorded::Rebuilt { columns, .. } => Entries::new(columns),
         };
         let sums = moved.or_else(|| entries.with(|e| rules.decay_sums(e)));
         Ledger { entries, sums }
@@ -195,18 +197,24 @@ pub fn pruned<'py>(
     now: f64,
 ) -> PyResult<Bound<'py, Ledger>> {
     let l = ledger.get();
-    let (kept, sums) = l.entries.with(|entries| match rules.prune(entries, now) {
-        Pruned::Whole if rules.sums_of(&l.sums, entries.len()).is_some() => (None, None),
-        Pruned::Whole => (Some(l.entries.view()), rules.decay_sums(entries)),
-        Pruned::From(from) => (
-            Some(l.entries.suffix(from)),
-            rules.decay_sums(&entries[from..]),
-        ),
-        Pruned::Kept(kept) => {
-            let sums = rules.decay_sums(&kept);
-            (Some(Entries::new(kept)), sums)
-        }
-    });
+    let (kept, sums) = l
+        .entries
+        .with_events(|entries, events| match rules.prune(entries, now) {
+            Pruned::Whole if rules.sums_of(&l.sums, entries.len()).is_some() => (None, None),
+            Pruned::Whole => (Some(l.entries.view()), rules.decay_sums(entries)),
+            Pruned::From(from) => (
+                Some(l.entries.suffix(from)),
+                rules.decay_sums(&entries[from..]),
+            ),
+            Pruned::Kept(kept) => {
+                let columns = Columns {
+                    entries: kept.iter().map(|&n| entries[n]).collect(),
+                    events: kept.iter().map(|&n| events[n].clone()).collect(),
+                };
+                let sums = rules.decay_sums(&columns.entries);
+                (Some(Entries::new(columns)), sums)
+            }
+        });
     match kept {
         None => Ok(ledger.clone()),
         Some(entries) => Bound::new(ledger.py(), Ledger { entries, sums }),

@@ -5,18 +5,19 @@
 
 use std::sync::Arc;
 
+use crate::shared::Columns;
 use crate::small::{Name, SmallStr};
 
 pub const MAX_LEDGER: usize = 500;
 pub const MAX_EXPONENT: f64 = 64.0;
 
-/// One scored interaction: rule id, hundredths of a point, epoch seconds, event id.
-#[derive(Clone, Debug, PartialEq)]
+/// One scored interaction: rule id, hundredths of a point, epoch seconds. Its event id is kept
+/// beside it (`shared::Columns`): the arithmetic never reads it.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Entry {
     pub rule: Name,
     pub cents: i64,
     pub at: f64,
-    pub event: SmallStr,
 }
 
 /// Per rule id (in the order first met), the sum over its entries of
@@ -133,9 +134,10 @@ pub enum Recorded {
     /// The ledger from its `from`th entry on (the size limit dropped those before), then
     /// `added`: the usual case, an interaction newer than the ledger.
     Appended { added: Vec<Entry>, from: usize },
-    /// A late interaction, in its place: the new entries, those added and those dropped.
+    /// A late interaction, in its place: the new entries with their event ids, those added
+    /// and those dropped.
     Rebuilt {
-        entries: Vec<Entry>,
+        columns: Columns,
         added: Vec<Entry>,
         dropped: Vec<Entry>,
     },
@@ -152,10 +154,10 @@ impl Recorded {
                 moved(sums, added, &ledger[..*from], size)
             }
             Recorded::Rebuilt {
-                entries,
+                columns,
                 added,
                 dropped,
-            } => moved(sums, added, dropped, entries.len()),
+            } => moved(sums, added, dropped, columns.entries.len()),
         }
     }
 }
@@ -219,16 +221,16 @@ impl Rules {
         }
     }
 
-    pub fn record(&self, ledger: &[Entry], i: &Interaction) -> Recorded {
+    /// What recording `i` makes of `ledger` (`events`: its entries' event ids).
+    pub fn record(&self, ledger: &[Entry], events: &[SmallStr], i: &Interaction) -> Recorded {
         let at = i.at;
         if let Some(last) = ledger.last() {
-            if last.at >= at && recorded(ledger, i.event_id, at) {
+            if last.at >= at && recorded(ledger, events, i.event_id, at) {
                 return Recorded::Same;
             }
         }
         let mut added: Vec<Entry> = Vec::new();
         if let Some((_, rules)) = self.by_kind.iter().find(|(k, _)| k == i.kind) {
-            let event = SmallStr::new(i.event_id);
             for &n in rules {
                 let rule = &self.rules[n];
                 if !rule.matches(i) || capped(ledger, rule, at) {
@@ -238,7 +240,6 @@ impl Rules {
                     rule: rule.name,
                     cents: rule.cents,
                     at,
-                    event: event.clone(),
                 });
             }
         }
@@ -251,19 +252,29 @@ impl Rules {
             return Recorded::Appended { added, from };
         }
         let mut entries = ledger.to_vec(); // a late event: in its place
+        let mut ids = events.to_vec();
         let place = entries.partition_point(|e| e.at <= at);
-        entries.splice(place..place, added.iter().cloned());
+        entries.splice(place..place, added.iter().copied());
+        let event = SmallStr::new(i.event_id);
+        ids.splice(place..place, added.iter().map(|_| event.clone()));
         if entries.len() <= MAX_LEDGER {
             return Recorded::Rebuilt {
-                entries,
+                columns: Columns {
+                    entries,
+                    events: ids,
+                },
                 added,
                 dropped: Vec::new(),
             };
         }
         let cut = entries.len() - MAX_LEDGER;
         let kept = entries.split_off(cut);
+        let kept_ids = ids.split_off(cut);
         Recorded::Rebuilt {
-            entries: kept,
+            columns: Columns {
+                entries: kept,
+                events: kept_ids,
+            },
             added,
             dropped: entries,
         }
@@ -289,12 +300,13 @@ impl Rules {
 }
 
 /// Whether the event is in the ledger already: only the entries at its time are looked at.
-fn recorded(ledger: &[Entry], event_id: &str, at: f64) -> bool {
+fn recorded(ledger: &[Entry], events: &[SmallStr], event_id: &str, at: f64) -> bool {
     ledger
         .iter()
+        .zip(events)
         .rev()
-        .take_while(|e| e.at >= at)
-        .any(|e| e.at == at && e.event.as_str() == event_id)
+        .take_while(|(e, _)| e.at >= at)
+        .any(|(e, id)| e.at == at && id.as_str() == event_id)
 }
 
 /// Whether `rule`'s cap is full at `at`: its entries in (at - window, at], newest back.

@@ -25,7 +25,7 @@ use due::DueIndex;
 use engagement_py::EngagementCore;
 use ledger::{Entry, Sums};
 use score_py::ScoreCore;
-use shared::Entries;
+use shared::{Columns, Entries};
 use small::{Names, SmallStr};
 use window::SeenWindow;
 
@@ -56,20 +56,25 @@ fn sums_from(sums: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Sums>> {
 }
 
 /// Entries from the tables' form: (rule id, hundredths, epoch seconds, event id) sequences.
-fn entries_from(entries: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Entry>> {
+fn entries_from(entries: Option<&Bound<'_, PyAny>>) -> PyResult<Columns> {
     let Some(entries) = entries.filter(|e| !e.is_none()) else {
-        return Ok(Vec::new());
+        return Ok(Columns::default());
     };
-    let mut out = Vec::with_capacity(entries.len().unwrap_or(0));
+    let size = entries.len().unwrap_or(0);
+    let mut out = Columns {
+        entries: Vec::with_capacity(size),
+        events: Vec::with_capacity(size),
+    };
     let mut names = Names::default();
     for entry in entries.try_iter()? {
         let entry = entry?;
-        out.push(Entry {
+        out.entries.push(Entry {
             rule: names.of(entry.get_item(0)?.extract::<&str>()?),
             cents: entry.get_item(1)?.extract()?,
             at: entry.get_item(2)?.extract()?,
-            event: SmallStr::new(entry.get_item(3)?.extract::<&str>()?),
         });
+        let event = entry.get_item(3)?;
+        out.events.push(SmallStr::new(event.extract::<&str>()?));
     }
     Ok(out)
 }
@@ -97,15 +102,19 @@ impl Ledger {
 
     /// The entries in the tables' form, oldest first.
     fn entries<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let entries = self.entries.to_vec(); // no Python object is made with the buffer locked
-        let items = entries.iter().map(|e| {
-            (
-                PyString::new(py, &e.rule),
-                e.cents,
-                e.at,
-                PyString::new(py, &e.event),
-            )
-        });
+        let columns = self.entries.to_columns(); // no Python object is made with the buffer locked
+        let items = columns
+            .entries
+            .iter()
+            .zip(&columns.events)
+            .map(|(e, event)| {
+                (
+                    PyString::new(py, &e.rule),
+                    e.cents,
+                    e.at,
+                    PyString::new(py, event),
+                )
+            });
         PyList::new(
             py,
             items
@@ -128,7 +137,7 @@ impl Ledger {
     /// The newest entry's event id (None when empty).
     fn last_event(&self) -> Option<String> {
         self.entries
-            .with(|entries| entries.last().map(|e| e.event.as_str().to_owned()))
+            .with_events(|_, events| events.last().map(|e| e.as_str().to_owned()))
     }
 
     fn __len__(&self) -> usize {
@@ -139,8 +148,11 @@ impl Ledger {
         match other.downcast::<Ledger>() {
             Ok(o) => {
                 let o = o.get();
-                let theirs = o.entries.to_vec(); // one buffer locked at a time
-                o.sums == self.sums && self.entries.with(|mine| mine == theirs.as_slice())
+                let theirs = o.entries.to_columns(); // one buffer locked at a time
+                o.sums == self.sums
+                    && self.entries.with_events(|mine, events| {
+                        mine == theirs.entries.as_slice() && events == theirs.events.as_slice()
+                    })
             }
             Err(_) => false,
         }

@@ -9,8 +9,9 @@ pub enum Pruned {
     Whole,
     /// The entries from this one on.
     From(usize),
-    /// These (entries of any time were dropped: a ledger not oldest first).
-    Kept(Vec<Entry>),
+    /// The entries at these indexes (entries of any time were dropped: a ledger not oldest
+    /// first).
+    Kept(Vec<usize>),
 }
 
 impl Rules {
@@ -124,7 +125,7 @@ impl Rules {
                 if ledger[from..].iter().all(keep) {
                     Pruned::From(from) // the oldest entries (a ledger is oldest first)
                 } else {
-                    Pruned::Kept(ledger.iter().filter(|e| keep(e)).cloned().collect())
+                    Pruned::Kept((0..ledger.len()).filter(|&n| keep(&ledger[n])).collect())
                 }
             }
             _ => Pruned::Whole, // the common case: nothing to drop

@@ -7,17 +7,37 @@
 //! one (a retried batch records again from the state before it), the view ends before the
 //! buffer does and the entries are copied, as before.
 //!
+//! Each entry's event id is kept beside the entries, in a vector of its own, index for index:
+//! what scores an interaction (caps, decay sums, points) reads rules, points and times alone,
+//! 32 bytes an entry, where an entry with its id inline took 88, and a month's ledgers are
+//! cold when an engagement comes. The ids are read to tell a replayed interaction, and for the
+//! tables' form.
+//!
 //! The buffer sits behind a `Mutex` (a Python object must be `Sync`); it is only ever locked
 //! for the length of one read or one append, with no call into Python while held.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::ledger::Entry;
+use crate::small::SmallStr;
 
 /// Below this many dead entries at its front, a buffer is never copied to shed them.
 const KEEP_DEAD: usize = 64;
 
-type Buffer = Arc<Mutex<Vec<Entry>>>;
+/// Entries, and each one's event id at the same index.
+#[derive(Default)]
+pub struct Columns {
+    pub entries: Vec<Entry>,
+    pub events: Vec<SmallStr>,
+}
+
+impl Columns {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+type Buffer = Arc<Mutex<Columns>>;
 
 pub struct Entries {
     buffer: Buffer,
@@ -25,17 +45,19 @@ pub struct Entries {
     end: usize,
 }
 
-fn lock(buffer: &Buffer) -> MutexGuard<'_, Vec<Entry>> {
+fn lock(buffer: &Buffer) -> MutexGuard<'_, Columns> {
     buffer
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Entries {
-    pub fn new(entries: Vec<Entry>) -> Entries {
-        let end = entries.len();
+    /// `entries` with each one's event id, index for index.
+    pub fn new(columns: Columns) -> Entries {
+        debug_assert_eq!(columns.entries.len(), columns.events.len());
+        let end = columns.len();
         Entries {
-            buffer: Arc::new(Mutex::new(entries)),
+            buffer: Arc::new(Mutex::new(columns)),
             start: 0,
             end,
         }
@@ -48,11 +70,22 @@ impl Entries {
     /// `f` of the entries, oldest first (the buffer is locked meanwhile: `f` must not call
     /// into Python).
     pub fn with<R>(&self, f: impl FnOnce(&[Entry]) -> R) -> R {
-        f(&lock(&self.buffer)[self.start..self.end])
+        f(&lock(&self.buffer).entries[self.start..self.end])
     }
 
-    pub fn to_vec(&self) -> Vec<Entry> {
-        self.with(|entries| entries.to_vec())
+    /// `f` of the entries and their event ids, index for index (as `with`).
+    pub fn with_events<R>(&self, f: impl FnOnce(&[Entry], &[SmallStr]) -> R) -> R {
+        let buffer = lock(&self.buffer);
+        let range = self.start..self.end;
+        f(&buffer.entries[range.clone()], &buffer.events[range])
+    }
+
+    /// A copy of the entries and their event ids.
+    pub fn to_columns(&self) -> Columns {
+        self.with_events(|entries, events| Columns {
+            entries: entries.to_vec(),
+            events: events.to_vec(),
+        })
     }
 
     /// The same entries (nothing is copied).
@@ -78,30 +111,40 @@ impl Entries {
         }
     }
 
-    /// These entries from the `from`th on, then `added`: appended to the shared buffer when
-    /// this view ends it, else copied to a buffer of their own. They are copied too when the
+    /// These entries from the `from`th on, then `added` (all of them the interaction `event`'s):
+    /// appended to the shared buffer when this view ends it, else copied to a buffer of their
+    /// own. They are copied too when the
     /// buffer's front before them outgrows them, so a ledger at its size limit (which drops
     /// its oldest entry at each one added) costs a copy every few hundred entries, and a
     /// buffer's memory stays within a few times its newest ledger's.
-    pub fn appended(&self, from: usize, added: &[Entry]) -> Entries {
+    pub fn appended(&self, from: usize, added: &[Entry], event: &SmallStr) -> Entries {
         let start = self.index(from); // also the count of dead entries before the view
         let mut buffer = lock(&self.buffer);
         let ends_buffer = buffer.len() == self.end;
         let live = self.end - start + added.len();
         if !ends_buffer || (start > KEEP_DEAD && start > live) {
-            let mut own = Vec::with_capacity(live + live / 2);
-            own.extend_from_slice(&buffer[start..self.end]);
-            own.extend_from_slice(added);
+            let mut own = Columns {
+                entries: Vec::with_capacity(live + live / 2),
+                events: Vec::with_capacity(live + live / 2),
+            };
+            own.entries
+                .extend_from_slice(&buffer.entries[start..self.end]);
+            own.entries.extend_from_slice(added);
+            own.events
+                .extend_from_slice(&buffer.events[start..self.end]);
+            own.events.extend(added.iter().map(|_| event.clone()));
             drop(buffer);
             return Entries::new(own);
         }
-        let room = buffer.capacity() - buffer.len();
+        let room = buffer.entries.capacity() - buffer.len();
         if room < added.len() {
             // grow by half (not double): a month's ledgers are most of a replay's memory
             let more = added.len().max(buffer.len() / 2);
-            buffer.reserve_exact(more);
+            buffer.entries.reserve_exact(more);
+            buffer.events.reserve_exact(more);
         }
-        buffer.extend_from_slice(added);
+        buffer.entries.extend_from_slice(added);
+        buffer.events.extend(added.iter().map(|_| event.clone()));
         Entries {
             buffer: self.buffer.clone(),
             start,
