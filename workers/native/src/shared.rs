@@ -136,11 +136,12 @@ impl Entries {
             drop(buffer);
             return Entries::new(own);
         }
-        let room = buffer.entries.capacity() - buffer.len();
-        if room < added.len() {
-            // grow by half (not double): a month's ledgers are most of a replay's memory
-            let more = added.len().max(buffer.len() / 2);
+        // grow by half (not double): a month's ledgers are most of a replay's memory
+        let more = added.len().max(buffer.len() / 2);
+        if buffer.entries.capacity() - buffer.len() < added.len() {
             buffer.entries.reserve_exact(more);
+        }
+        if buffer.events.capacity() - buffer.len() < added.len() {
             buffer.events.reserve_exact(more);
         }
         buffer.entries.extend_from_slice(added);
