@@ -9,9 +9,10 @@
 //!
 //! The heap was a Python list of `(due, key)` tuples: each comparison read a tuple and a float
 //! object somewhere in memory, and a pop of a heap of ten thousand keys made thirty of them,
-//! cold in a month's replay (32 µs a pop). Here an entry is its due time and a shared pointer
-//! to its key, side by side in one vector: a comparison reads the due times alone, and the
-//! keys' text only where two are equal.
+//! cold in a month's replay (a tick's `pop_due` took 32 µs, timing wrappers' cost included;
+//! the due index as a whole about 3 µs an event). Here an entry is its due time and a pointer
+//! shared with the map to its key, side by side in one vector: a comparison reads the due
+//! times alone, and the keys' text only where two are equal.
 
 use std::collections::HashMap;
 use std::sync::Arc;
