@@ -21,8 +21,24 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::ledger::Entry;
 use crate::small::SmallStr;
 
-/// Below this many dead entries at its front, a buffer is never copied to shed them.
+/// Below this many dead items at its front, a buffer is never copied to shed them.
 const KEEP_DEAD: usize = 64;
+
+/// Whether a view that grows must copy its items to a buffer of its own: another view already
+/// grew from the same buffer (this one does not end it), or the buffer's dead front (`dead`
+/// items before the view's new start) outgrows the `live` items it would then hold. The rule
+/// of the ledgers' entries and of the dedupe windows' ids (`window.rs`).
+pub fn must_copy(ends_buffer: bool, dead: usize, live: usize) -> bool {
+    !ends_buffer || (dead > KEEP_DEAD && dead > live)
+}
+
+/// The mutex's value, also when a panic while it was held poisoned it: the buffers are only
+/// ever appended to, and what a view covers is never written again.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Entries, and each one's event id at the same index.
 #[derive(Default)]
@@ -43,12 +59,6 @@ pub struct Entries {
     buffer: Buffer,
     start: usize,
     end: usize,
-}
-
-fn lock(buffer: &Buffer) -> MutexGuard<'_, Columns> {
-    buffer
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Entries {
@@ -122,7 +132,7 @@ impl Entries {
         let mut buffer = lock(&self.buffer);
         let ends_buffer = buffer.len() == self.end;
         let live = self.end - start + added.len();
-        if !ends_buffer || (start > KEEP_DEAD && start > live) {
+        if must_copy(ends_buffer, start, live) {
             let mut own = Columns {
                 entries: Vec::with_capacity(live + live / 2),
                 events: Vec::with_capacity(live + live / 2),

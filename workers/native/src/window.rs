@@ -20,12 +20,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::shared::{lock, must_copy};
+
 pub const NEW: u8 = 0;
 pub const REPLAY: u8 = 1;
 pub const DUPLICATE: u8 = 2;
-
-/// Below this many dead ids at its front, a buffer is never copied to shed them.
-const KEEP_DEAD: usize = 64;
 
 #[derive(Default)]
 struct Buffer {
@@ -111,9 +110,7 @@ impl SeenWindow {
     }
 
     fn lock(&self) -> MutexGuard<'_, Buffer> {
-        self.buffer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.buffer)
     }
 
     /// (id, offset) pairs, oldest first.
@@ -130,7 +127,7 @@ impl SeenWindow {
         let start = self.end - keep;
         let mut buffer = self.lock();
         let ends_buffer = buffer.hashes.len() == self.end;
-        if window == 0 || !ends_buffer || (start > KEEP_DEAD && start > keep + 1) {
+        if window == 0 || must_copy(ends_buffer, start, keep + 1) {
             let mut own = buffer.copy(start, self.end, 1);
             drop(buffer);
             if window > 0 {
