@@ -144,23 +144,27 @@ impl DueIndex {
             self.due.remove(text);
             return Ok(());
         };
-        let key = match self.due.get_key_value(text) {
-            Some((_, &old)) if old == due => return Ok(()),
-            Some((known, &old)) => {
-                let known = known.clone();
-                self.due.insert(known.clone(), due);
-                if due > old {
-                    return Ok(()); // the entry at `old` (or before) stands for it
+        match self.due.get_mut(text) {
+            Some(old) if *old == due => return Ok(()),
+            Some(old) => {
+                let later = due > *old;
+                *old = due;
+                if later {
+                    return Ok(()); // the entry at the old time (or before) stands for it
                 }
-                known
             }
             None => {
                 let key: Key = Arc::from(text);
                 self.due.insert(key.clone(), due);
-                key
+                self.push(Entry { due, key });
+                return Ok(());
             }
-        };
-        self.push(Entry { due, key });
+        }
+        // moved earlier: an entry at the new time, with the map's own key
+        if let Some((key, _)) = self.due.get_key_value(text) {
+            let key = key.clone();
+            self.push(Entry { due, key });
+        }
         Ok(())
     }
 
