@@ -1,6 +1,9 @@
 # dealstream — `make help` lists the targets.
 SHELL := /bin/bash
-PYTHON ?= python3
+# Debian's python3.11 where there is one: built with PGO and LTO, as the Docker image's
+# python:3.11 is. A build without them (pyenv's default) replays a backtest 7-14% slower
+# (benchmarks/RESULTS.md, "The interpreter").
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3.11) python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -16,12 +19,13 @@ export PATH := $(PATH):$(HOME)/.cargo/bin
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-system-deps: ## install the JDK, Maven, redis-server, openssl, setpriv, jemalloc and promtool from Debian when missing
+system-deps: ## install the JDK, Maven, redis-server, openssl, setpriv, jemalloc, python3-venv and promtool from Debian when missing
 	@command -v java >/dev/null && command -v mvn >/dev/null && command -v redis-server >/dev/null \
 	  && command -v openssl >/dev/null && command -v setpriv >/dev/null \
-	  && /sbin/ldconfig -p | grep -q libjemalloc.so.2 || \
+	  && /sbin/ldconfig -p | grep -q libjemalloc.so.2 && $(PYTHON) -c 'import ensurepip' 2>/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      default-jdk-headless maven redis-server openssl util-linux libjemalloc2 >/dev/null; }
+	      default-jdk-headless maven redis-server openssl util-linux libjemalloc2 \
+	      $(if $(filter /usr/bin/%,$(PYTHON)),python3-venv) >/dev/null; }
 	@# promtool only (the prometheus package's binary, unpacked; no server is installed or run)
 	@command -v promtool >/dev/null || test -x .cache/promtool/usr/bin/promtool || \
 	  { mkdir -p .cache/promtool && cd .cache/promtool && \
