@@ -92,12 +92,14 @@ def polls(
     runs = 0
     due = scorer.next_rescore(state, now, snap if skip else None)
     while due is not None and due <= end:
+        snap = scorer.snapshot(state, due)  # the re-score's score (it has one when published)
         result = scorer.rescore(state, due)
         runs += 1
         if result.changed:
-            published.append((due, result.snapshot))
+            assert result.snapshot == snap
+            published.append((due, snap))
         state = result.state
-        due = scorer.next_rescore(state, due, result.snapshot if skip else None)
+        due = scorer.next_rescore(state, due, snap if skip else None)
     return published, runs
 
 
@@ -109,8 +111,9 @@ def test_skipped_decay_rescores_publish_what_every_interval_would(
     result = scored(scorer, status, events)
     now = (T0 + dt.timedelta(minutes=max([m for _, m in events], default=0))).timestamp()
     end = now + 40 * 24 * HOUR
-    every, runs = polls(scorer, result.state, result.snapshot, now, end, skip=False)
-    skipping, skipped_runs = polls(scorer, result.state, result.snapshot, now, end, skip=True)
+    snap = scorer.snapshot(result.state, now)
+    every, runs = polls(scorer, result.state, snap, now, end, skip=False)
+    skipping, skipped_runs = polls(scorer, result.state, snap, now, end, skip=True)
     assert skipping == every
     assert skipped_runs <= runs
 
@@ -119,19 +122,19 @@ def test_a_decaying_score_is_rescored_only_when_it_may_publish() -> None:
     scorer = scorer_for(1, "", 1, "{bands: [10, 25, 40, 60, 80]}")
     result = scored(scorer, None, [("demo_request", 0)])  # 25 points, halved every 2 days
     now = T0.timestamp()
-    every, runs = polls(scorer, result.state, result.snapshot, now, now + 40 * 24 * HOUR, False)
-    skipping, skipped = polls(
-        scorer, result.state, result.snapshot, now, now + 40 * 24 * HOUR, True
-    )
+    snap = scorer.snapshot(result.state, now)
+    every, runs = polls(scorer, result.state, snap, now, now + 40 * 24 * HOUR, False)
+    skipping, skipped = polls(scorer, result.state, snap, now, now + 40 * 24 * HOUR, True)
     assert skipping == every
     assert [s.total for _, s in every][:3] == [2293, 2102, 1928]  # a point or more each time
     assert [round((t - now) / HOUR) for t, _ in every][-4:] == [138, 162, 198, 276]
     # every 6 hours for 40 days, against those that may publish: 20 do, 2 more were near
     assert (runs, skipped, len(every)) == (160, 22, 20)
     # nothing left to publish once the points round to less than half a point: no re-score
-    last_state = scorer.rescore(result.state, every[-1][0])
+    at = every[-1][0]
+    last_state = scorer.rescore(result.state, at)
     assert round(every[-1][1].total / 100) == 0
-    assert scorer.next_rescore(last_state.state, every[-1][0], last_state.snapshot) is None
+    assert scorer.next_rescore(last_state.state, at, scorer.snapshot(result.state, at)) is None
 
 
 def lowest_plain(scorer: Scorer, last: Snapshot, snap: Snapshot) -> int | None:

@@ -253,13 +253,14 @@ def test_a_decaying_score_is_published_only_when_it_means_something_new(
     for step in steps:
         now += step * 60
         published = state.last
+        snap = scorer.snapshot(state, now)  # the score now, published or not
         result = scorer.rescore(state, now)
         assert published is not None
-        key = (round(result.snapshot.total / 100), result.snapshot.stars,
-               result.snapshot.ready, result.snapshot.grade)  # fmt: skip
+        key = (round(snap.total / 100), snap.stars, snap.ready, snap.grade)
         old = (round(published.total / 100), published.stars, published.ready, published.grade)
         assert result.changed == (key != old)
-        assert result.state.last == (result.snapshot if result.changed else published)
+        assert result.snapshot == (snap if result.changed else None)
+        assert result.state.last == (snap if result.changed else published)
         state = result.state
 
 

@@ -96,7 +96,7 @@ class ScoreCore:
         now: float,
         deleted: bool,
     ) -> tuple[
-        list[tuple[str, int]], int, int, int, str | None, bool, bool, Ledger, float | None
+        list[tuple[str, int]] | None, int, int, int, str | None, bool, bool, Ledger, float | None
     ]: ...
 
 def murmur2(data: bytes) -> int:

@@ -188,19 +188,20 @@ class ScoringRuntime:
         named = state.cause(event_id)  # before the re-score prunes the ledger
         now = self.ctx.clock.now()
         result = self.scorer.rescore(state, now.timestamp(), event_id, engaged)
-        new = result.state
+        new, snap = result.state, result.snapshot
         record: LeadScore | None = None
-        if result.changed:
+        if snap is not None:  # `changed`: a score to publish
             if self.score_sink is not None:  # the same record, made if it is read
-                made = functools.partial(score_json, new, result.snapshot, named, now)
+                made = functools.partial(score_json, new, snap, named, now)
                 self.score_sink(key, made)
             else:
-                record = score_record(new, result.snapshot, named, now)
+                record = score_record(new, snap, named, now)
                 output_id = f"score:{key}:{new.scores}"
                 tx.emit(partition, self.scores_topic, key.encode(), _encode(record), output_id)
-        if result.became_ready:
-            signal = self._signal(new, result.snapshot, named, now)
-            tx.emit(partition, self.ready_topic, key.encode(), _encode(signal), signal.signal_id)
+            if result.became_ready:  # an entry into sales-ready is a change published
+                signal = self._signal(new, snap, named, now)
+                body = _encode(signal)
+                tx.emit(partition, self.ready_topic, key.encode(), body, signal.signal_id)
         tx.put(self.table, partition, key, new)  # encoded once, at the commit
         committed = (key, new, result.changed, record, result.became_ready, result.due)
         tx.after_commit_each(self._committed, committed)

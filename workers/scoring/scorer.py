@@ -28,7 +28,7 @@ Engaged = tuple[Ledger, str | None, list[str], float] | None
 
 class Rescore(msgspec.Struct, frozen=True, gc=False):  # one is made per re-score: made in C
     state: ContactState
-    snapshot: Snapshot
+    snapshot: Snapshot | None  # the score to publish: None when there is none (not `changed`)
     changed: bool  # the published score differs from the last one
     became_ready: bool  # an entry into sales-ready: one signal
     due: float | None  # when decay may next change what is published (`next_rescore`)
@@ -107,9 +107,10 @@ class Scorer:
     def rescore(
         self, state: ContactState, now: float, cause: str | None = None, engaged: Engaged = None
     ) -> Rescore:
-        """The score now, and when decay may next change what is then published (as
-        `next_rescore` with this re-score's snapshot): one native call (workers/native), whose
-        reference is `snapshot` and `next_rescore`. `state.last` stays the last *published*
+        """The score now (its `Snapshot` when it is worth publishing, `changed`; None
+        otherwise), and when decay may next change what is then published (as `next_rescore`
+        given this re-score's `snapshot`): one native call (workers/native), whose reference
+        is `snapshot` and `next_rescore`. `state.last` stays the last *published*
         score, so a slow decay publishes once it adds up to the resolution, not at every
         re-score; a new rules version that changes nothing worth publishing is recorded in it
         all the same. The new state counts a published score in `scores`, and names `cause`
@@ -130,23 +131,25 @@ class Scorer:
         lines, eng_c, total, stars, grade, ready, changed, ledger, due = self.core.rescore(
             recorded, fit_c, state.ready, published, now, state.deleted
         )
-        snap = Snapshot(
-            fit=fit_c,
-            engagement=eng_c,
-            total=total,
-            stars=stars,
-            grade=grade,
-            ready=ready,
-            breakdown=fit + lines,
-            rules_version=self.version,
-        )
+        snap = None
+        if lines is not None:  # `changed`: the score is published (a third of a month's)
+            snap = last = Snapshot(
+                fit=fit_c,
+                engagement=eng_c,
+                total=total,
+                stars=stars,
+                grade=grade,
+                ready=ready,
+                breakdown=fit + lines,
+                rules_version=self.version,
+            )
+        elif last is not None and last.rules_version != self.version:
+            last = msgspec.structs.replace(last, rules_version=self.version)
         became_ready = ready and not state.ready
-        if not changed and last is not None and last.rules_version != snap.rules_version:
-            last = msgspec.structs.replace(last, rules_version=snap.rules_version)
         entries = state.ready_entries + 1 if became_ready else state.ready_entries
         scores = state.scores + 1 if changed else state.scores
         cause = state.cause_event_id if cause is None else cause
-        new = msgspec.structs.replace(state, last=snap if changed else last, ledger=ledger,
+        new = msgspec.structs.replace(state, last=last, ledger=ledger,
                                       ready_entries=entries, scores=scores, cause_event_id=cause,
                                       product_line=line, product_lines=of_interest,
                                       interest_at=interest_at)  # fmt: skip

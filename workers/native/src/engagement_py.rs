@@ -7,7 +7,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
 
-use crate::ledger::{Decay, Interaction, Recorded, Rule, Rules};
+use crate::ledger::{Decay, Interaction, Lines, Recorded, Rule, Rules};
 use crate::points::Pruned;
 use crate::shared::{Columns, Entries};
 use crate::small::{Name, SmallStr};
@@ -57,14 +57,28 @@ impl EngagementCore {
         ledger: &Ledger,
         now: f64,
     ) -> PyResult<(Bound<'py, PyList>, i64)> {
-        let (lines, total) = ledger
+        let (lines, total) = self.points(ledger, now);
+        Ok((self.py_lines(py, &lines)?, total))
+    }
+
+    /// The breakdown's lines and their sum, as Rust values.
+    pub(crate) fn points(&self, ledger: &Ledger, now: f64) -> (Lines, i64) {
+        ledger
             .entries
-            .with(|entries| self.rules.contributions(entries, &ledger.sums, now));
+            .with(|entries| self.rules.contributions(entries, &ledger.sums, now))
+    }
+
+    /// `lines` as Python tuples (rule ids as the rules' own strings).
+    pub(crate) fn py_lines<'py>(
+        &self,
+        py: Python<'py>,
+        lines: &Lines,
+    ) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
-        for (rule, cents) in &lines {
+        for (rule, cents) in lines {
             out.append((self.id_of(py, rule), *cents))?;
         }
-        Ok((out, total))
+        Ok(out)
     }
 }
 

@@ -19,10 +19,11 @@ pub struct ScoreCore {
 /// A published score as the re-score compares with it: (total, stars, sales-ready, grade).
 type Published<'py> = (i64, i64, bool, Option<Bound<'py, PyString>>);
 
-/// (engagement lines, engagement points, total, stars, grade, sales-ready, changed, the pruned
-/// ledger, when decay may next change what is published).
+/// (engagement lines, made only when the score is worth publishing (`changed`), engagement
+/// points, total, stars, grade, sales-ready, changed, the pruned ledger, when decay may next
+/// change what is published).
 type Rescored<'py> = (
-    Bound<'py, PyList>,
+    Option<Bound<'py, PyList>>,
     i64,
     i64,
     i64,
@@ -83,7 +84,8 @@ impl ScoreCore {
 
     /// The score of a contact with `fit` profile points and `ledger` at `now`, against the
     /// `last` one published (None: none yet); the ledger pruned; and, unless the contact is
-    /// `deleted`, when decay may next change what is then published.
+    /// `deleted`, when decay may next change what is then published. The engagement's lines
+    /// only when the score is worth publishing (None otherwise).
     #[allow(clippy::too_many_arguments)]
     fn rescore<'py>(
         &self,
@@ -98,7 +100,7 @@ impl ScoreCore {
         let engagement = self.engagement.get();
         let rules = &engagement.rules;
         let s = &self.scoring;
-        let (lines, points) = engagement.lines(py, ledger.get(), now)?;
+        let (lines, points) = engagement.points(ledger.get(), now);
         let total = fit + points;
         let ready = next_ready(was_ready, total, s.threshold, s.hysteresis);
         let stars = s.rater.stars(total);
@@ -117,6 +119,12 @@ impl ScoreCore {
                 };
                 s.key(total, stars, ready, now_grade) != s.key(*l_total, *l_stars, *l_ready, then)
             }
+        };
+        // most re-scores publish nothing (two in three of a month's): no lines for them
+        let lines = if changed {
+            Some(engagement.py_lines(py, &lines)?)
+        } else {
+            None
         };
         let kept = pruned(rules, ledger, now)?;
         let due = if deleted {
