@@ -91,7 +91,7 @@ def run(batch: list[EngagementRecorded], scorer: Scorer) -> int:
         ledger = scorer.record(state.ledger, engagement_interaction(event))
         state = apply_engagement(state, event, ledger)
         result = scorer.rescore(state, event.occurred_at.timestamp())
-        if result.changed:
+        if result.snapshot is not None:  # `changed`: a score to publish
             _encode(score_record(result.state, result.snapshot, event.event_id, event.occurred_at))
             published += 1
         table[key] = to_table(result.state)
