@@ -4,15 +4,20 @@ and what the table holds after it are what a worker's transaction and commit giv
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
+import msgspec
 import pytest
 
 from tests.doubles import RecordingLog
+from workers.automation.stage_moves import BuyerAction
 from workers.backtest.shadow import ShadowStore, WriteThrough
 from workers.engine.engine import Engine, EngineIO
 from workers.engine.errors import UnknownTable
 from workers.engine.memory_store import MemoryStore
+from workers.engine.records import Record
 from workers.engine.transaction import Transaction
+from workers.runtime.engine_io import decoded
 
 
 def _place(topic: str, key: bytes | None) -> int:
@@ -70,3 +75,30 @@ def test_an_engine_batch_leaves_the_same_table_and_outputs(through: bool) -> Non
     asyncio.run(engine.run({0}, work))
     assert store.data == {0: {"count": 3}}
     assert [r.value for r in log.records] == [b"0", b"1", b"2"]
+
+
+def test_a_record_made_rides_with_its_bytes_and_the_agent_takes_it_as_it_is() -> None:
+    """`emit(..., made=record)`: a worker's transaction sends the bytes alone; a shadow's
+    output carries the record too, and `decoded` hands it to the agent of the internal topic
+    as it is (no decode), as the bytes would decode it. A value of another kind, or none, is
+    decoded from the bytes."""
+    action = BuyerAction(
+        opportunity_id="o1", contact_id="c1", kind="email_open", at=1.5, event_id="e1"
+    )
+    body = msgspec.json.encode(action)
+    worker, shadow = Transaction({}, _place), WriteThrough({}, _place)
+    for tx in (worker, shadow):
+        tx.emit(0, "actions", b"o1", body, "action:o1:e1", made=action)
+    (_, sent), (_, carried) = worker.outputs[0], shadow.outputs[0]
+    assert type(sent) is Record  # a worker's: the bytes alone
+    fields = Record.__struct_fields__
+    assert [getattr(carried, f) for f in fields] == [getattr(sent, f) for f in fields]
+    assert carried.made is action  # type: ignore[attr-defined]
+
+    def arrival(made: object) -> SimpleNamespace:
+        return SimpleNamespace(message=SimpleNamespace(value=body, decoded=made))
+
+    events = [arrival(action), arrival(None), arrival({"opportunity_id": "o1"})]
+    got = [value for _, value in decoded(events, BuyerAction, "buyer action")]
+    assert got[0] is action
+    assert got == [action, action, action]  # the others decoded from the same bytes

@@ -112,6 +112,32 @@ class WriteThrough(Transaction):
     def partitions(self) -> set[int]:
         return self._touched | super().partitions
 
+    def emit(
+        self,
+        source: int,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        output_id: str,
+        partition: int | None = None,
+        made: Any = None,
+    ) -> None:
+        """A worker's `emit`, and the record `made` (`Transaction.emit`) rides with the bytes
+        to the agent of its internal topic, which takes it as it is (no decode)."""
+        where = self._place(topic, key) if partition is None else partition
+        header = self._source(source)
+        if made is None:
+            record = Record(topic, where, key, value, output_id, header)
+        else:
+            record = _Made(topic, where, key, value, output_id, header, made)
+        self.outputs.append((source, record))
+
+
+class _Made(Record, frozen=True, gc=False):
+    """An output with the record its value encodes (`WriteThrough.emit`)."""
+
+    made: Any = None
+
 
 class _Arrival(msgspec.Struct, gc=False):
     """An input record as the engine's agents see it (a worker's `Arrival`, the same fields),
@@ -256,7 +282,11 @@ class ShadowWorker:
         queues, arrive = self.log.queues, self._arrival
         while queues:
             topic = next(iter(queues))
-            await self._run(topic, [arrive(record, None) for record in queues.pop(topic)])
+            arrivals = [
+                arrive(record, record.made if type(record) is _Made else None)
+                for record in queues.pop(topic)
+            ]
+            await self._run(topic, arrivals)
 
     def _arrival(self, record: Record, decoded: Any) -> _Arrival:
         """`record` as its agent takes it, at the next offset of its topic partition."""

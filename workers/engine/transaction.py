@@ -65,10 +65,13 @@ class Transaction:
         value: bytes,
         output_id: str,
         partition: int | None = None,
+        made: Any = None,
     ) -> None:
         """Send `value` on `topic` once: `output_id` must derive from the cause alone, so that a
         replayed input re-creates the same id (and the engine sends it only if it was lost).
-        `source` is the partition whose state the output belongs to."""
+        `source` is the partition whose state the output belongs to. `made`: the record that
+        `value` encodes, for an internal topic read in the same process (a backtest's shadow
+        hands it to the agent as it is, decoded); a worker sends the bytes alone."""
         where = self._place(topic, key) if partition is None else partition
         record = Record(topic, where, key, value, output_id, self._source(source))
         self.outputs.append((source, record))

@@ -228,11 +228,17 @@ _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 def decoded(events: Sequence[Any], kind: type[T], what: str) -> Iterator[tuple[Any, T]]:
     """(event, value) of an internal topic's events; a value that does not decode (a bug on
-    the sending side, not the CRM's input) is logged and skipped."""
+    the sending side, not the CRM's input) is logged and skipped. A value handed over already
+    made (`Transaction.emit`'s `made`, in a backtest's shadow: `message.decoded`) is taken as
+    it is."""
     decoder = _decoders.get(kind)
     if decoder is None:
         decoder = _decoders[kind] = msgspec.json.Decoder(kind)
     for event in events:
+        made = event.message.decoded
+        if type(made) is kind:
+            yield event, made
+            continue
         try:
             yield event, decoder.decode(event.message.value)
         except msgspec.DecodeError:

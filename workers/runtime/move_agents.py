@@ -84,7 +84,8 @@ class MoveRuntime:
             )
             output_id = f"action:{opportunity_id}:{engagement.event_id}"
             body = _encode(action)
-            tx.emit(partition, self.actions_topic, opportunity_id.encode(), body, output_id)
+            key = opportunity_id.encode()
+            tx.emit(partition, self.actions_topic, key, body, output_id, made=action)
 
     # --- the opportunity's partition: decide (a batch of the opportunities engine) -----------
     def _actions(self, events: list[Any]) -> Callable[[Transaction], None]:
