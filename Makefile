@@ -1,8 +1,8 @@
 # dealstream — `make help` lists the targets.
 SHELL := /bin/bash
 # Debian's python3.11 where there is one: built with PGO and LTO, as the Docker image's
-# python:3.11 is. A build without them (pyenv's default) replays a backtest 7-14% slower
-# (benchmarks/RESULTS.md, "The interpreter").
+# python:3.11 is. On a build without them (pyenv's default) a backtest's replay took 5-14%
+# longer, side by side (docs/design.md, "Objects not made, and the interpreter").
 PYTHON ?= $(firstword $(wildcard /usr/bin/python3.11) python3)
 VENV := .venv
 BIN := $(VENV)/bin
