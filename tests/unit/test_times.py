@@ -9,6 +9,7 @@ import re
 
 import orjson
 import pytest
+from dealstream_core import rfc3339
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -102,3 +103,47 @@ def test_the_decoder_and_the_schema_pattern_agree(text: str) -> None:
         assert result.code.value == "bad_timestamp"
     else:  # the pattern allows it: decoded, or refused as a time (+24:00 has no meaning)
         assert isinstance(result, Decoded) or result.code.value == "bad_timestamp"
+
+
+near = st.text(alphabet="0123456789-:.TtZz +\n_٣x", max_size=34)
+
+
+def _edits(text: str, data: st.DataObject) -> str:
+    """`text` with a character changed, dropped or added somewhere."""
+    at = data.draw(st.integers(0, len(text)))
+    char = data.draw(st.sampled_from("0123456789-:.TtZz +\n٣x"))
+    how = data.draw(st.sampled_from(["set", "drop", "add"]))
+    if how == "add":
+        return text[:at] + char + text[at:]
+    if how == "drop":
+        return text[:at] + text[at + 1 :]
+    return text[:at] + char + text[at + 1 :]
+
+
+@given(st.one_of(times, near, st.text(max_size=30)), st.data())
+def test_the_native_check_is_the_pattern(text: str, data: st.DataObject) -> None:
+    """`dealstream_core.rfc3339`, which the decoder asks of every input time, says what the
+    pattern's `re.match` says: of times, of texts near one, and of any text."""
+    for candidate in (text, _edits(text, data), text + "\n", text + "\n\n"):
+        assert rfc3339(candidate) == bool(RFC3339.match(candidate)), candidate
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-29T10:00:00Z",
+        "2026-11-29t10:00:00.123456789z",
+        "2026-11-29 10:00:00-05:30",
+        "2026-11-29T10:00:00Z\n",  # `$` matches before a final newline
+        "2026-11-29T10:00:00Z\n\n",
+        "2026-11-29T10:00:00.Z",
+        "2026-11-29T10:00:00.5",
+        "2026-11-29T10:00:00+01:0",
+        "2026-11-29T10:00:00+01:000",
+        "٢٠٢٦-11-29T10:00:00Z",  # digits, but not ASCII ones: [0-9] refuses them
+        "2026-11-29T10:00:00\ud800",  # not UTF-8 at all
+        "",
+    ],
+)
+def test_the_native_check_on_edges(text: str) -> None:
+    assert rfc3339(text) == bool(RFC3339.match(text))

@@ -104,3 +104,6 @@ def murmur2(data: bytes) -> int:
 
 def expected_partition(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner gives `key` among `partitions` (>= 1)."""
+
+def rfc3339(text: str) -> bool:
+    """Whether `text` matches workers/ingest/times.py `RFC3339` (False when not UTF-8)."""

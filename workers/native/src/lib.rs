@@ -5,7 +5,7 @@
 //! reference: same results, bit for bit). `SeenWindow` is an entity key's recent event ids
 //! (workers/ingest/dedupe.py is its reference). `DueIndex` is which keys of a partition are due
 //! next (triggers, decay re-scores). `expected_partition` is Kafka's default partitioner
-//! (workers/ingest/partitioning.py).
+//! (workers/ingest/partitioning.py); `rfc3339` the input times' format (workers/ingest/times.py).
 
 mod due;
 mod engagement_py;
@@ -16,6 +16,7 @@ mod score;
 mod score_py;
 mod shared;
 mod small;
+mod times;
 mod window;
 
 use pyo3::prelude::*;
@@ -184,6 +185,13 @@ fn expected_partition(key: &[u8], partitions: u32) -> PyResult<u32> {
     Ok(partition::partition_of(key, partitions))
 }
 
+/// Whether `text` is an RFC 3339 time with `Z` or a `+HH:MM` offset, as the pattern
+/// `workers/ingest/times.py` `RFC3339` matches it (False for a text that is not UTF-8).
+#[pyfunction]
+fn rfc3339(text: &Bound<'_, PyString>) -> bool {
+    text.to_str().is_ok_and(times::rfc3339)
+}
+
 #[pymodule]
 fn dealstream_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Ledger>()?;
@@ -193,6 +201,7 @@ fn dealstream_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<DueIndex>()?;
     m.add_function(wrap_pyfunction!(murmur2, m)?)?;
     m.add_function(wrap_pyfunction!(expected_partition, m)?)?;
+    m.add_function(wrap_pyfunction!(rfc3339, m)?)?;
     m.add("MAX_LEDGER", ledger::MAX_LEDGER)?;
     Ok(())
 }
