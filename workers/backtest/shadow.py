@@ -112,29 +112,15 @@ class WriteThrough(Transaction):
     def partitions(self) -> set[int]:
         return self._touched | super().partitions
 
-    def emit(
-        self,
-        source: int,
-        topic: str,
-        key: bytes | None,
-        value: bytes,
-        output_id: str,
-        partition: int | None = None,
-        made: Any = None,
-    ) -> None:
-        """A worker's `emit`, and the record `made` (`Transaction.emit`) rides with the bytes
-        to the agent of its internal topic, which takes it as it is (no decode)."""
-        where = self._place(topic, key) if partition is None else partition
-        header = self._source(source)
-        if made is None:
-            record = Record(topic, where, key, value, output_id, header)
-        else:
-            record = _Made(topic, where, key, value, output_id, header, made)
-        self.outputs.append((source, record))
+    def carrying(self, record: Record, made: Any) -> Record:
+        """`made` rides with the bytes to the agent of its internal topic, which takes it as it
+        is (no decode)."""
+        r = record
+        return _Made(r.topic, r.partition, r.key, r.value, r.output_id, r.source, made)
 
 
 class _Made(Record, frozen=True, gc=False):
-    """An output with the record its value encodes (`WriteThrough.emit`)."""
+    """An output with the record its value encodes (`WriteThrough.carrying`)."""
 
     made: Any = None
 

@@ -74,7 +74,12 @@ class Transaction:
         hands it to the agent as it is, decoded); a worker sends the bytes alone."""
         where = self._place(topic, key) if partition is None else partition
         record = Record(topic, where, key, value, output_id, self._source(source))
-        self.outputs.append((source, record))
+        self.outputs.append((source, record if made is None else self.carrying(record, made)))
+
+    def carrying(self, record: Record, made: Any) -> Record:
+        """The output `record` with the record its value encodes (`emit`'s `made`), as this
+        transaction sends it: a worker's sends the bytes alone."""
+        return record
 
     def applied(self, topic: str, partition: int, offset: int) -> None:
         """Record that the input at `offset` of `topic[partition]` is part of this batch
