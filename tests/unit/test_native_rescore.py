@@ -1,11 +1,13 @@
 """The native re-score (`Scorer.rescore`, one call into workers/native) against its reference,
 `Scorer.snapshot` and `Scorer.next_rescore`: on random rules and histories it gives the same
-snapshot, the same decision to publish, the same pruned ledger and the same next re-score."""
+snapshot, the same decision to publish, the same pruned ledger and the same next re-score. An
+engagement applied and re-scored in one call (`Scorer.engage`) gives what its reference gives."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -164,4 +166,55 @@ def test_an_engagement_applied_in_the_rescore_copy_is_the_same_state(
         engaged = (ledger, *interest(state, line, at.timestamp()))
         got = scorer.rescore(state, now, e.event_id, engaged)
         assert got == expected
+        state = got.state
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    scorer=scorers,
+    events=history,
+    lines=st.lists(st.sampled_from([None, "crm", "ads"])),
+    sources=st.lists(st.sampled_from([None, "web", "email"])),
+)
+def test_an_engagement_in_one_native_call_is_the_reference_rescore(
+    scorer: Scorer,
+    events: list[tuple[str, int, int]],
+    lines: list[str | None],
+    sources: list[str | None],
+) -> None:
+    """`Scorer.engage` (the ledger recorded, the interest and the re-score in one native call)
+    gives the `Rescore` its reference gives: `rescore` with `engaged` made of `record` and
+    `interest`, from the same state; also when the last score published is of another rules
+    version (the contact scored by a scorer of another version first)."""
+    other = Scorer(
+        parse_rules("version: other\nscoring: {profile: {contact: []}, engagement: {rules: []}}\n")
+    )
+    state = new_state("c1", 0)
+    for n, (what, minutes, later) in enumerate(sorted(events, key=lambda e: e[1])):
+        at = T0 + dt.timedelta(minutes=minutes)
+        now = (at + dt.timedelta(minutes=later)).timestamp()
+        if what in ("deleted", "Hot", "Warm", "Cold"):
+            rescorer = other if what == "Cold" else scorer  # a score of another version
+            state = rescorer.rescore(applied(state, what, at, n, scorer), now).state
+            continue
+        line = lines[n % len(lines)] if lines else None
+        source = sources[n % len(sources)] if sources else None
+        e = EngagementRecorded(
+            event_id=f"g{n}",
+            occurred_at=at,
+            contact_id="c1",
+            kind=what,
+            product_line=line,
+            source=source,
+        )
+        ledger = scorer.record(state.ledger, engagement_interaction(e))
+        expected = scorer.rescore(
+            state, now, e.event_id, (ledger, *interest(state, line, at.timestamp()))
+        )
+        before = [*msgspec.structs.astuple(state), [*state.product_lines]]
+        got = scorer.engage(state, now, e.event_id, e.kind, at.timestamp(), source, line)
+        assert got == expected
+        assert type(got.state) is ContactState
+        assert got.state is not state  # a copy: the state before stays as it was
+        assert [*msgspec.structs.astuple(state), [*state.product_lines]] == before
         state = got.state

@@ -1,6 +1,6 @@
 """dealstream's native core (Rust): see workers/native/src/lib.rs."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 MAX_LEDGER: int
@@ -98,6 +98,22 @@ class ScoreCore:
     ) -> tuple[
         list[tuple[str, int]] | None, int, int, int, str | None, bool, bool, Ledger, float | None
     ]: ...
+    def engage(
+        self,
+        state: Any,
+        fit: list[tuple[str, int]],
+        fit_cents: int,
+        now: float,
+        event_id: str,
+        kind: str,
+        at: float,
+        source: str | None,
+        product_line: str | None,
+        makers: tuple[type, type, str, Callable[[str], str]],
+    ) -> Any:
+        """An engagement applied to a contact's state and the contact re-scored, in one call:
+        the `Rescore` that `Scorer.rescore(state, now, event_id, engaged)` gives (None when the
+        last published score is of another rules version)."""
 
 def murmur2(data: bytes) -> int:
     """Kafka's murmur2 of `data`, unsigned 32-bit (workers/ingest/partitioning.py)."""

@@ -50,10 +50,9 @@ from workers.scoring.contact import (
     apply_organization,
     form_interaction,
     from_table,
-    interest,
     new_state,
 )
-from workers.scoring.scorer import Engaged, Scorer
+from workers.scoring.scorer import Rescore, Scorer
 from workers.scoring.signals import OrgFields, OrgMembership, SalesReadySignal
 from workers.serving.redis_view import RedisLeadView
 from workers.topics.internal import ORG_FIELDS, ORG_MEMBERSHIP, SALES_READY
@@ -151,15 +150,16 @@ class ScoringRuntime:
 
     def on_engagement(self, tx: Transaction, decoded: Decoded, partition: int) -> None:
         """`apply_engagement` with its ledger `record`ed, then `_rescore`, in one copy of the
-        state (the re-score's): an engagement changes nothing else the score reads."""
+        state (the re-score's), in one native call (`Scorer.engage`): an engagement changes
+        nothing else the score reads."""
         e: EngagementRecorded = decoded.event  # type: ignore[assignment]
         state = self._load(tx, decoded.key, partition)
-        at = decoded.at
-        ledger = self.scorer.ledgers.record(
-            state.ledger, e.event_id, e.kind, at, e.source, None, e.product_line
+        named = state.cause(e.event_id)  # before the re-score prunes the ledger
+        now = self.ctx.clock.now()
+        result = self.scorer.engage(
+            state, now.timestamp(), e.event_id, e.kind, decoded.at, e.source, e.product_line
         )  # `engagement_interaction`'s fields, without making one
-        engaged = (ledger, *interest(state, e.product_line, at))
-        self._rescore(tx, decoded.key, state, e.event_id, partition, engaged)
+        self._publish(tx, decoded.key, partition, named, now, result)
 
     def _org_fields(self, events: list[Any]) -> Callable[[Transaction], None]:
         def work(tx: Transaction) -> None:
@@ -175,19 +175,26 @@ class ScoringRuntime:
         return work
 
     def _rescore(
+        self, tx: Transaction, key: str, state: ContactState, event_id: str | None, partition: int
+    ) -> None:
+        """Re-score after an input (`event_id`: it is the cause of what is published) or with
+        time (None: the last input applied is)."""
+        named = state.cause(event_id)  # before the re-score prunes the ledger
+        now = self.ctx.clock.now()
+        result = self.scorer.rescore(state, now.timestamp(), event_id)
+        self._publish(tx, key, partition, named, now, result)
+
+    def _publish(
         self,
         tx: Transaction,
         key: str,
-        state: ContactState,
-        event_id: str | None,
         partition: int,
-        engaged: Engaged = None,
+        named: str,
+        now: dt.datetime,
+        result: Rescore,
     ) -> None:
-        """Re-score after an input (`event_id`: it is the cause of what is published) or with
-        time (None: the last input applied is); `engaged`: as `Scorer.rescore`."""
-        named = state.cause(event_id)  # before the re-score prunes the ledger
-        now = self.ctx.clock.now()
-        result = self.scorer.rescore(state, now.timestamp(), event_id, engaged)
+        """A re-score's outcome: its score and sales-ready signal when there is one to publish
+        (`named`: the input they name), the new state, and what its commit updates."""
         new, snap = result.state, result.snapshot
         record: LeadScore | None = None
         if snap is not None:  # `changed`: a score to publish

@@ -8,11 +8,12 @@ from collections import OrderedDict
 import msgspec
 
 from workers.rules.model import Rules, Scalar
-from workers.scoring.contact import ContactState, Snapshot
+from workers.scoring.contact import ContactState, Snapshot, interest
 from workers.scoring.engagement import EngagementScorer, Interaction
 from workers.scoring.native import Ledger, native_core, score_core
 from workers.scoring.profile import ProfileScorer, cents
 from workers.scoring.stars import StarRater, next_ready
+from workers.text import shared
 from workers.triggers.durations import parse_duration
 
 MEMO_SIZE = 65536  # (published total, sales-ready) pairs a scorer remembers the floor of
@@ -60,6 +61,8 @@ class Scorer:
             self.resolution,
             self.rescore_interval,
         )
+        # what `engage` makes its results with (ScoreCore.engage)
+        self._makers = (Snapshot, Rescore, self.version, shared)
         # the lowest total alike, by the published total and sales-ready (bounded)
         self._lowest: dict[tuple[int, bool], int] = {}
         # oldest first: an OrderedDict drops its oldest in constant time (a dict's first key is
@@ -154,6 +157,29 @@ class Scorer:
                                       product_line=line, product_lines=of_interest,
                                       interest_at=interest_at)  # fmt: skip
         return Rescore(new, snap, changed, became_ready, due)
+
+    def engage(
+        self,
+        state: ContactState,
+        now: float,
+        event_id: str,
+        kind: str,
+        at: float,
+        source: str | None,
+        product_line: str | None,
+    ) -> Rescore:
+        """An engagement (its fields) applied to `state`, and the contact re-scored at `now`
+        with it as the cause: `rescore(state, now, event_id, engaged)` with `engaged` made of
+        the ledger `record`ed and `interest` (the reference), in one native call."""
+        fit, fit_c = self._fit(state)
+        done: Rescore | None = self.core.engage(
+            state, fit, fit_c, now, event_id, kind, at, source, product_line, self._makers
+        )
+        if done is not None:
+            return done
+        # the last score published is of another rules version: the reference records this one
+        ledger = self.ledgers.record(state.ledger, event_id, kind, at, source, None, product_line)
+        return self.rescore(state, now, event_id, (ledger, *interest(state, product_line, at)))
 
     def next_rescore(
         self, state: ContactState, now: float, snapshot: Snapshot | None = None

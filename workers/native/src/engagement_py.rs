@@ -68,6 +68,26 @@ impl EngagementCore {
             .with(|entries| self.rules.contributions(entries, &ledger.sums, now))
     }
 
+    /// `l` with the interaction's points added (a replay adds nothing), and its sums.
+    pub(crate) fn recorded(&self, l: &Ledger, i: &Interaction) -> Ledger {
+        let rules = &self.rules;
+        let (change, moved) = l.entries.with_events(|old, events| {
+            let change = rules.record(old, events, i);
+            let current = rules.sums_of(&l.sums, old.len());
+            let moved = current.and_then(|sums| change.moved_sums(old, sums));
+            (change, moved)
+        });
+        let entries = match change {
+            Recorded::Same => l.entries.view(),
+            Recorded::Appended { added, from } => {
+                l.entries.appended(from, &added, &SmallStr::new(i.event_id))
+            }
+            Recorded::Rebuilt { columns, .. } => Entries::new(columns),
+        };
+        let sums = moved.or_else(|| entries.with(|e| rules.decay_sums(e)));
+        Ledger { entries, sums }
+    }
+
     /// `lines` as Python tuples (rule ids as the rules' own strings).
     pub(crate) fn py_lines<'py>(
         &self,
@@ -140,7 +160,6 @@ impl EngagementCore {
         form: Option<&str>,
         product_line: Option<&str>,
     ) -> Ledger {
-        let l = ledger.get();
         let i = Interaction {
             event_id,
             kind,
@@ -149,22 +168,7 @@ impl EngagementCore {
             form,
             product_line,
         };
-        let rules = &self.rules;
-        let (change, moved) = l.entries.with_events(|old, events| {
-            let change = rules.record(old, events, &i);
-            let current = rules.sums_of(&l.sums, old.len());
-            let moved = current.and_then(|sums| change.moved_sums(old, sums));
-            (change, moved)
-        });
-        let entries = match change {
-            Recorded::Same => l.entries.view(),
-            Recorded::Appended { added, from } => {
-                l.entries.appended(from, &added, &SmallStr::new(event_id))
-            }
-            Recorded::Rebuilt { columns, .. } => Entries::new(columns),
-        };
-        let sums = moved.or_else(|| entries.with(|e| rules.decay_sums(e)));
-        Ledger { entries, sums }
+        self.recorded(ledger.get(), &i)
     }
 
     /// (rule id, hundredths) per rule after decay, in the rules' order, then the total cap as

@@ -7,6 +7,7 @@
 //! next (triggers, decay re-scores). `expected_partition` is Kafka's default partitioner
 //! (workers/ingest/partitioning.py); `rfc3339` the input times' format (workers/ingest/times.py).
 
+mod contact;
 mod due;
 mod engagement_py;
 mod ledger;

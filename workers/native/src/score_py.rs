@@ -1,11 +1,14 @@
 //! A contact's re-score in one call (workers/scoring/scorer.py, `Scorer.snapshot` and
 //! `next_rescore`, are the reference).
 
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::{PyList, PyString, PyTuple};
 
+use crate::contact;
 use crate::engagement_py::{pruned, EngagementCore};
 use crate::ledger::Decay;
+use crate::ledger::Interaction;
 use crate::score::{next_ready, Rater, Scoring};
 use crate::Ledger;
 
@@ -17,7 +20,7 @@ pub struct ScoreCore {
 }
 
 /// A published score as the re-score compares with it: (total, stars, sales-ready, grade).
-type Published<'py> = (i64, i64, bool, Option<Bound<'py, PyString>>);
+pub(crate) type Published<'py> = (i64, i64, bool, Option<Bound<'py, PyString>>);
 
 /// (engagement lines, made only when the score is worth publishing (`changed`), engagement
 /// points, total, stars, grade, sales-ready, changed, the pruned ledger, when decay may next
@@ -32,6 +35,28 @@ type Rescored<'py> = (
     bool,
     Bound<'py, Ledger>,
     Option<f64>,
+);
+
+/// A re-score's outcome (`Rescored`'s fields).
+struct Outcome<'py> {
+    lines: Option<Bound<'py, PyList>>,
+    points: i64,
+    total: i64,
+    stars: i64,
+    letter: Option<Bound<'py, PyString>>,
+    ready: bool,
+    changed: bool,
+    kept: Bound<'py, Ledger>,
+    due: Option<f64>,
+}
+
+/// What `engage` makes its results with: the classes of a snapshot and of a re-score, the
+/// rules version, the function that shares a product line's string.
+type Makers<'py> = (
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyString>,
+    Bound<'py, PyAny>,
 );
 
 #[pymethods]
@@ -97,6 +122,119 @@ impl ScoreCore {
         now: f64,
         deleted: bool,
     ) -> PyResult<Rescored<'py>> {
+        let o = self.score(py, ledger, fit, was_ready, last.as_ref(), now, deleted)?;
+        Ok((
+            o.lines, o.points, o.total, o.stars, o.letter, o.ready, o.changed, o.kept, o.due,
+        ))
+    }
+
+    /// An engagement applied to a contact's `state` and the contact re-scored at `now`, in one
+    /// call: the `Rescore` that `Scorer.rescore(state, now, event_id, engaged)` gives, with
+    /// `engaged` made by `EngagementCore.record` and `interest` (workers/scoring/scorer.py and
+    /// contact.py are the reference). `fit`, `fit_cents`: the profile's lines and their sum;
+    /// `makers`: (the snapshot's class, the re-score's, the rules version, the function that
+    /// shares a product line's string). None when the last published score is of another
+    /// rules version (the reference path records that version).
+    #[pyo3(signature = (state, fit, fit_cents, now, event_id, kind, at, source, product_line, makers))]
+    #[allow(clippy::too_many_arguments)]
+    fn engage<'py>(
+        &self,
+        py: Python<'py>,
+        state: &Bound<'py, PyAny>,
+        fit: &Bound<'py, PyAny>,
+        fit_cents: i64,
+        now: f64,
+        event_id: &Bound<'py, PyString>,
+        kind: &str,
+        at: f64,
+        source: Option<&str>,
+        product_line: Option<&Bound<'py, PyString>>,
+        makers: &Bound<'py, PyTuple>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let (snapshot, rescored, version, shared): Makers<'py> = makers.extract()?;
+        let last = state.getattr(intern!(py, "last"))?;
+        let published = contact::published(&last, &version)?;
+        let Some(published) = published else {
+            return Ok(None); // another rules version's
+        };
+        let ledger = state.getattr(intern!(py, "ledger"))?;
+        let line = match product_line {
+            Some(p) => Some(p.to_str()?),
+            None => None,
+        };
+        let interaction = Interaction {
+            event_id: event_id.to_str()?,
+            kind,
+            at,
+            source,
+            form: None,
+            product_line: line,
+        };
+        let recorded = self
+            .engagement
+            .get()
+            .recorded(ledger.downcast::<Ledger>()?.get(), &interaction);
+        let recorded = Bound::new(py, recorded)?;
+        let interest = match product_line {
+            Some(p) => Some(contact::interest(state, &shared.call1((p,))?, at)?),
+            None => None,
+        };
+        let was_ready = matches!(published, Some((_, _, true, _)));
+        let deleted: bool = state.getattr(intern!(py, "deleted"))?.extract()?;
+        let o = self.score(
+            py,
+            &recorded,
+            fit_cents,
+            was_ready,
+            published.as_ref(),
+            now,
+            deleted,
+        )?;
+        let snap = match &o.lines {
+            Some(lines) => {
+                let breakdown = fit.add(lines)?;
+                let fields = (fit_cents, o.points, o.total, o.stars, &o.letter, o.ready);
+                let (f, e, t, s, g, r) = fields;
+                Some(snapshot.call1((f, e, t, s, g, r, breakdown, &version))?)
+            }
+            None => None,
+        };
+        let became_ready = o.ready && !was_ready;
+        let new = contact::copied(
+            state,
+            &o.kept,
+            event_id,
+            snap.as_ref(),
+            became_ready,
+            o.changed,
+        )?;
+        if let Some(interest) = interest {
+            interest.set(&new)?;
+        }
+        let snap = snap.unwrap_or_else(|| py.None().into_bound(py));
+        Ok(Some(rescored.call1((
+            new,
+            snap,
+            o.changed,
+            became_ready,
+            o.due,
+        ))?))
+    }
+}
+
+impl ScoreCore {
+    /// The re-score's arithmetic (`rescore` and `engage` are its Python faces).
+    #[allow(clippy::too_many_arguments)]
+    fn score<'py>(
+        &self,
+        py: Python<'py>,
+        ledger: &Bound<'py, Ledger>,
+        fit: i64,
+        was_ready: bool,
+        last: Option<&Published<'py>>,
+        now: f64,
+        deleted: bool,
+    ) -> PyResult<Outcome<'py>> {
         let engagement = self.engagement.get();
         let rules = &engagement.rules;
         let s = &self.scoring;
@@ -136,7 +274,7 @@ impl ScoreCore {
                     .then(|| rules.decay_total(entries, &k.sums, now));
                 (rules.next_change(entries, now, s.interval), found)
             });
-            let published = match (&last, changed) {
+            let published = match (last, changed) {
                 (Some((l_total, _, l_ready, _)), false) => (*l_total, *l_ready),
                 _ => (total, ready),
             };
@@ -145,8 +283,16 @@ impl ScoreCore {
                 None => due,
             }
         };
-        Ok((
-            lines, points, total, stars, letter, ready, changed, kept, due,
-        ))
+        Ok(Outcome {
+            lines,
+            points,
+            total,
+            stars,
+            letter,
+            ready,
+            changed,
+            kept,
+            due,
+        })
     }
 }
