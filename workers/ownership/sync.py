@@ -28,6 +28,19 @@ class ContactOwnership(msgspec.Struct, kw_only=True, gc=False):
     owner_id: str | None = None
     owner_at: float = 0.0
     opportunities: dict[str, LinkedOpportunity] = {}
+    # the open ones, in the order of `opportunities` (`open_of`): each engagement reads them,
+    # where reading every link touched each link's struct; None in a state an earlier build
+    # wrote (then made from `opportunities` as it is read)
+    open: list[str] | None = None
+
+    def open_ids(self) -> list[str]:
+        """The contact's open opportunities, in the order it was linked to them."""
+        found = self.open
+        return open_of(self.opportunities) if found is None else found
+
+
+def open_of(opportunities: dict[str, LinkedOpportunity]) -> list[str]:
+    return [o for o, link in opportunities.items() if link.status == "open"]
 
 
 @dataclass(frozen=True)
@@ -82,4 +95,5 @@ def link_opportunity(
     )
     opportunities = {**state.opportunities, opp_id: link}
     new_without_owner = old is None and owner_id is None and status == "open"
-    return msgspec.structs.replace(state, opportunities=opportunities), new_without_owner
+    new = msgspec.structs.replace(state, opportunities=opportunities, open=open_of(opportunities))
+    return new, new_without_owner

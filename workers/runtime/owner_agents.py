@@ -109,8 +109,7 @@ class OwnerSyncRuntime:
 
     def open_opportunities(self, tx: Transaction, partition: int, contact_id: str) -> list[str]:
         """The contact's open opportunities (on the contact's partition)."""
-        state = self._load(tx, partition, contact_id)
-        return [o for o, link in state.opportunities.items() if link.status == "open"]
+        return self._load(tx, partition, contact_id).open_ids()
 
     def owner_of(self, tx: Transaction, partition: int, contact_id: str) -> str | None:
         return self._load(tx, partition, contact_id).owner_id
