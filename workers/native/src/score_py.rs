@@ -192,10 +192,10 @@ impl ScoreCore {
         )?;
         let snap = match &o.lines {
             Some(lines) => {
-                let breakdown = fit.add(lines)?;
-                let fields = (fit_cents, o.points, o.total, o.stars, &o.letter, o.ready);
-                let (f, e, t, s, g, r) = fields;
-                Some(snapshot.call1((f, e, t, s, g, r, breakdown, &version))?)
+                let breakdown = fit.add(lines)?; // the profile's lines, then the engagement's
+                Some(snapshot.call1((
+                    fit_cents, o.points, o.total, o.stars, &o.letter, o.ready, breakdown, &version,
+                ))?)
             }
             None => None,
         };
