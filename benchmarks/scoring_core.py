@@ -26,7 +26,6 @@ import msgspec
 from benchmarks.results import write_section
 from schemas.records import EngagementRecorded
 from workers.rules.loader import parse_rules
-from workers.runtime.scoring_agents import score_record
 from workers.scoring.contact import (
     apply_engagement,
     engagement_interaction,
@@ -34,6 +33,7 @@ from workers.scoring.contact import (
     new_state,
     to_table,
 )
+from workers.scoring.published import score_record
 from workers.scoring.scorer import Scorer
 
 RULES = """

@@ -31,7 +31,6 @@ from schemas.records import (
     EngagementRecorded,
     FormSubmitted,
     LeadScore,
-    ScoreContribution,
 )
 from workers.engine.transaction import Transaction
 from workers.ingest.decoder import Decoded
@@ -52,6 +51,7 @@ from workers.scoring.contact import (
     from_table,
     new_state,
 )
+from workers.scoring.published import score_json, score_record
 from workers.scoring.scorer import Rescore, Scorer
 from workers.scoring.signals import OrgFields, OrgMembership, SalesReadySignal
 from workers.serving.redis_view import RedisLeadView
@@ -369,29 +369,6 @@ class ScoringRuntime:
                 running.cancel()
         if self.view is not None:
             self.resync |= partitions
-
-
-def score_record(state: ContactState, snap: Snapshot, event_id: str, now: dt.datetime) -> LeadScore:
-    return LeadScore(
-        emitted_at=now,
-        event_id=event_id,
-        contact_id=state.contact_id,
-        fit=snap.fit / 100,
-        engagement=snap.engagement / 100,
-        total=snap.total / 100,
-        stars=snap.stars,
-        sales_ready=snap.ready,
-        breakdown=[ScoreContribution(rule, c / 100) for rule, c in snap.breakdown],
-        rules_version=snap.rules_version,
-        grade=snap.grade,
-        owner_id=state.owner_id,
-        product_line=state.product_line,
-    )
-
-
-def score_json(state: ContactState, snap: Snapshot, event_id: str, now: dt.datetime) -> bytes:
-    """The published score's JSON, as a worker sends it."""
-    return _encode(score_record(state, snap, event_id, now))
 
 
 def _stored(raw: Any, partition: int) -> ContactState | None:
