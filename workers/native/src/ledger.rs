@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::shared::Columns;
 use crate::small::{Name, SmallStr};
 
@@ -27,7 +29,8 @@ pub struct Sums {
     pub period: f64,
     pub anchor: f64,
     pub size: usize,
-    pub sums: Vec<(Name, f64)>, // plain data: a copy is a `memcpy`
+    // plain data, held inline up to `SUMS` rules: a copy is a `memcpy`, no allocation
+    pub sums: SmallVec<[(Name, f64); SUMS]>,
 }
 
 impl Sums {
@@ -125,7 +128,12 @@ pub struct Rules {
 }
 
 /// A breakdown: (rule id, or None for the total cap's line; hundredths).
-pub type Lines = Vec<(Option<Arc<str>>, i64)>;
+/// Inline up to `LINES` lines: a re-score makes its lines without an allocation.
+pub type Lines = SmallVec<[(Option<Arc<str>>, i64); LINES]>;
+pub const LINES: usize = 8;
+pub const SUMS: usize = 8;
+/// The entries one interaction adds (one a matching rule): inline, as few rules match one.
+pub type Added = SmallVec<[Entry; 4]>;
 
 /// A ledger change: what `record` makes of a ledger.
 pub enum Recorded {
@@ -133,12 +141,12 @@ pub enum Recorded {
     Same,
     /// The ledger from its `from`th entry on (the size limit dropped those before), then
     /// `added`: the usual case, an interaction newer than the ledger.
-    Appended { added: Vec<Entry>, from: usize },
+    Appended { added: Added, from: usize },
     /// A late interaction, in its place: the new entries with their event ids, those added
     /// and those dropped.
     Rebuilt {
         columns: Columns,
-        added: Vec<Entry>,
+        added: Added,
         dropped: Vec<Entry>,
     },
 }
@@ -229,7 +237,7 @@ impl Rules {
                 return Recorded::Same;
             }
         }
-        let mut added: Vec<Entry> = Vec::new();
+        let mut added: Added = SmallVec::new();
         if let Some((_, rules)) = self.by_kind.iter().find(|(k, _)| k == i.kind) {
             for &n in rules {
                 let rule = &self.rules[n];
@@ -290,7 +298,7 @@ impl Rules {
             period: self.period,
             anchor,
             size: ledger.len(),
-            sums: Vec::new(),
+            sums: SmallVec::new(),
         };
         for e in ledger {
             sums.add(e.rule, power(2.0, (e.at - anchor) / self.period));

@@ -44,7 +44,7 @@ fn sums_from(sums: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Sums>> {
     };
     let by_rule = sums.get_item(3)?;
     let by_rule = by_rule.downcast::<PyDict>()?;
-    let mut out = Vec::with_capacity(by_rule.len());
+    let mut out = smallvec::SmallVec::with_capacity(by_rule.len());
     let mut names = Names::default();
     for (rule, sum) in by_rule.iter() {
         out.push((names.of(rule.extract::<&str>()?), sum.extract::<f64>()?));

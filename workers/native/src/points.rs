@@ -1,6 +1,8 @@
 //! A ledger's points at a time (after decay and the total cap), what pruning keeps, and when
 //! time alone next changes them: the rest of `EngagementScorer` (workers/scoring/engagement.py).
 
+use smallvec::SmallVec;
+
 use crate::ledger::{power, round_half_even, Decay, Entry, Lines, Rules, Sums};
 
 /// What pruning keeps of a ledger.
@@ -64,7 +66,7 @@ impl Rules {
     /// total cap as a negative line (`None` for its id), and their sum.
     pub fn contributions(&self, ledger: &[Entry], sums: &Option<Sums>, now: f64) -> (Lines, i64) {
         let fresh = ledger.last().map_or(true, |e| e.at <= now);
-        let mut per_rule: Vec<(&str, f64)> = Vec::new();
+        let mut per_rule: SmallVec<[(&str, f64); 16]> = SmallVec::new();
         match self.sums_of(sums, ledger.len()) {
             Some(s) if fresh => {
                 let scale = power(0.5, (now - s.anchor) / s.period);
@@ -95,7 +97,7 @@ impl Rules {
                 }
             }
         }
-        let mut out: Lines = Vec::new();
+        let mut out: Lines = SmallVec::new();
         let mut total = 0i64;
         for rule in &self.order {
             if let Some(value) = get(&per_rule, rule) {
@@ -163,7 +165,7 @@ fn get(per_rule: &[(&str, f64)], rule: &str) -> Option<f64> {
     per_rule.iter().find(|(id, _)| *id == rule).map(|(_, v)| *v)
 }
 
-fn set<'a>(per_rule: &mut Vec<(&'a str, f64)>, rule: &'a str, value: f64) {
+fn set<'a>(per_rule: &mut SmallVec<[(&'a str, f64); 16]>, rule: &'a str, value: f64) {
     match per_rule.iter_mut().find(|(id, _)| *id == rule) {
         Some((_, v)) => *v = value,
         None => per_rule.push((rule, value)),

@@ -34,10 +34,10 @@ impl Rater {
 
     /// The lowest total with the stars and the grade of `total` (None: however low).
     pub fn lowest_alike(&self, total: i64) -> Option<i64> {
-        let mut floors: Vec<i64> = Vec::new();
+        let mut floors: Option<i64> = None; // the highest
         let stars = self.stars(total);
         if stars > 0 && self.bands.is_some() {
-            floors.push(self.band_floors[(stars - 1) as usize]);
+            floors = Some(self.band_floors[(stars - 1) as usize]);
         } else if stars > 0 {
             let mut floor = ((stars as f64 - 1e-9) * self.ideal_cents as f64 / 5.0).ceil() as i64;
             while self.stars(floor - 1) >= stars {
@@ -46,12 +46,13 @@ impl Rater {
             while self.stars(floor) < stars {
                 floor += 1;
             }
-            floors.push(floor);
+            floors = Some(floor);
         }
         if let Some(g) = self.grade(total) {
-            floors.push(self.grade_floors[g]);
+            let floor = self.grade_floors[g];
+            floors = Some(floors.map_or(floor, |f| f.max(floor)));
         }
-        floors.into_iter().max()
+        floors
     }
 }
 

@@ -22,7 +22,7 @@ use crate::ledger::Entry;
 use crate::small::SmallStr;
 
 /// Below this many dead items at its front, a buffer is never copied to shed them.
-const KEEP_DEAD: usize = 64;
+pub const KEEP_DEAD: usize = 64;
 
 /// Whether a view that grows must copy its items to a buffer of its own: another view already
 /// grew from the same buffer (this one does not end it), or the buffer's dead front (`dead`

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::shared::{lock, must_copy};
+use crate::shared::{lock, must_copy, KEEP_DEAD};
 
 pub const NEW: u8 = 0;
 pub const REPLAY: u8 = 1;
@@ -128,7 +128,9 @@ impl SeenWindow {
         let mut buffer = self.lock();
         let ends_buffer = buffer.hashes.len() == self.end;
         if window == 0 || must_copy(ends_buffer, start, keep + 1) {
-            let mut own = buffer.copy(start, self.end, 1);
+            // room for the ids it takes until its dead front is shed again (`must_copy`):
+            // the buffer grows to that anyway, without a reallocation (a copy) on the way
+            let mut own = buffer.copy(start, self.end, KEEP_DEAD.max(window) + 1);
             drop(buffer);
             if window > 0 {
                 own.push(hash, event_id, offset);
