@@ -4,6 +4,7 @@ and what the table holds after it are what a worker's transaction and commit giv
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import msgspec
@@ -11,7 +12,7 @@ import pytest
 
 from tests.doubles import RecordingLog
 from workers.automation.stage_moves import BuyerAction
-from workers.backtest.shadow import ShadowStore, WriteThrough
+from workers.backtest.shadow import ShadowLog, ShadowStore, WriteThrough
 from workers.engine.engine import Engine, EngineIO
 from workers.engine.errors import UnknownTable
 from workers.engine.memory_store import MemoryStore
@@ -22,6 +23,13 @@ from workers.runtime.engine_io import decoded
 
 def _place(topic: str, key: bytes | None) -> int:
     return 0
+
+
+def _tap(into: list[tuple[str, bytes | None, bytes]]) -> Callable[[str, bytes | None, bytes], None]:
+    def output(topic: str, key: bytes | None, value: bytes) -> None:
+        into.append((topic, key, value))
+
+    return output
 
 
 def test_reads_see_the_batch_writes_and_the_table_holds_them_at_once() -> None:
@@ -77,23 +85,33 @@ def test_an_engine_batch_leaves_the_same_table_and_outputs(through: bool) -> Non
     assert [r.value for r in log.records] == [b"0", b"1", b"2"]
 
 
-def test_a_record_made_rides_with_its_bytes_and_the_agent_takes_it_as_it_is() -> None:
-    """`emit(..., made=record)`: a worker's transaction sends the bytes alone; a shadow's
-    output carries the record too, and `decoded` hands it to the agent of the internal topic
-    as it is (no decode), as the bytes would decode it. A value of another kind, or none, is
-    decoded from the bytes."""
+def test_a_record_made_goes_to_its_agent_as_it_is_and_its_json_only_where_read() -> None:
+    """`emit_made(..., record)`: a worker's transaction sends the record's JSON; a shadow's
+    output is the record itself (the same topic, partition, key, id and source, no JSON), which
+    its log hands to the agent of the internal topic as made, and encodes, as the worker's
+    bytes, only for a topic tapped as an output. `decoded` takes it as it is (no decode), as
+    the bytes would decode it. A value of another kind, or none, is decoded from the bytes."""
     action = BuyerAction(
         opportunity_id="o1", contact_id="c1", kind="email_open", at=1.5, event_id="e1"
     )
     body = msgspec.json.encode(action)
     worker, shadow = Transaction({}, _place), WriteThrough({}, _place)
     for tx in (worker, shadow):
-        tx.emit(0, "actions", b"o1", body, "action:o1:e1", made=action)
+        tx.emit_made(0, "actions", b"o1", action, "action:o1:e1")
     (_, sent), (_, carried) = worker.outputs[0], shadow.outputs[0]
-    assert type(sent) is Record  # a worker's: the bytes alone
-    fields = Record.__struct_fields__
+    assert type(sent) is Record
+    assert sent.value == body
+    assert carried.value is None
+    assert getattr(carried, "made") is action  # noqa: B009 (a shadow's record, not a Record's field)
+    fields = [f for f in Record.__struct_fields__ if f != "value"]
     assert [getattr(carried, f) for f in fields] == [getattr(sent, f) for f in fields]
-    assert carried.made is action  # type: ignore[attr-defined]
+    tapped: list[tuple[str, bytes | None, bytes]] = []
+    log = ShadowLog({"actions"}, {"actions": "dealstream.buyer-actions"}, _tap(tapped))
+    asyncio.run(log.send([carried, carried]))
+    first, second = log.queues["actions"]
+    assert first.decoded is action
+    assert (first.offset, second.offset) == (0, 1)
+    assert tapped == [("dealstream.buyer-actions", b"o1", body)] * 2
 
     def arrival(made: object) -> SimpleNamespace:
         return SimpleNamespace(message=SimpleNamespace(value=body, decoded=made))

@@ -112,15 +112,24 @@ class WriteThrough(Transaction):
     def partitions(self) -> set[int]:
         return self._touched | super().partitions
 
-    def carrying(self, record: Record, made: Any) -> Record:
-        """`made` rides with the bytes to the agent of its internal topic, which takes it as it
-        is (no decode)."""
-        r = record
-        return _Made(r.topic, r.partition, r.key, r.value, r.output_id, r.source, made)
+    def emit_made(
+        self,
+        source: int,
+        topic: str,
+        key: bytes | None,
+        made: msgspec.Struct,
+        output_id: str,
+        partition: int | None = None,
+    ) -> None:
+        """`made` goes to the agent of its internal topic as it is, unencoded (its JSON is made
+        only for a topic tapped as an output: `ShadowLog.send`)."""
+        where = self._place(topic, key) if partition is None else partition
+        record = _Made(topic, where, key, None, output_id, self._source(source), made)
+        self.outputs.append((source, record))
 
 
 class _Made(Record, frozen=True, gc=False):
-    """An output with the record its value encodes (`WriteThrough.carrying`)."""
+    """An output of `WriteThrough.emit_made`: the record, its JSON not made (`value` None)."""
 
     made: Any = None
 
@@ -149,31 +158,42 @@ class _Arrival(msgspec.Struct, gc=False):
 
 class ShadowLog:
     """The engines' sender and output log: records of a topic an agent reads are queued for
-    it, those of `outputs` (contract outputs, and any internal topic tapped) go to `on_output`,
-    any other is dropped."""
+    it as it takes them (`_Arrival`, at the next offset of their topic partition), those of
+    `outputs` (contract outputs, and any internal topic tapped) go to `on_output`, any other is
+    dropped."""
 
     def __init__(self, internal: set[str], outputs: Mapping[str, str], on_output: OnOutput):
         self.internal = internal
         self.outputs = outputs  # full topic name -> contract name
         self.on_output = on_output
-        self.queues: dict[str, list[Record]] = {}  # topic -> records not yet taken
+        self.queues: dict[str, list[_Arrival]] = {}  # topic -> arrivals not yet taken
+        self.positions: dict[tuple[str, int], int] = {}  # the last offset of a topic partition
+
+    def arrival(self, record: Record, decoded: Any) -> _Arrival:
+        """`record` as its agent takes it, at the next offset of its topic partition."""
+        tp = (record.topic, record.partition)
+        offset = self.positions[tp] = self.positions.get(tp, -1) + 1
+        return _Arrival(record.topic, record.partition, offset, record.key, record.value, decoded)
 
     async def send(self, records: Sequence[Record]) -> Sent:
         """Confirms at once, with no offsets: the shadow's engines make no checkpoint (which is
-        what offsets are for), and the records queued for an agent get theirs as it takes
-        them (`ShadowWorker._run`)."""
+        what offsets are for). A record `WriteThrough.emit_made` made goes to its agent as
+        made, and its JSON is made only if its topic is tapped."""
         internal, outputs, queues = self.internal, self.outputs, self.queues
-        on_output = self.on_output
+        on_output, arrival = self.on_output, self.arrival
         for record in records:
             topic = record.topic
             contract = outputs.get(topic)
-            if contract is not None and record.value is not None:
-                on_output(contract, record.key, record.value)
+            made = record.made if type(record) is _Made else None
+            if contract is not None:
+                value = record.value if made is None else _encode(made)
+                if value is not None:
+                    on_output(contract, record.key, value)
             if topic in internal:
                 queue = queues.get(topic)
                 if queue is None:
                     queue = queues[topic] = []
-                queue.append(record)
+                queue.append(arrival(record, made))
         return Sent({}, [])
 
     async def ids_since(
@@ -230,7 +250,6 @@ class ShadowWorker:
         self.wiring.scoring.keep_profiles(PROFILES)
         self.wiring.scoring.score_sink = on_score
         self.router_topic = self.wiring.router.topic_name
-        self._positions: dict[tuple[str, int], int] = {}
 
     async def feed(self, records: Sequence[Record], decoded: Sequence[Any] | None = None) -> None:
         """Input records (contract topics, full names), then everything they cause. `decoded`:
@@ -238,7 +257,7 @@ class ShadowWorker:
         the caller decoded it already (shared by the rule sets: events are frozen)."""
         by_topic: dict[str, list[_Arrival]] = {}
         values = decoded if decoded is not None else [None] * len(records)
-        arrive = self._arrival
+        arrive = self.log.arrival
         for record, value in zip(records, values, strict=True):
             arrivals = by_topic.get(record.topic)
             if arrivals is None:
@@ -265,20 +284,10 @@ class ShadowWorker:
         )
 
     async def drain(self) -> None:
-        queues, arrive = self.log.queues, self._arrival
+        queues = self.log.queues
         while queues:
             topic = next(iter(queues))
-            arrivals = [
-                arrive(record, record.made if type(record) is _Made else None)
-                for record in queues.pop(topic)
-            ]
-            await self._run(topic, arrivals)
-
-    def _arrival(self, record: Record, decoded: Any) -> _Arrival:
-        """`record` as its agent takes it, at the next offset of its topic partition."""
-        tp = (record.topic, record.partition)
-        offset = self._positions[tp] = self._positions.get(tp, -1) + 1
-        return _Arrival(record.topic, record.partition, offset, record.key, record.value, decoded)
+            await self._run(topic, queues.pop(topic))
 
     async def _run(self, topic: str, arrivals: list[_Arrival]) -> None:
         """Records of one topic (any partitions), as its agent takes them: in batches."""

@@ -11,11 +11,14 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
+
 from workers.engine.errors import UnknownTable
 from workers.engine.records import Record
 from workers.interfaces import TableStore
 
 log = logging.getLogger(__name__)
+_encode = msgspec.json.Encoder().encode
 
 Placement = Callable[[str, bytes | None], int]  # (topic, key) -> partition
 Sources = Callable[[int], str]  # partition -> the source header of its outputs
@@ -65,21 +68,27 @@ class Transaction:
         value: bytes,
         output_id: str,
         partition: int | None = None,
-        made: Any = None,
     ) -> None:
         """Send `value` on `topic` once: `output_id` must derive from the cause alone, so that a
         replayed input re-creates the same id (and the engine sends it only if it was lost).
-        `source` is the partition whose state the output belongs to. `made`: the record that
-        `value` encodes, for an internal topic read in the same process (a backtest's shadow
-        hands it to the agent as it is, decoded); a worker sends the bytes alone."""
+        `source` is the partition whose state the output belongs to."""
         where = self._place(topic, key) if partition is None else partition
         record = Record(topic, where, key, value, output_id, self._source(source))
-        self.outputs.append((source, record if made is None else self.carrying(record, made)))
+        self.outputs.append((source, record))
 
-    def carrying(self, record: Record, made: Any) -> Record:
-        """The output `record` with the record its value encodes (`emit`'s `made`), as this
-        transaction sends it: a worker's sends the bytes alone."""
-        return record
+    def emit_made(
+        self,
+        source: int,
+        topic: str,
+        key: bytes | None,
+        made: msgspec.Struct,
+        output_id: str,
+        partition: int | None = None,
+    ) -> None:
+        """`emit` of the record `made`, as its JSON: for an internal topic that an agent of
+        this process reads. A backtest's shadow hands the record itself to that agent, and
+        makes the JSON only if something reads it (workers/backtest/shadow.py)."""
+        self.emit(source, topic, key, _encode(made), output_id, partition)
 
     def applied(self, topic: str, partition: int, offset: int) -> None:
         """Record that the input at `offset` of `topic[partition]` is part of this batch

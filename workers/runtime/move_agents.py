@@ -83,9 +83,8 @@ class MoveRuntime:
                 source=engagement.source,
             )
             output_id = f"action:{opportunity_id}:{engagement.event_id}"
-            body = _encode(action)
             key = opportunity_id.encode()
-            tx.emit(partition, self.actions_topic, key, body, output_id, made=action)
+            tx.emit_made(partition, self.actions_topic, key, action, output_id)
 
     # --- the opportunity's partition: decide (a batch of the opportunities engine) -----------
     def _actions(self, events: list[Any]) -> Callable[[Transaction], None]:
