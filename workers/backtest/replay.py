@@ -128,31 +128,43 @@ class Replay:
         progress: Progress | None = None,
     ) -> Stats:
         stats, window, clock = self.stats, self.window, self.clock
-        start, end, cold = window.start, window.end, window.cold
+        cold, decoders = window.cold, self.decoders
+        # the window's bounds and the clock as epoch seconds: an event's `at` is its
+        # `occurred_at`'s, and comparing floats orders them as comparing the times does
+        start = window.start.timestamp()
+        stop = math.inf if window.end is None else window.end.timestamp()
         async for batch in batches:
             chunk: list[Record] = []
             decoded: list[Decoded | Rejection | None] = []
             stats.records += len(batch)
+            now = clock.current.timestamp()  # the clock as the ticks may have moved it
             for _, record in batch:
-                value = self._decoded(record)
+                # decoded once for every shadow, by the workers' decoder of its topic; the
+                # clock follows valid events only (one the workers dead-letter is replayed,
+                # and dead-lettered there)
+                decoder = decoders.get(record.topic)
+                value = None if decoder is None else decoder.decode(record.key, record.value)
                 if isinstance(value, Decoded):
-                    when = value.event.occurred_at
-                    if end is not None and when >= end:
+                    at = value.at
+                    if at >= stop:
                         continue  # after the window: read (for the extent) but not replayed
-                    if cold and when < start:
+                    if cold and at < start:
                         stats.skipped += 1
                         continue
-                    at = value.at
                     if self._next_tick is None:
                         self._next_tick = at + self.tick
                     elif at >= self._next_tick:
                         await self._feed(chunk, decoded)
                         chunk, decoded = [], []
                         await self._ticks_until(at)
-                    clock.move_to(when)
-                    stats.first = stats.first or when
+                        now = clock.current.timestamp()
+                    when = value.event.occurred_at
+                    if at > now:
+                        clock.current, now = when, at
+                    if stats.first is None:
+                        stats.first = when
                     stats.last = when
-                if clock.current < start:
+                if now < start:
                     stats.warm += 1
                 chunk.append(record)
                 decoded.append(value)
@@ -165,13 +177,6 @@ class Replay:
         for tally in self.tallies.values():
             tally.settle()
         return stats
-
-    def _decoded(self, record: Record) -> Decoded | Rejection | None:
-        """The record as the workers' decoder of its topic takes it, decoded once for every
-        shadow. The clock follows valid events' `occurred_at` only; a record the workers
-        dead-letter is still replayed, and dead-lettered there."""
-        decoder = self.decoders.get(record.topic)
-        return None if decoder is None else decoder.decode(record.key, record.value)
 
     async def _feed(self, records: list[Record], decoded: list[Decoded | Rejection | None]) -> None:
         if not records:
