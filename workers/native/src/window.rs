@@ -128,9 +128,17 @@ impl SeenWindow {
         let mut buffer = self.lock();
         let ends_buffer = buffer.hashes.len() == self.end;
         if window == 0 || must_copy(ends_buffer, start, keep + 1) {
-            // room for the ids it takes until its dead front is shed again (`must_copy`):
-            // the buffer grows to that anyway, without a reallocation (a copy) on the way
-            let mut own = buffer.copy(start, self.end, KEEP_DEAD.max(window) + 1);
+            // shedding a full window's dead front: room for the ids it takes until it sheds it
+            // again (`must_copy`), which the buffer grows to anyway, without a reallocation (a
+            // copy) on the way; any other copy (of a window another already grew from, as the
+            // empty window is for every new key but the first) holds what it holds: a key's
+            // window may stay small
+            let extra = if ends_buffer {
+                KEEP_DEAD.max(window) + 1
+            } else {
+                1
+            };
+            let mut own = buffer.copy(start, self.end, extra);
             drop(buffer);
             if window > 0 {
                 own.push(hash, event_id, offset);
