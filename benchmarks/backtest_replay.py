@@ -56,6 +56,7 @@ from workers.simulate.simulator import SimulationConfig, Simulator
 DEFAULT_RULES = Path(__file__).resolve().parents[1] / "workers/rules/default_rules.yaml"
 START = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
 Batch = list[tuple[int, Record]]
+BATCH = 2000  # records a replay batch holds
 # what the backtest's processes start with here (as `auto` chooses it)
 _CHOSEN = allocator.environment("auto", os.environ, allocator.probe())
 ALLOCATOR = " ".join(f"`{k}={v}`" for k, v in _CHOSEN.items()) or "Python's allocator"
@@ -79,9 +80,23 @@ def history(
     return out
 
 
-async def _batches(records: list[tuple[int, Record]]) -> AsyncIterator[list[tuple[int, Record]]]:
-    for i in range(0, len(records), 2000):
-        yield records[i : i + 2000]
+def settings(scratch: str) -> Settings:
+    """The replays' settings: tables in memory under `scratch`, four partitions, no broker."""
+    return Settings.from_env({
+        "DEALSTREAM_BROKERS": "127.0.0.1:9", "DEALSTREAM_STORE": "memory",
+        "DEALSTREAM_DATA_DIR": scratch, "DEALSTREAM_PARTITIONS": "4",
+    })  # fmt: skip
+
+
+def candidate() -> Rules:
+    """The rule set a backtest is asked about: the default rules, sales-ready at 80."""
+    return parse_rules(DEFAULT_RULES.read_text().replace("threshold: 60", "threshold: 80"))
+
+
+async def batches(records: list[tuple[int, Record]]) -> AsyncIterator[list[tuple[int, Record]]]:
+    """`records` in batches of `BATCH`, as the replay takes them."""
+    for i in range(0, len(records), BATCH):
+        yield records[i : i + BATCH]
 
 
 @dataclass(frozen=True)
@@ -110,7 +125,7 @@ def _replay_in_child(path: str, settings: Settings, rule_sets: dict[str, Rules],
     run = Replay(settings, rule_sets, Window(START), 60.0)
     started, cpu = time.perf_counter(), time.process_time()
     with replay_collector():
-        stats = asyncio.run(run.run(_batches(records)))
+        stats = asyncio.run(run.run(batches(records)))
     done.put((time.perf_counter() - started, time.process_time() - cpu, stats))
 
 
@@ -147,18 +162,13 @@ def _side_by_side(
 def run(shape: Shape, profiled: bool = False) -> tuple[dict[str, float], str]:
     """The figures of a timed replay of `shape`, and the profile of a third run if asked."""
     scratch = tempfile.mkdtemp(prefix="bench-backtest-")
-    settings = Settings.from_env({
-        "DEALSTREAM_BROKERS": "127.0.0.1:9", "DEALSTREAM_STORE": "memory",
-        "DEALSTREAM_DATA_DIR": scratch, "DEALSTREAM_PARTITIONS": "4",
-    })  # fmt: skip
-    records = history(settings, shape.events, shape.rate, shape.contacts)
+    config = settings(scratch)
+    records = history(config, shape.events, shape.rate, shape.contacts)
     saved = Path(scratch) / "history.pickle"
     saved.write_bytes(pickle.dumps(records))
-    current = load_rules(DEFAULT_RULES)
-    text = DEFAULT_RULES.read_text().replace("threshold: 60", "threshold: 80")
-    candidate = parse_rules(text)
-    rule_sets = {"old": current, "new": candidate} if shape.rule_sets == 2 else {"new": candidate}
-    timed = _side_by_side(str(saved), settings, rule_sets)
+    current, new = load_rules(DEFAULT_RULES), candidate()
+    rule_sets = {"old": current, "new": new} if shape.rule_sets == 2 else {"new": new}
+    timed = _side_by_side(str(saved), config, rule_sets)
     wall, cpu, stats = timed["backtest"]
     python_cpu = timed["python"][1]
     first, last = stats.first or START, stats.last or START
@@ -166,9 +176,9 @@ def run(shape: Shape, profiled: bool = False) -> tuple[dict[str, float], str]:
     out = io.StringIO()
     if profiled:  # a third run under the profiler, apart from the timed ones (it doubles costs)
         profile = cProfile.Profile()
-        again = Replay(settings, rule_sets, Window(START), 60.0)
+        again = Replay(config, rule_sets, Window(START), 60.0)
         profile.enable()
-        asyncio.run(again.run(_batches(records)))
+        asyncio.run(again.run(batches(records)))
         profile.disable()
         pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(25)
     result = {

@@ -30,9 +30,7 @@ from pathlib import Path
 from benchmarks import backtest_replay as bench
 from workers.backtest.replay import Replay, Window
 from workers.engine.records import Record
-from workers.rules.loader import parse_rules
 from workers.runtime.pacing import replay_collector
-from workers.settings import Settings
 
 WINDOWS = {
     "day": (40_000, 50_000),
@@ -45,28 +43,19 @@ void count_start(void) { CALLGRIND_START_INSTRUMENTATION; CALLGRIND_ZERO_STATS;
 void count_stop(void) { CALLGRIND_TOGGLE_COLLECT; CALLGRIND_DUMP_STATS;
                         CALLGRIND_STOP_INSTRUMENTATION; }
 """
-BATCH = 2000  # records a replay batch holds (as the benchmark feeds them)
-
-
-def _settings(scratch: str) -> Settings:
-    return Settings.from_env({
-        "DEALSTREAM_BROKERS": "127.0.0.1:9", "DEALSTREAM_STORE": "memory",
-        "DEALSTREAM_DATA_DIR": scratch, "DEALSTREAM_PARTITIONS": "4",
-    })  # fmt: skip
 
 
 def _counted(history: Path, library: Path, start: int, stop: int, scratch: str) -> None:
     """Under valgrind: replay events [0, stop), counting [start, stop)."""
     records: list[tuple[int, Record]] = pickle.loads(history.read_bytes())[:stop]
     toggle = ctypes.CDLL(str(library))
-    text = bench.DEFAULT_RULES.read_text().replace("threshold: 60", "threshold: 80")
-    replay = Replay(_settings(scratch), {"new": parse_rules(text)}, Window(bench.START), 60.0)
+    replay = Replay(bench.settings(scratch), {"new": bench.candidate()}, Window(bench.START), 60.0)
 
     async def batches() -> AsyncIterator[list[tuple[int, Record]]]:
-        for first in range(0, len(records), BATCH):
+        for first in range(0, len(records), bench.BATCH):
             if first == start:
                 toggle.count_start()
-            yield records[first : first + BATCH]
+            yield records[first : first + bench.BATCH]
         toggle.count_stop()  # asked for the batch after the last: the last one has run
 
     with replay_collector():
@@ -76,8 +65,8 @@ def _counted(history: Path, library: Path, start: int, stop: int, scratch: str) 
 def _count(shape: str, start: int, stop: int) -> int:
     if shutil.which("valgrind") is None or shutil.which("cc") is None:
         raise SystemExit("instructions: needs valgrind and a C compiler (apt-get install valgrind)")
-    if start % BATCH or stop <= start:
-        raise SystemExit(f"instructions: --start must be a multiple of {BATCH}, below --stop")
+    if start % bench.BATCH or stop <= start:
+        raise SystemExit(f"instructions: --start must be a multiple of {bench.BATCH}, below --stop")
     scratch = tempfile.mkdtemp(prefix="bench-instructions-")
     library, source = Path(scratch) / "toggle.so", Path(scratch) / "toggle.c"
     source.write_text(TOGGLE)
@@ -87,7 +76,7 @@ def _count(shape: str, start: int, stop: int) -> int:
         raise SystemExit(f"instructions: the toggle did not compile (valgrind's headers?): "
                          f"{built.stderr.strip().splitlines()[-1:]}")  # fmt: skip
     spec = bench.SHAPES[shape]
-    records = bench.history(_settings(scratch), stop, spec.rate, spec.contacts)
+    records = bench.history(bench.settings(scratch), stop, spec.rate, spec.contacts)
     history = Path(scratch) / "history.pickle"
     history.write_bytes(pickle.dumps(records))
     out = Path(scratch) / "callgrind.out"

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from benchmarks import backtest_replay as bench
@@ -38,43 +37,31 @@ from workers.ingest.decoder import Decoded
 from workers.ingest.dedupe import Seen, remember
 from workers.ingest.partitioning import expected_partition
 from workers.opportunity.state import apply_activity
-from workers.rules.loader import parse_rules
 from workers.runtime.pacing import replay_collector
 from workers.scoring.contact import new_state
 from workers.scoring.published import score_json
 from workers.settings import Settings
 
 STAGES = ("decode", "dedupe", "engage", "forward", "publish")  # each adds to the one before
-BATCH = 2000
 
 
-def _settings(scratch: str) -> Settings:
-    return Settings.from_env({
-        "DEALSTREAM_BROKERS": "127.0.0.1:9", "DEALSTREAM_STORE": "memory",
-        "DEALSTREAM_DATA_DIR": scratch, "DEALSTREAM_PARTITIONS": "4",
-    })  # fmt: skip
-
-
-def _replay(settings: Settings) -> Replay:
-    text = bench.DEFAULT_RULES.read_text().replace("threshold: 60", "threshold: 80")
-    return Replay(settings, {"new": parse_rules(text)}, Window(bench.START), 60.0)
+def _replay(records: list[tuple[int, Record]], settings: Settings) -> Replay:
+    """A replay of `records` through the candidate rule set, as the benchmark runs one."""
+    replay = Replay(settings, {"new": bench.candidate()}, Window(bench.START), 60.0)
+    _run(replay, records)
+    return replay
 
 
 def _run(replay: Replay, records: list[tuple[int, Record]]) -> None:
-    async def batches() -> AsyncIterator[list[tuple[int, Record]]]:
-        for first in range(0, len(records), BATCH):
-            yield records[first : first + BATCH]
-
     with replay_collector():
-        asyncio.run(replay.run(batches()))
+        asyncio.run(replay.run(bench.batches(records)))
 
 
 def _stage(history: Path, start: int, stop: int, stage: str, scratch: str) -> str:
     """One stage (or `replay`) over events [start, stop), after a replay of [0, start)."""
     records: list[tuple[int, Record]] = pickle.loads(history.read_bytes())
-    settings = _settings(scratch)
-    replay = _replay(settings)
-    _run(replay, records[:start])
+    settings = bench.settings(scratch)
+    replay = _replay(records[:start], settings)
     if stage == "replay":
         began = time.process_time()
         _run(replay, records[start:stop])
@@ -166,7 +153,7 @@ def main() -> None:
     scratch = tempfile.mkdtemp(prefix="bench-floor-")
     spec = bench.SHAPES[args.shape]
     history = Path(scratch) / "history.pickle"
-    records = bench.history(_settings(scratch), args.stop, spec.rate, spec.contacts)
+    records = bench.history(bench.settings(scratch), args.stop, spec.rate, spec.contacts)
     history.write_bytes(pickle.dumps(records))
     env = {**os.environ, **bench._CHOSEN, "PYTHONHASHSEED": "0"}
     print(f"{args.shape}, events {args.start:,}-{args.stop:,} (allocator: {bench.ALLOCATOR})")
